@@ -1,0 +1,423 @@
+//! The `MySQLActiveActive` API (`mysql-aa.io/v1alpha1`).
+//!
+//! Every field carries a doc comment: it becomes the CRD's `description` and
+//! so the text `kubectl explain myaa.spec...` prints. Admission-time checks
+//! live next to the fields as schema constraints and CEL rules (see
+//! [`rules`]); the CRD YAML in `crds/` is generated from these types by
+//! `mysql-aa-operator crd` and checked for drift by a test.
+
+pub mod rules;
+mod status;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Affinity, ResourceRequirements, Toleration};
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+pub use status::*;
+
+/// API group of every resource this operator serves.
+pub const GROUP: &str = "mysql-aa.io";
+/// Number of MySQL servers in a pair. `auto_increment_increment` equals it.
+pub const PAIR_SIZE: u32 = 2;
+
+/// Desired state of a master-master (active-active) MySQL or MariaDB pair.
+///
+/// The operator renders a StatefulSet of two servers, wires GTID
+/// auto-position replication in both directions and routes writes to one
+/// node (`SingleWriter`, the default) or to both (`MultiWriter`).
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "mysql-aa.io",
+    version = "v1alpha1",
+    kind = "MySQLActiveActive",
+    plural = "mysqlactiveactives",
+    singular = "mysqlactiveactive",
+    shortname = "myaa",
+    category = "mysql",
+    namespaced,
+    status = "MySQLActiveActiveStatus",
+    derive = "PartialEq",
+    cel,
+    doc = "A master-master (active-active) MySQL or MariaDB pair managed by mysql-aa-operator.",
+    printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#, description = "Whether the pair serves writes and replicates in both directions"),
+    printcolumn(name = "Writer", type_ = "string", json_path = ".status.writer", description = "Pod that currently takes writes (SingleWriter)"),
+    printcolumn(name = "Mode", type_ = "string", json_path = ".spec.writeMode", description = "SingleWriter or MultiWriter"),
+    printcolumn(name = "Lag", type_ = "integer", json_path = ".status.lagSeconds", description = "Largest replication lag of the two directions, in seconds"),
+    printcolumn(name = "Version", type_ = "string", json_path = ".status.version", priority = "1", description = "Server flavour and version detected on the running servers"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = rules::name_rule(),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct MySQLActiveActiveSpec {
+    /// Server engine: `MySQL` (8.0.23+, 8.4 LTS, 9.x) or `MariaDB` (10.6+,
+    /// 11.x). It decides the rendered my.cnf and the replication dialect, so
+    /// it must be known before a server runs; the operator also detects the
+    /// flavour of the running server and reports a mismatch. Immutable.
+    #[serde(default)]
+    #[x_kube(validation = rules::immutable("engine"))]
+    pub engine: Engine,
+
+    /// Container image of the server. Defaults to `mysql:8.4` (MySQL LTS) for
+    /// `engine: MySQL` and `mariadb:11.4` (MariaDB LTS) for `engine: MariaDB`.
+    /// Supported: MySQL 8.0.23 and later, 8.4, 9.x; MariaDB 10.6 and later,
+    /// 11.x. The image must provide `mysqld`/`mariadbd` and the client tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = rules::image_rule())]
+    pub image: Option<String>,
+
+    /// Pull policy of the server image: `Always`, `IfNotPresent` or `Never`.
+    /// Left to the Kubernetes default when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<ImagePullPolicy>,
+
+    /// How writes are routed. `SingleWriter` (default): one node takes
+    /// writes, the other is `super_read_only` and serves reads; on failure
+    /// writes move to it. `MultiWriter`: both nodes take writes (true
+    /// active-active); conflicting writes are detected and reported.
+    #[serde(default)]
+    pub write_mode: WriteMode,
+
+    /// Persistent storage of each server's data directory. Immutable.
+    #[serde(default)]
+    #[x_kube(validation = rules::immutable("storage"))]
+    pub storage: StorageSpec,
+
+    /// CPU and memory requests and limits of the server container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+
+    /// Extra `[mysqld]` settings, as option name to value (for example
+    /// `max_connections: "500"`). Settings the operator owns (server-id,
+    /// auto-increment, GTID, binary and relay log, read-only, replica start,
+    /// paths and networking) are rejected, in either dash or underscore
+    /// spelling and with or without the `loose-` prefix.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[x_kube(validation = rules::config_keys_rule())]
+    #[x_kube(validation = rules::config_key_syntax_rule())]
+    #[x_kube(validation = rules::config_values_rule())]
+    #[schemars(extend("maxProperties" = 200))]
+    pub mysqld_config: BTreeMap<String, String>,
+
+    /// First `server_id` of the pair: pod ordinal N gets `serverIdBase + N`.
+    /// Pick distinct bases for pairs that replicate with each other or with
+    /// other servers. 1 to 4294967294. Immutable.
+    #[serde(default = "default_server_id_base")]
+    #[schemars(range(min = 1, max = 4294967294u32))]
+    #[x_kube(validation = rules::immutable("serverIdBase"))]
+    pub server_id_base: u32,
+
+    /// Secrets holding the passwords of the accounts the operator uses.
+    /// Secrets that are not named are generated (and never regenerated).
+    #[serde(default)]
+    pub credentials: CredentialsSpec,
+
+    /// How the two servers replicate from each other.
+    #[serde(default)]
+    #[x_kube(validation = rules::tls_secret_rule())]
+    pub replication: ReplicationSpec,
+
+    /// When and how the writer role moves to the other node (SingleWriter).
+    #[serde(default)]
+    pub failover: FailoverSpec,
+
+    /// Where and how the two server pods are scheduled.
+    #[serde(default)]
+    pub placement: PlacementSpec,
+
+    /// What happens to the data volumes when this resource is deleted:
+    /// `Retain` (default) keeps the PersistentVolumeClaims, `Delete`
+    /// removes them with the StatefulSet.
+    #[serde(default)]
+    pub pvc_retention_policy: PvcRetentionPolicy,
+
+    /// Stop reconciling: the operator changes nothing in Kubernetes or MySQL
+    /// while `true`, but keeps reporting status.
+    #[serde(default)]
+    pub paused: bool,
+}
+
+/// Default of `spec.serverIdBase`.
+pub fn default_server_id_base() -> u32 {
+    1000
+}
+
+/// Server engine; decides my.cnf spellings and the replication dialect.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
+)]
+pub enum Engine {
+    /// Oracle MySQL 8.0.23 or later (8.4 LTS and 9.x included).
+    #[default]
+    MySQL,
+    /// MariaDB 10.6 or later (11.x included).
+    MariaDB,
+}
+
+impl Engine {
+    /// The image used when `spec.image` is not set: each engine's LTS line.
+    pub fn default_image(self) -> &'static str {
+        match self {
+            Engine::MySQL => "mysql:8.4",
+            Engine::MariaDB => "mariadb:11.4",
+        }
+    }
+}
+
+/// Image pull policy, as in a Pod's container.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum ImagePullPolicy {
+    /// Always pull the image.
+    Always,
+    /// Pull only when the image is not on the node.
+    IfNotPresent,
+    /// Never pull; the image must be on the node.
+    Never,
+}
+
+impl ImagePullPolicy {
+    /// The value in a container's `imagePullPolicy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImagePullPolicy::Always => "Always",
+            ImagePullPolicy::IfNotPresent => "IfNotPresent",
+            ImagePullPolicy::Never => "Never",
+        }
+    }
+}
+
+/// How writes are routed between the two servers.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
+)]
+pub enum WriteMode {
+    /// One writable node at a time; the other is super_read_only.
+    #[default]
+    SingleWriter,
+    /// Both nodes writable (true active-active).
+    MultiWriter,
+}
+
+/// Persistent storage of a server's data directory.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageSpec {
+    /// Size of each server's PersistentVolumeClaim, as a Kubernetes quantity
+    /// (for example `10Gi`). Default `10Gi`.
+    #[serde(default = "default_storage_size")]
+    #[x_kube(validation = rules::quantity_rule())]
+    pub size: String,
+
+    /// StorageClass of the claims; the cluster default when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+}
+
+fn default_storage_size() -> String {
+    "10Gi".into()
+}
+
+impl Default for StorageSpec {
+    fn default() -> Self {
+        Self {
+            size: default_storage_size(),
+            storage_class_name: None,
+        }
+    }
+}
+
+/// Names of Secrets with the operator's account passwords (key `password`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsSpec {
+    /// Secret (in this namespace) whose key `password` is the password of the
+    /// operator's administrative account `mysqlaa_admin` (also used for the
+    /// local `root` account). Generated as `<name>-admin` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub admin_secret_name: Option<String>,
+
+    /// Secret (in this namespace) whose key `password` is the password of the
+    /// replication account `mysqlaa_repl` (granted only REPLICATION SLAVE).
+    /// Generated as `<name>-replication` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub replication_secret_name: Option<String>,
+}
+
+/// Replication options.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicationSpec {
+    /// TLS of the replication connections between the two servers.
+    #[serde(default)]
+    pub tls: ReplicationTls,
+
+    /// Semi-synchronous replication: a commit waits until the peer has
+    /// received it. With two nodes, a dead peer blocks commits until the
+    /// semi-sync timeout, then replication falls back to asynchronous.
+    #[serde(default)]
+    pub semi_sync: bool,
+
+    /// What the operator does when a replica's applier stops on an error
+    /// (duplicate key 1062, missing row 1032, ...). `Halt` (default): leave
+    /// it stopped and report. `SkipAndRecord`: skip exactly the failing
+    /// transaction, resume, and record its GTID and error in status, an Event
+    /// and a metric. Errors are never skipped silently.
+    #[serde(default)]
+    pub applier_error_policy: ApplierErrorPolicy,
+}
+
+/// TLS settings of the replication channels.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicationTls {
+    /// `Disabled` (default): plain connections (the replication password is
+    /// still exchanged with RSA key exchange). `Required`: encrypted, the
+    /// server certificate is not verified. `VerifyCA`: encrypted and the
+    /// certificate must be signed by the CA in `secretName`.
+    /// `VerifyIdentity`: as `VerifyCA`, and the host name must match.
+    #[serde(default)]
+    pub mode: TlsMode,
+
+    /// Secret of type `kubernetes.io/tls` with `ca.crt`, `tls.crt` and
+    /// `tls.key`, mounted into both servers and used as their server and
+    /// client certificate. Required for `VerifyCA` and `VerifyIdentity`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub secret_name: Option<String>,
+}
+
+/// TLS mode of a replication channel.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
+)]
+pub enum TlsMode {
+    /// No TLS.
+    #[default]
+    Disabled,
+    /// TLS without certificate verification.
+    Required,
+    /// TLS, certificate verified against the CA.
+    VerifyCA,
+    /// TLS, certificate and host name verified.
+    VerifyIdentity,
+}
+
+/// What to do when a replica's applier (SQL thread) stops on an error.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
+)]
+pub enum ApplierErrorPolicy {
+    /// Leave the applier stopped; report errno, message and GTID.
+    #[default]
+    Halt,
+    /// Skip exactly the failing transaction and record it.
+    SkipAndRecord,
+}
+
+/// Failover options (SingleWriter).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FailoverSpec {
+    /// Move the writer role automatically when the writer fails. When
+    /// `false`, a failed writer is reported and writes stop until it
+    /// returns or a switchover is requested.
+    #[serde(default = "default_true")]
+    pub automatic: bool,
+
+    /// How long, in seconds, the writer must stay unreachable or not ready
+    /// before it is declared failed. A slow writer within this window never
+    /// causes a failover. 3 to 3600, default 10.
+    #[serde(default = "default_detection_window")]
+    #[schemars(range(min = 3, max = 3600))]
+    pub detection_window_seconds: u32,
+
+    /// How long, in seconds, a candidate may take to apply the transactions
+    /// it has already received before it is promoted. 1 to 3600, default 60.
+    #[serde(default = "default_apply_timeout")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub apply_timeout_seconds: u32,
+
+    /// Promote the candidate even when it could not apply everything it had
+    /// received within `applyTimeoutSeconds`. Transactions can be lost; status
+    /// says so when it happens. Default `false`: wait instead.
+    #[serde(default)]
+    pub accept_data_loss: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_detection_window() -> u32 {
+    10
+}
+fn default_apply_timeout() -> u32 {
+    60
+}
+
+impl Default for FailoverSpec {
+    fn default() -> Self {
+        Self {
+            automatic: true,
+            detection_window_seconds: default_detection_window(),
+            apply_timeout_seconds: default_apply_timeout(),
+            accept_data_loss: false,
+        }
+    }
+}
+
+/// Scheduling and metadata of the two server pods.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacementSpec {
+    /// Affinity of the server pods. When unset, a preferred pod
+    /// anti-affinity spreads the two servers over different nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+
+    /// Tolerations of the server pods.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+
+    /// Node labels the server pods must run on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+
+    /// PriorityClass of the server pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub priority_class_name: Option<String>,
+
+    /// Extra labels of the server pods. Keys under `app.kubernetes.io/` and
+    /// `mysql-aa.io/` belong to the operator and are rejected.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[x_kube(validation = rules::reserved_label_rule())]
+    pub pod_labels: BTreeMap<String, String>,
+
+    /// Extra annotations of the server pods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_annotations: BTreeMap<String, String>,
+}
+
+/// What happens to the PersistentVolumeClaims when the resource is deleted.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
+)]
+pub enum PvcRetentionPolicy {
+    /// Keep the claims (and the data).
+    #[default]
+    Retain,
+    /// Delete the claims with the StatefulSet.
+    Delete,
+}
+
+impl MySQLActiveActiveSpec {
+    /// The image the pods run: `spec.image`, or the engine's default.
+    pub fn effective_image(&self) -> &str {
+        self.image
+            .as_deref()
+            .unwrap_or_else(|| self.engine.default_image())
+    }
+}

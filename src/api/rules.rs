@@ -1,0 +1,206 @@
+//! Admission-time CEL rules of the CRD, and the operator-owned my.cnf keys.
+//!
+//! The rules are written once here and end up in the CRD's
+//! `x-kubernetes-validations`; the same key list is used by the renderer
+//! (defence in depth: a spec that reached the operator without passing
+//! admission is still refused).
+
+use std::sync::LazyLock;
+
+use kube::core::{Message, Reason, Rule};
+use regex::Regex;
+
+/// Longest `metadata.name` of a pair. The StatefulSet's pods get the label
+/// `controller-revision-hash: <name>-<10 chars>`, which must fit in 63
+/// characters, and the Services add suffixes such as `-headless`.
+pub const MAX_NAME_LEN: usize = 45;
+
+/// my.cnf options owned by the operator, in normalized spelling (lower case,
+/// `-` replaced by `_`). Setting any of them in `spec.mysqldConfig` would
+/// break the pair's invariants (unique server-ids, auto-increment offsets,
+/// GTID replication, read-only at boot, the paths the probes rely on).
+pub const OPERATOR_OWNED_KEYS: &[&str] = &[
+    "server_id",
+    "auto_increment_increment",
+    "auto_increment_offset",
+    "gtid_mode",
+    "enforce_gtid_consistency",
+    "gtid_domain_id",
+    "log_bin",
+    "log_bin_index",
+    "binlog_format",
+    "log_replica_updates",
+    "log_slave_updates",
+    "relay_log",
+    "relay_log_index",
+    "relay_log_recovery",
+    "report_host",
+    "report_port",
+    "read_only",
+    "super_read_only",
+    "skip_replica_start",
+    "skip_slave_start",
+    "datadir",
+    "socket",
+    "port",
+    "bind_address",
+    "skip_networking",
+    "pid_file",
+    "ssl_ca",
+    "ssl_cert",
+    "ssl_key",
+];
+
+/// A regular expression (RE2 and Rust `regex` compatible) matching a
+/// normalized key that names an operator-owned option, with MySQL's option
+/// modifiers: the `loose_` prefix and the boolean `skip_`/`disable_`/
+/// `enable_` prefixes.
+pub fn owned_key_regex() -> String {
+    format!(
+        "^(loose_)?((skip|disable|enable)_)?({})$",
+        OPERATOR_OWNED_KEYS.join("|")
+    )
+}
+
+/// Normalizes a my.cnf option name the way mysqld compares them.
+pub fn normalize_key(key: &str) -> String {
+    key.to_ascii_lowercase().replace('-', "_")
+}
+
+/// Whether `key` (any spelling) names an operator-owned option. Uses the
+/// same regular expression as the CEL rule.
+pub fn is_owned_key(key: &str) -> bool {
+    static RE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(&owned_key_regex()).expect("owned-key regex compiles"));
+    RE.is_match(&normalize_key(key))
+}
+
+/// `self == oldSelf` with a message naming the field.
+pub fn immutable(field: &str) -> Rule {
+    Rule::new("self == oldSelf")
+        .message(Message::Message(format!(
+            "{field} is immutable: it cannot change after the pair is created"
+        )))
+        .reason(Reason::FieldValueForbidden)
+}
+
+/// `metadata.name` must be a DNS-1035 label short enough for the objects
+/// derived from it.
+pub fn name_rule() -> Rule {
+    Rule::new(format!(
+        "self.metadata.name.size() <= {MAX_NAME_LEN} && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')"
+    ))
+    .message(Message::Message(format!(
+        "metadata.name must be at most {MAX_NAME_LEN} characters of lower-case letters, digits and '-', start with a letter and end with a letter or digit (it names Services and pods)"
+    )))
+}
+
+/// A set image is a non-empty reference without white space.
+pub fn image_rule() -> Rule {
+    Rule::new("self.matches('^[^\\\\s]+$')").message(Message::Message(
+        "image must be a non-empty image reference without white space, e.g. mysql:8.4".into(),
+    ))
+}
+
+/// A positive Kubernetes quantity.
+pub fn quantity_rule() -> Rule {
+    Rule::new("isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))").message(
+        Message::Message(
+            "storage.size must be a positive Kubernetes quantity such as 10Gi or 500Mi".into(),
+        ),
+    )
+}
+
+/// No operator-owned key in `mysqldConfig`.
+pub fn config_keys_rule() -> Rule {
+    let re = owned_key_regex();
+    Rule::new(format!(
+        "self.all(k, !k.lowerAscii().replace('-', '_').matches('{re}'))"
+    ))
+    .message_expression(format!(
+        "'mysqldConfig must not set options the operator owns: ' + self.filter(k, k.lowerAscii().replace('-', '_').matches('{re}')).join(', ')"
+    ))
+    .reason(Reason::FieldValueForbidden)
+}
+
+/// Option names are plain identifiers (no `=`, spaces, brackets or new lines
+/// that could inject other settings or sections).
+pub fn config_key_syntax_rule() -> Rule {
+    Rule::new("self.all(k, k.matches('^[A-Za-z][A-Za-z0-9_.-]*$'))").message(Message::Message(
+        "mysqldConfig keys must be option names: a letter, then letters, digits, '_', '-' or '.'"
+            .into(),
+    ))
+}
+
+/// Values fit on one my.cnf line.
+pub fn config_values_rule() -> Rule {
+    Rule::new("self.all(k, !self[k].contains('\\n') && !self[k].contains('\\r'))").message(
+        Message::Message("mysqldConfig values must not contain line breaks".into()),
+    )
+}
+
+/// Certificate verification needs the certificates.
+pub fn tls_secret_rule() -> Rule {
+    Rule::new(
+        "!has(self.tls) || !has(self.tls.mode) || !(self.tls.mode in ['VerifyCA', 'VerifyIdentity']) || has(self.tls.secretName)",
+    )
+    .message(Message::Message(
+        "replication.tls.secretName is required when replication.tls.mode is VerifyCA or VerifyIdentity".into(),
+    ))
+    .reason(Reason::FieldValueRequired)
+}
+
+/// Pod labels must not collide with the operator's own.
+pub fn reserved_label_rule() -> Rule {
+    Rule::new("self.all(k, !k.startsWith('app.kubernetes.io/') && !k.startsWith('mysql-aa.io/'))")
+        .message(Message::Message(
+            "placement.podLabels must not use the app.kubernetes.io/ or mysql-aa.io/ prefixes: the operator owns them".into(),
+        ))
+        .reason(Reason::FieldValueForbidden)
+}
+
+/// Builder helper missing from `kube::core::Rule`.
+trait MessageExpression {
+    fn message_expression(self, expr: String) -> Self;
+}
+
+impl MessageExpression for Rule {
+    fn message_expression(mut self, expr: String) -> Self {
+        self.message = Some(Message::Expression(expr));
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owned_keys_in_every_spelling() {
+        for key in [
+            "server-id",
+            "server_id",
+            "SERVER_ID",
+            "Auto-Increment-Offset",
+            "loose-gtid-mode",
+            "skip-log-bin",
+            "disable_log_bin",
+            "skip-replica-start",
+            "skip_slave_start",
+            "loose_skip_replica_start",
+            "gtid_domain_id",
+            "super-read-only",
+        ] {
+            assert!(is_owned_key(key), "{key} should be owned");
+        }
+        for key in [
+            "max_connections",
+            "innodb_buffer_pool_size",
+            "server_id_bits",
+            "log_error",
+            "read_buffer_size",
+        ] {
+            assert!(!is_owned_key(key), "{key} should be allowed");
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Observed state of a pair, written by the operator only.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use serde::{Deserialize, Serialize};
+
+/// Observed state of the pair. Written by the operator; never edit it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MySQLActiveActiveStatus {
+    /// The `metadata.generation` this status was computed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// Conditions with kstatus semantics. `Ready` is always present; others
+    /// are `Replicating`, `WriterAvailable`, `Degraded` and
+    /// `ConflictDetected`. Each carries the generation it was computed from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+
+    /// Pod that currently takes writes (SingleWriter). Empty when no node is
+    /// writable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer: Option<String>,
+
+    /// Server flavour detected on the running servers: `MySQL` or `MariaDB`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+
+    /// Server version detected on the running servers, e.g. `8.4.3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+
+    /// Largest replication lag of the two directions, in seconds; unset when
+    /// unknown (a replication thread is stopped or a node is unreachable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_seconds: Option<i64>,
+
+    /// Per-node details, one entry per pod ordinal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeStatus>,
+
+    /// The last automatic failover, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failover: Option<RoleChange>,
+
+    /// The last requested switchover, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_switchover: Option<RoleChange>,
+
+    /// Transactions skipped under `applierErrorPolicy: SkipAndRecord`, newest
+    /// last, at most 20 entries (older ones remain in Events and metrics).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_transactions: Vec<SkippedTransaction>,
+}
+
+/// Observed state of one server.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeStatus {
+    /// Pod name.
+    pub name: String,
+    /// Pod ordinal (0 or 1).
+    pub ordinal: u32,
+    /// `server_id` the node runs with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_id: Option<u32>,
+    /// `auto_increment_offset` the node runs with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_increment_offset: Option<u32>,
+    /// Role: `Writer`, `Replica`, or `Unknown` when not observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Whether the operator could connect to the server at the last
+    /// observation.
+    #[serde(default)]
+    pub reachable: bool,
+    /// `read_only` at the last observation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    /// `super_read_only` at the last observation (MySQL only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub super_read_only: Option<bool>,
+    /// Executed GTID set (`gtid_executed`, or `gtid_current_pos` on MariaDB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executed_gtid_set: Option<String>,
+    /// State of the channel replicating from the peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication: Option<ReplicationStatus>,
+}
+
+/// State of a node's replication channel from its peer.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicationStatus {
+    /// Host the channel replicates from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_host: Option<String>,
+    /// Receiver (IO) thread state: `Yes`, `No` or `Connecting`.
+    pub io_running: String,
+    /// Applier (SQL) thread state: `Yes` or `No`.
+    pub sql_running: String,
+    /// Last receiver error number, 0 when none.
+    #[serde(default)]
+    pub last_io_errno: u32,
+    /// Last receiver error message.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub last_io_error: String,
+    /// Last applier error number, 0 when none.
+    #[serde(default)]
+    pub last_sql_errno: u32,
+    /// Last applier error message.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub last_sql_error: String,
+    /// Seconds the applier is behind the source; unset when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds_behind_source: Option<i64>,
+    /// GTID set received from the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrieved_gtid_set: Option<String>,
+}
+
+/// A move of the writer role from one node to the other.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleChange {
+    /// Pod that held the writer role.
+    pub from: String,
+    /// Pod that holds it now.
+    pub to: String,
+    /// Why the role moved.
+    pub reason: String,
+    /// When the operator started the change.
+    pub started_at: Time,
+    /// How long the change took, in milliseconds.
+    pub duration_millis: u64,
+    /// Whether transactions received but not applied by the new writer were
+    /// given up (only with `failover.acceptDataLoss: true`).
+    #[serde(default)]
+    pub data_loss_accepted: bool,
+}
+
+/// A transaction skipped under `SkipAndRecord`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SkippedTransaction {
+    /// Pod whose applier stopped.
+    pub node: String,
+    /// GTID of the skipped transaction.
+    pub gtid: String,
+    /// Error number that stopped the applier (e.g. 1062).
+    pub errno: u32,
+    /// Error message that stopped the applier.
+    pub message: String,
+    /// When it was skipped.
+    pub skipped_at: Time,
+}

@@ -1,0 +1,16 @@
+//! mysql-aa-operator: a Kubernetes operator for master-master (active-active)
+//! MySQL and MariaDB pairs.
+//!
+//! - [`api`]: the `MySQLActiveActive` custom resource, its defaults and its
+//!   admission rules.
+//! - [`admission`]: validates a resource the way the API server would (the
+//!   CRD's schema and CEL rules), for `render` and the controller.
+//! - [`render`]: pure functions from a validated resource to the Kubernetes
+//!   objects the operator owns.
+//! - [`cli`]: the `crd` and `render` subcommands.
+
+pub mod accounts;
+pub mod admission;
+pub mod api;
+pub mod cli;
+pub mod render;

@@ -1,0 +1,500 @@
+//! The rendered objects: the facts that matter, for both engines and modes.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Container, PodSpec, Service};
+use mysql_aa_operator::accounts::{ADMIN_PASSWORD_ENV, REPLICATION_PASSWORD_ENV};
+use mysql_aa_operator::admission;
+use mysql_aa_operator::api::MySQLActiveActive;
+use mysql_aa_operator::render::{self, Credential, Names, Rendered, secrets};
+use serde_json::{Value, json};
+
+fn load(name: &str) -> MySQLActiveActive {
+    let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
+    let value: Value = serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut pair = admission::admit(&value, None).unwrap();
+    // As stored by the API server: a uid makes owner references possible.
+    pair.metadata.uid = Some("0b5d4c8e-8f0e-4b43-9a36-3c2f1e0d9a11".into());
+    pair
+}
+
+fn rendered(name: &str) -> (MySQLActiveActive, Rendered) {
+    let pair = load(name);
+    let r = render::render(&pair).unwrap();
+    (pair, r)
+}
+
+/// `[mysqld]` options of a my.cnf (last value wins; repeated keys kept in order).
+fn options(cnf: &str) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut in_mysqld = false;
+    for line in cnf.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_mysqld = line == "[mysqld]";
+            continue;
+        }
+        if !in_mysqld || line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (k, v) = line.split_once('=').expect("key = value");
+        out.entry(k.trim().to_string())
+            .or_default()
+            .push(v.trim().to_string());
+    }
+    out
+}
+
+fn one<'a>(opts: &'a BTreeMap<String, Vec<String>>, key: &str) -> &'a str {
+    let values = opts.get(key).unwrap_or_else(|| panic!("{key} missing"));
+    assert_eq!(values.len(), 1, "{key} set more than once");
+    &values[0]
+}
+
+fn cnf(r: &Rendered, ordinal: u32) -> BTreeMap<String, Vec<String>> {
+    options(&r.config_map.data.as_ref().unwrap()[&format!("my-{ordinal}.cnf")])
+}
+
+#[test]
+fn mysql_pair_gets_distinct_ids_and_interleaved_auto_increment() {
+    let (_, r) = rendered("pair.yaml");
+    let (a, b) = (cnf(&r, 0), cnf(&r, 1));
+    assert_eq!(one(&a, "server_id"), "1000");
+    assert_eq!(one(&b, "server_id"), "1001");
+    for (opts, offset, host) in [(&a, "1", "orders-0"), (&b, "2", "orders-1")] {
+        assert_eq!(one(opts, "auto_increment_increment"), "2");
+        assert_eq!(one(opts, "auto_increment_offset"), offset);
+        assert_eq!(one(opts, "gtid_mode"), "ON");
+        assert_eq!(one(opts, "enforce_gtid_consistency"), "ON");
+        assert_eq!(one(opts, "log_bin"), "mysql-bin");
+        assert_eq!(one(opts, "loose_binlog_format"), "ROW");
+        assert_eq!(one(opts, "loose_log_replica_updates"), "ON");
+        assert_eq!(one(opts, "relay_log"), "relay-bin");
+        assert_eq!(one(opts, "loose_skip_replica_start"), "ON");
+        assert_eq!(one(opts, "read_only"), "ON");
+        assert_eq!(one(opts, "super_read_only"), "ON");
+        assert_eq!(
+            one(opts, "report_host"),
+            format!("{host}.orders-headless.shop.svc")
+        );
+        assert_eq!(one(opts, "max_connections"), "500");
+        assert!(!opts.contains_key("gtid_domain_id"));
+    }
+}
+
+#[test]
+fn mariadb_pair_uses_its_own_spellings_and_gtid_domains() {
+    let (pair, r) = rendered("mariadb.yaml");
+    assert_eq!(pair.spec.effective_image(), "mariadb:11.4");
+    let (a, b) = (cnf(&r, 0), cnf(&r, 1));
+    assert_eq!(one(&a, "server_id"), "3000");
+    assert_eq!(one(&b, "server_id"), "3001");
+    assert_eq!(one(&a, "gtid_domain_id"), "3000");
+    assert_eq!(one(&b, "gtid_domain_id"), "3001");
+    for opts in [&a, &b] {
+        assert_eq!(one(opts, "auto_increment_increment"), "2");
+        assert_eq!(one(opts, "binlog_format"), "ROW");
+        assert_eq!(one(opts, "log_slave_updates"), "ON");
+        assert_eq!(one(opts, "skip_slave_start"), "ON");
+        assert_eq!(one(opts, "read_only"), "ON");
+        for mysql_only in ["gtid_mode", "enforce_gtid_consistency", "super_read_only"] {
+            assert!(
+                !opts.contains_key(mysql_only),
+                "{mysql_only} is not a MariaDB option"
+            );
+        }
+    }
+    assert_eq!(one(&a, "auto_increment_offset"), "1");
+    assert_eq!(one(&b, "auto_increment_offset"), "2");
+    let sts = &r.statefulset.spec;
+    let pod = sts.template.spec.as_ref().unwrap();
+    let scripts = r.config_map.data.as_ref().unwrap();
+    assert!(scripts["start.sh"].contains("exec \"mariadbd\""));
+    assert!(scripts["bootstrap.sh"].contains("mariadb-install-db"));
+    assert_eq!(
+        server(pod)
+            .readiness_probe
+            .as_ref()
+            .unwrap()
+            .exec
+            .as_ref()
+            .unwrap()
+            .command
+            .as_ref()
+            .unwrap()[0],
+        "mariadb"
+    );
+}
+
+fn server(pod: &PodSpec) -> &Container {
+    pod.containers.iter().find(|c| c.name == "mysqld").unwrap()
+}
+
+#[test]
+fn statefulset_runs_two_servers_safely() {
+    let (pair, r) = rendered("pair.yaml");
+    let sts = &r.statefulset;
+    let spec = &sts.spec;
+    assert_eq!(spec.replicas, Some(2));
+    assert_eq!(spec.service_name.as_deref(), Some("orders-headless"));
+    assert_eq!(spec.pod_management_policy.as_deref(), Some("Parallel"));
+    let selector = spec.selector.match_labels.clone().unwrap();
+    let template_labels = spec
+        .template
+        .metadata
+        .as_ref()
+        .unwrap()
+        .labels
+        .clone()
+        .unwrap();
+    for (k, v) in &selector {
+        assert_eq!(
+            template_labels.get(k),
+            Some(v),
+            "template must carry selector label {k}"
+        );
+    }
+    assert!(
+        !template_labels.contains_key("mysql-aa.io/role"),
+        "the role label is the operator's decision, never the template's"
+    );
+    // Claims: one per pod, size from the spec, retained by default.
+    let claim = &spec.volume_claim_templates.as_ref().unwrap()[0];
+    assert_eq!(claim.metadata.name.as_deref(), Some("data"));
+    let requests = claim
+        .spec
+        .as_ref()
+        .unwrap()
+        .resources
+        .as_ref()
+        .unwrap()
+        .requests
+        .clone()
+        .unwrap();
+    assert_eq!(requests["storage"].0, "20Gi");
+    let retention = spec
+        .persistent_volume_claim_retention_policy
+        .as_ref()
+        .unwrap();
+    assert_eq!(retention.when_deleted.as_deref(), Some("Retain"));
+
+    let pod = spec.template.spec.as_ref().unwrap();
+    // Preferred anti-affinity on the hostname spreads the two servers.
+    let anti = pod
+        .affinity
+        .as_ref()
+        .unwrap()
+        .pod_anti_affinity
+        .as_ref()
+        .unwrap();
+    let term = &anti
+        .preferred_during_scheduling_ignored_during_execution
+        .as_ref()
+        .unwrap()[0];
+    assert_eq!(
+        term.pod_affinity_term.topology_key,
+        "kubernetes.io/hostname"
+    );
+    // Restricted Pod Security Standard.
+    let psc = pod.security_context.as_ref().unwrap();
+    assert_eq!(psc.run_as_non_root, Some(true));
+    assert_eq!(
+        psc.seccomp_profile.as_ref().unwrap().type_,
+        "RuntimeDefault"
+    );
+    let containers: Vec<&Container> = pod
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(pod.containers.iter())
+        .collect();
+    assert_eq!(containers.len(), 2);
+    for c in &containers {
+        let sc = c.security_context.as_ref().unwrap();
+        assert_eq!(sc.allow_privilege_escalation, Some(false), "{}", c.name);
+        assert_eq!(
+            sc.capabilities.as_ref().unwrap().drop.as_deref(),
+            Some(&["ALL".to_string()][..])
+        );
+        assert_eq!(sc.read_only_root_filesystem, Some(true));
+        assert_eq!(sc.run_as_non_root, Some(true));
+        assert_eq!(c.image.as_deref(), Some("mysql:8.4"));
+        // Passwords only through Secret references, never in args or values.
+        let env = c.env.as_ref().unwrap();
+        for name in [ADMIN_PASSWORD_ENV, REPLICATION_PASSWORD_ENV] {
+            let var = env.iter().find(|e| e.name == name).unwrap();
+            assert!(var.value.is_none());
+            let secret_ref = var
+                .value_from
+                .as_ref()
+                .unwrap()
+                .secret_key_ref
+                .as_ref()
+                .unwrap();
+            assert_eq!(secret_ref.key, "password");
+        }
+        let argv: Vec<&String> = c
+            .command
+            .iter()
+            .flatten()
+            .chain(c.args.iter().flatten())
+            .collect();
+        assert!(
+            argv.iter().all(|a| !a.to_lowercase().contains("password")),
+            "{argv:?}"
+        );
+    }
+    let env = server(pod).env.as_ref().unwrap();
+    let refs: Vec<&str> = env
+        .iter()
+        .map(|e| {
+            e.value_from
+                .as_ref()
+                .unwrap()
+                .secret_key_ref
+                .as_ref()
+                .unwrap()
+                .name
+                .as_str()
+        })
+        .collect();
+    assert_eq!(refs, ["orders-admin", "orders-replication"]);
+    // Probes: liveness only pings; readiness runs a query; startup guards crash recovery.
+    let srv = server(pod);
+    let live = srv
+        .liveness_probe
+        .as_ref()
+        .unwrap()
+        .exec
+        .as_ref()
+        .unwrap()
+        .command
+        .clone()
+        .unwrap();
+    assert_eq!(live.first().map(String::as_str), Some("mysqladmin"));
+    assert_eq!(live.last().map(String::as_str), Some("ping"));
+    let ready = srv
+        .readiness_probe
+        .as_ref()
+        .unwrap()
+        .exec
+        .as_ref()
+        .unwrap()
+        .command
+        .clone()
+        .unwrap();
+    assert_eq!(ready.first().map(String::as_str), Some("mysql"));
+    assert!(ready.contains(&"SELECT 1".to_string()));
+    assert!(srv.startup_probe.is_some());
+    // Volumes at the paths the my.cnf uses.
+    let mounts: BTreeMap<String, String> = srv
+        .volume_mounts
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|m| (m.name.clone(), m.mount_path.clone()))
+        .collect();
+    assert_eq!(mounts["data"], "/var/lib/mysql");
+    assert_eq!(mounts["config"], "/etc/mysql-aa");
+    assert_eq!(mounts["run"], "/var/run/mysqld");
+    assert_eq!(one(&cnf(&r, 0), "datadir"), "/var/lib/mysql/data");
+    assert_eq!(one(&cnf(&r, 0), "socket"), "/var/run/mysqld/mysqld.sock");
+    assert_eq!(srv.resources, pair.spec.resources);
+}
+
+fn selector(svc: &Service) -> BTreeMap<String, String> {
+    svc.spec.as_ref().unwrap().selector.clone().unwrap()
+}
+
+#[test]
+fn services_select_by_role() {
+    let (_, r) = rendered("pair.yaml");
+    let by_name: BTreeMap<String, &Service> = r
+        .services
+        .iter()
+        .map(|s| (s.metadata.name.clone().unwrap(), s))
+        .collect();
+    let headless = by_name["orders-headless"].spec.as_ref().unwrap();
+    assert_eq!(headless.cluster_ip.as_deref(), Some("None"));
+    assert_eq!(headless.publish_not_ready_addresses, Some(true));
+    assert_eq!(
+        selector(by_name["orders-writer"])
+            .get("mysql-aa.io/role")
+            .map(String::as_str),
+        Some("writer")
+    );
+    assert_eq!(
+        selector(by_name["orders-reader"])
+            .get("mysql-aa.io/role")
+            .map(String::as_str),
+        Some("replica")
+    );
+    for svc in by_name.values() {
+        let ports = svc.spec.as_ref().unwrap().ports.clone().unwrap();
+        assert_eq!(ports[0].port, 3306);
+        assert_eq!(selector(svc)["app.kubernetes.io/instance"], "orders");
+    }
+    // MultiWriter: the reader selects every node, the writer still by label.
+    let (_, aa) = rendered("active-active.yaml");
+    let reader = aa
+        .services
+        .iter()
+        .find(|s| s.metadata.name.as_deref() == Some("sessions-reader"))
+        .unwrap();
+    assert!(!selector(reader).contains_key("mysql-aa.io/role"));
+}
+
+#[test]
+fn every_object_is_owned_and_labelled() {
+    let (pair, r) = rendered("pair.yaml");
+    let mut metas = vec![
+        &r.config_map.metadata,
+        &r.statefulset.metadata,
+        &r.pdb.metadata,
+    ];
+    metas.extend(r.services.iter().map(|s| &s.metadata));
+    metas.extend(r.secrets.iter().map(|s| &s.metadata));
+    assert_eq!(metas.len(), 8);
+    for meta in metas {
+        let owner = &meta.owner_references.as_ref().unwrap()[0];
+        assert_eq!(owner.kind, "MySQLActiveActive");
+        assert_eq!(owner.uid, pair.metadata.uid.clone().unwrap());
+        assert_eq!(owner.controller, Some(true));
+        let labels = meta.labels.as_ref().unwrap();
+        assert_eq!(labels["app.kubernetes.io/instance"], "orders");
+        assert_eq!(labels["app.kubernetes.io/managed-by"], "mysql-aa-operator");
+        assert_eq!(meta.namespace.as_deref(), Some("shop"));
+    }
+    let pdb = r.pdb.spec.as_ref().unwrap();
+    assert_eq!(
+        pdb.max_unavailable,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1))
+    );
+}
+
+#[test]
+fn secrets_are_generated_only_when_not_named_and_never_carry_data_in_a_preview() {
+    let (_, r) = rendered("pair.yaml");
+    let names: Vec<_> = r
+        .secrets
+        .iter()
+        .map(|s| s.metadata.name.clone().unwrap())
+        .collect();
+    assert_eq!(names, ["orders-admin", "orders-replication"]);
+    assert!(
+        r.secrets
+            .iter()
+            .all(|s| s.data.is_none() && s.string_data.is_none())
+    );
+
+    let mut pair = load("pair.yaml");
+    pair.spec.credentials.admin_secret_name = Some("my-admin".into());
+    let r = render::render(&pair).unwrap();
+    let names: Vec<_> = r
+        .secrets
+        .iter()
+        .map(|s| s.metadata.name.clone().unwrap())
+        .collect();
+    assert_eq!(names, ["orders-replication"]);
+    let env = &server(r.statefulset.spec.template.spec.as_ref().unwrap())
+        .env
+        .as_ref()
+        .unwrap()[0];
+    assert_eq!(
+        env.value_from
+            .as_ref()
+            .unwrap()
+            .secret_key_ref
+            .as_ref()
+            .unwrap()
+            .name,
+        "my-admin"
+    );
+}
+
+#[test]
+fn generated_passwords_are_long_random_and_distinct() {
+    let a = secrets::generate_password();
+    let b = secrets::generate_password();
+    assert!(a.len() >= 32 && a.chars().all(|c| c.is_ascii_alphanumeric()));
+    assert_ne!(a, b);
+    let pair = load("pair.yaml");
+    let names = Names::of(&pair);
+    let secret = secrets::build_secret(&pair, &names, Credential::Admin, Some(&a));
+    assert_eq!(secret.data.unwrap()["password"].0, a.as_bytes());
+}
+
+#[test]
+fn semi_sync_and_tls_settings_follow_the_spec() {
+    let mut pair = load("pair.yaml");
+    pair.spec.replication.semi_sync = true;
+    pair.spec.replication.tls.secret_name = Some("repl-tls".into());
+    let r = render::render(&pair).unwrap();
+    let opts = cnf(&r, 1);
+    assert_eq!(
+        opts["loose_plugin_load_add"],
+        ["semisync_source.so", "semisync_replica.so"]
+    );
+    assert_eq!(one(&opts, "loose_rpl_semi_sync_source_enabled"), "ON");
+    assert_eq!(one(&opts, "ssl_ca"), "/etc/mysql-aa-tls/ca.crt");
+    let pod = r.statefulset.spec.template.spec.as_ref().unwrap();
+    let tls = pod
+        .volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|v| v.name == "tls")
+        .unwrap();
+    assert_eq!(
+        tls.secret.as_ref().unwrap().secret_name.as_deref(),
+        Some("repl-tls")
+    );
+}
+
+#[test]
+fn renderer_refuses_owned_keys_that_bypassed_admission() {
+    let mut pair = load("pair.yaml");
+    pair.spec
+        .mysqld_config
+        .insert("Server-Id".into(), "1".into());
+    let err = render::render(&pair).unwrap_err();
+    assert_eq!(err.field, "spec.mysqldConfig.Server-Id");
+}
+
+#[test]
+fn placement_and_retention_reach_the_pods() {
+    let value = json!({
+        "apiVersion": "mysql-aa.io/v1alpha1", "kind": "MySQLActiveActive",
+        "metadata": {"name": "p", "namespace": "n"},
+        "spec": {
+            "pvcRetentionPolicy": "Delete",
+            "placement": {
+                "nodeSelector": {"disk": "ssd"},
+                "tolerations": [{"key": "db", "operator": "Exists", "effect": "NoSchedule"}],
+                "priorityClassName": "critical",
+                "podLabels": {"team": "shop"},
+                "podAnnotations": {"backup": "daily"}
+            }
+        }
+    });
+    let pair = admission::admit(&value, None).unwrap();
+    let r = render::render(&pair).unwrap();
+    let spec = &r.statefulset.spec;
+    let pod = spec.template.spec.as_ref().unwrap();
+    assert_eq!(pod.node_selector.as_ref().unwrap()["disk"], "ssd");
+    assert_eq!(
+        pod.tolerations.as_ref().unwrap()[0].key.as_deref(),
+        Some("db")
+    );
+    assert_eq!(pod.priority_class_name.as_deref(), Some("critical"));
+    let meta = spec.template.metadata.as_ref().unwrap();
+    assert_eq!(meta.labels.as_ref().unwrap()["team"], "shop");
+    assert_eq!(meta.annotations.as_ref().unwrap()["backup"], "daily");
+    assert_eq!(
+        spec.persistent_volume_claim_retention_policy
+            .as_ref()
+            .unwrap()
+            .when_deleted
+            .as_deref(),
+        Some("Delete")
+    );
+}
