@@ -13,4 +13,5 @@ pub mod accounts;
 pub mod admission;
 pub mod api;
 pub mod cli;
+pub mod mysql;
 pub mod render;

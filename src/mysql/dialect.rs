@@ -1,0 +1,300 @@
+//! The SQL each flavour and version needs. Pure functions, table tested.
+//!
+//! | what | MySQL 8.0.23+ | MariaDB 10.6+ |
+//! |---|---|---|
+//! | replica status | `SHOW REPLICA STATUS` | `SHOW REPLICA STATUS` (columns still `Slave_*`/`Master_*`) |
+//! | binary log status | `SHOW BINARY LOG STATUS` (8.2+), `SHOW MASTER STATUS` before | `SHOW BINLOG STATUS` (10.5.2+) |
+//! | point at a source | `CHANGE REPLICATION SOURCE TO ... SOURCE_AUTO_POSITION=1` | `CHANGE MASTER TO ... MASTER_USE_GTID=slave_pos` |
+//! | executed GTIDs | `@@GLOBAL.gtid_executed` | `@@GLOBAL.gtid_current_pos` |
+//! | read-only for all | `super_read_only` | `read_only` (users without READ ONLY ADMIN) |
+//! | wait for GTIDs | `WAIT_FOR_EXECUTED_GTID_SET(set, s)` | `MASTER_GTID_WAIT(pos, s)` |
+//! | skip one transaction | empty transaction with `gtid_next` | `sql_slave_skip_counter = 1` (one event group) |
+
+use super::version::{Flavor, Version};
+use super::{ChannelTls, SourceSpec};
+
+/// Seconds between reconnection attempts of a replica's receiver.
+pub const CONNECT_RETRY_SECONDS: u32 = 5;
+/// Reconnection attempts before a receiver gives up (about a day).
+pub const RETRY_COUNT: u32 = 17280;
+
+/// Quotes `s` as a SQL string literal. Connections of the operator run
+/// without `NO_BACKSLASH_ESCAPES`, so backslashes are escaped too.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\\' => out.push_str("\\\\"),
+            '\0' => out.push_str("\\0"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// `SHOW REPLICA STATUS`, for both flavours' supported versions.
+pub fn show_replica_status() -> &'static str {
+    "SHOW REPLICA STATUS"
+}
+
+/// Statement reporting the current binary log file and position.
+pub fn binlog_status(flavor: Flavor, version: Version) -> &'static str {
+    match flavor {
+        Flavor::MySQL if version >= Version::new(8, 2, 0) => "SHOW BINARY LOG STATUS",
+        Flavor::MySQL => "SHOW MASTER STATUS",
+        Flavor::MariaDB => "SHOW BINLOG STATUS",
+    }
+}
+
+/// Query of the executed GTID set.
+pub fn executed_gtid_query(flavor: Flavor) -> &'static str {
+    match flavor {
+        Flavor::MySQL => "SELECT @@GLOBAL.gtid_executed",
+        Flavor::MariaDB => "SELECT @@GLOBAL.gtid_current_pos",
+    }
+}
+
+/// Starts both replication threads.
+pub fn start_replica() -> &'static str {
+    "START REPLICA"
+}
+
+/// Stops both replication threads.
+pub fn stop_replica() -> &'static str {
+    "STOP REPLICA"
+}
+
+/// Points the replica at `source` with GTID auto-position.
+pub fn change_source(flavor: Flavor, source: &SourceSpec) -> String {
+    let (ssl, ca, verify) = match &source.tls {
+        ChannelTls::Disabled => (false, None, false),
+        ChannelTls::Required => (true, None, false),
+        ChannelTls::VerifyCa { ca_file } => (true, Some(ca_file.as_str()), false),
+        ChannelTls::VerifyIdentity { ca_file } => (true, Some(ca_file.as_str()), true),
+    };
+    let host = quote(&source.endpoint.host);
+    let port = source.endpoint.port;
+    let user = quote(&source.user);
+    let password = quote(source.password.expose());
+    match flavor {
+        Flavor::MySQL => {
+            let mut sql = format!(
+                "CHANGE REPLICATION SOURCE TO SOURCE_HOST={host}, SOURCE_PORT={port}, \
+                 SOURCE_USER={user}, SOURCE_PASSWORD={password}, SOURCE_AUTO_POSITION=1, \
+                 SOURCE_CONNECT_RETRY={CONNECT_RETRY_SECONDS}, SOURCE_RETRY_COUNT={RETRY_COUNT}, \
+                 GET_SOURCE_PUBLIC_KEY=1, SOURCE_SSL={}, SOURCE_SSL_VERIFY_SERVER_CERT={}",
+                u8::from(ssl),
+                u8::from(verify)
+            );
+            sql.push_str(&format!(", SOURCE_SSL_CA={}", quote(ca.unwrap_or(""))));
+            sql
+        }
+        Flavor::MariaDB => {
+            format!(
+                "CHANGE MASTER TO MASTER_HOST={host}, MASTER_PORT={port}, MASTER_USER={user}, \
+                 MASTER_PASSWORD={password}, MASTER_USE_GTID=slave_pos, \
+                 MASTER_CONNECT_RETRY={CONNECT_RETRY_SECONDS}, MASTER_SSL={}, \
+                 MASTER_SSL_VERIFY_SERVER_CERT={}, MASTER_SSL_CA={}",
+                u8::from(ssl),
+                u8::from(verify),
+                quote(ca.unwrap_or(""))
+            )
+        }
+    }
+}
+
+/// Statements that make the server read-only for every client.
+pub fn fence(flavor: Flavor) -> &'static [&'static str] {
+    match flavor {
+        Flavor::MySQL => &["SET GLOBAL super_read_only = ON"],
+        Flavor::MariaDB => &["SET GLOBAL read_only = ON"],
+    }
+}
+
+/// Statements that make the server writable.
+pub fn unfence(flavor: Flavor) -> &'static [&'static str] {
+    match flavor {
+        Flavor::MySQL => &[
+            "SET GLOBAL super_read_only = OFF",
+            "SET GLOBAL read_only = OFF",
+        ],
+        Flavor::MariaDB => &["SET GLOBAL read_only = OFF"],
+    }
+}
+
+/// A query returning 0 once `gtid_set` is applied, non-zero on timeout.
+pub fn wait_for_gtid_set(flavor: Flavor, gtid_set: &str, seconds: f64) -> String {
+    match flavor {
+        Flavor::MySQL => format!(
+            "SELECT WAIT_FOR_EXECUTED_GTID_SET({}, {seconds:.3})",
+            quote(gtid_set)
+        ),
+        Flavor::MariaDB => format!("SELECT MASTER_GTID_WAIT({}, {seconds:.3})", quote(gtid_set)),
+    }
+}
+
+/// Statements that skip exactly the transaction `gtid` (MySQL: commit an
+/// empty transaction under its GTID; the replica then never applies it).
+/// MariaDB has no GTID-addressed skip: the caller uses [`mariadb_skip_one`]
+/// after checking that the applier is stopped on `gtid`.
+pub fn mysql_skip_transaction(gtid: &str) -> Vec<String> {
+    vec![
+        format!("SET GTID_NEXT = {}", quote(gtid)),
+        "BEGIN".into(),
+        "COMMIT".into(),
+        "SET GTID_NEXT = 'AUTOMATIC'".into(),
+    ]
+}
+
+/// MariaDB: skip the next event group of the stopped applier.
+pub fn mariadb_skip_one() -> &'static str {
+    "SET GLOBAL sql_slave_skip_counter = 1"
+}
+
+/// Users whose connections fencing keeps: replication and server threads.
+pub const KEEP_USERS: &[&str] = &["system user", "event_scheduler", "system", "DELAYED"];
+
+/// Commands of connections fencing keeps (replication streams to the peer).
+pub const KEEP_COMMANDS: &[&str] = &[
+    "Binlog Dump",
+    "Binlog Dump GTID",
+    "Daemon",
+    "Slave_IO",
+    "Slave_SQL",
+    "Slave_worker",
+];
+
+/// Which connections fencing ends: every client connection except the
+/// operator's own (`operator_users`), replication and server threads.
+pub fn connections_to_end(
+    processlist: &[(u64, String, String)],
+    own_id: u64,
+    operator_users: &[&str],
+) -> Vec<u64> {
+    processlist
+        .iter()
+        .filter(|(id, user, command)| {
+            *id != own_id
+                && !KEEP_USERS.contains(&user.as_str())
+                && !operator_users.contains(&user.as_str())
+                && !KEEP_COMMANDS.contains(&command.as_str())
+        })
+        .map(|(id, _, _)| *id)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Endpoint, Password};
+    use super::*;
+
+    fn source(tls: ChannelTls) -> SourceSpec {
+        SourceSpec {
+            endpoint: Endpoint {
+                host: "db-1.db-headless.ns.svc".into(),
+                port: 3306,
+            },
+            user: "mysqlaa_repl".into(),
+            password: Password::new("p'w\\d"),
+            tls,
+        }
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("plain"), "'plain'");
+        assert_eq!(quote("it's"), "'it''s'");
+        assert_eq!(quote("a\\b"), "'a\\\\b'");
+        assert_eq!(quote("x\ny"), "'x\\ny'");
+    }
+
+    #[test]
+    fn change_source_per_flavour() {
+        let mysql = change_source(Flavor::MySQL, &source(ChannelTls::Disabled));
+        assert!(mysql.starts_with(
+            "CHANGE REPLICATION SOURCE TO SOURCE_HOST='db-1.db-headless.ns.svc', SOURCE_PORT=3306"
+        ));
+        assert!(mysql.contains("SOURCE_AUTO_POSITION=1"));
+        assert!(mysql.contains("SOURCE_PASSWORD='p''w\\\\d'"));
+        assert!(mysql.contains("GET_SOURCE_PUBLIC_KEY=1"));
+        assert!(mysql.contains("SOURCE_SSL=0"));
+        let verify = change_source(
+            Flavor::MySQL,
+            &source(ChannelTls::VerifyIdentity {
+                ca_file: "/etc/mysql-aa-tls/ca.crt".into(),
+            }),
+        );
+        assert!(verify.contains("SOURCE_SSL=1, SOURCE_SSL_VERIFY_SERVER_CERT=1, SOURCE_SSL_CA='/etc/mysql-aa-tls/ca.crt'"));
+        let maria = change_source(Flavor::MariaDB, &source(ChannelTls::Required));
+        assert!(maria.starts_with(
+            "CHANGE MASTER TO MASTER_HOST='db-1.db-headless.ns.svc', MASTER_PORT=3306"
+        ));
+        assert!(maria.contains("MASTER_USE_GTID=slave_pos"));
+        assert!(maria.contains("MASTER_SSL=1"));
+        assert!(!maria.contains("SOURCE_"));
+    }
+
+    #[test]
+    fn version_dependent_statements() {
+        let cases = [
+            (Flavor::MySQL, Version::new(8, 0, 23), "SHOW MASTER STATUS"),
+            (Flavor::MySQL, Version::new(8, 0, 40), "SHOW MASTER STATUS"),
+            (
+                Flavor::MySQL,
+                Version::new(8, 4, 3),
+                "SHOW BINARY LOG STATUS",
+            ),
+            (
+                Flavor::MySQL,
+                Version::new(9, 7, 4),
+                "SHOW BINARY LOG STATUS",
+            ),
+            (
+                Flavor::MariaDB,
+                Version::new(10, 11, 14),
+                "SHOW BINLOG STATUS",
+            ),
+        ];
+        for (flavor, version, want) in cases {
+            assert_eq!(binlog_status(flavor, version), want, "{flavor} {version}");
+        }
+        assert_eq!(fence(Flavor::MySQL), ["SET GLOBAL super_read_only = ON"]);
+        assert_eq!(fence(Flavor::MariaDB), ["SET GLOBAL read_only = ON"]);
+        assert!(
+            wait_for_gtid_set(Flavor::MySQL, "u:1-3", 2.0)
+                .starts_with("SELECT WAIT_FOR_EXECUTED_GTID_SET('u:1-3', 2.000)")
+        );
+        assert!(
+            wait_for_gtid_set(Flavor::MariaDB, "1-1-3", 0.5)
+                .starts_with("SELECT MASTER_GTID_WAIT('1-1-3', 0.500)")
+        );
+        assert_eq!(mysql_skip_transaction("u:7")[0], "SET GTID_NEXT = 'u:7'");
+    }
+
+    #[test]
+    fn fencing_keeps_replication_and_the_operator() {
+        let list = vec![
+            (1, "system user".to_string(), "Connect".to_string()),
+            (5, "event_scheduler".to_string(), "Daemon".to_string()),
+            (10, "app".to_string(), "Query".to_string()),
+            (11, "app".to_string(), "Sleep".to_string()),
+            (
+                12,
+                "mysqlaa_repl".to_string(),
+                "Binlog Dump GTID".to_string(),
+            ),
+            (13, "mysqlaa_admin".to_string(), "Sleep".to_string()),
+            (14, "root".to_string(), "Sleep".to_string()),
+        ];
+        assert_eq!(
+            connections_to_end(&list, 13, &["mysqlaa_admin"]),
+            [10, 11, 14]
+        );
+        assert_eq!(connections_to_end(&list, 99, &[]), [10, 11, 13, 14]);
+    }
+}

@@ -1,0 +1,353 @@
+//! The one seam to MySQL and MariaDB: everything the operator says to a
+//! server goes through [`Server`], implemented over `mysql_async` by
+//! [`client::MySqlClient`].
+//!
+//! - [`version`]: flavour and version detection; unsupported servers are
+//!   refused with a typed error.
+//! - [`dialect`]: the SQL each flavour and version needs (pure, table tested).
+//! - [`status`]: parsing `SHOW REPLICA STATUS` and friends (pure).
+//! - [`client`]: connections (small pool, rustls, a timeout on connect and
+//!   on every statement) and the operations.
+//!
+//! Passwords are held in [`Password`], whose `Debug` and `Display` print
+//! nothing, so they never reach logs or errors.
+
+pub mod client;
+pub mod dialect;
+pub mod status;
+pub mod version;
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+pub use client::{ConnectOptions, MySqlClient};
+pub use status::{ApplierFailure, ReplicaStatus, ThreadState};
+pub use version::{Flavor, ServerInfo, Version};
+
+/// A password; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    /// Wraps a password.
+    pub fn new(p: impl Into<String>) -> Self {
+        Self(p.into())
+    }
+    /// The password itself, for the wire only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// Where a server listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Host name or IP address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// An error talking to a server. Every variant names the server; none
+/// carries a password.
+#[derive(Debug, thiserror::Error)]
+pub enum SqlError {
+    /// TCP connection refused, unreachable host, or the connection broke.
+    #[error("cannot connect to {endpoint}: {message}")]
+    Connect {
+        /// The server.
+        endpoint: Endpoint,
+        /// What the network said.
+        message: String,
+    },
+    /// The operation did not finish within its timeout.
+    #[error("{op} on {endpoint} timed out after {after:?}")]
+    Timeout {
+        /// The operation.
+        op: &'static str,
+        /// The server.
+        endpoint: Endpoint,
+        /// The timeout that expired.
+        after: Duration,
+    },
+    /// The server refused the credentials.
+    #[error("access denied on {endpoint}: {message}")]
+    AccessDenied {
+        /// The server.
+        endpoint: Endpoint,
+        /// The server's message.
+        message: String,
+    },
+    /// The peer is not a MySQL server, or broke the protocol.
+    #[error("{endpoint} does not speak the MySQL protocol as expected: {message}")]
+    Protocol {
+        /// The server.
+        endpoint: Endpoint,
+        /// What went wrong.
+        message: String,
+    },
+    /// The server's flavour or version is not supported.
+    #[error(
+        "{endpoint} runs {found}, which is not supported (MySQL 8.0.23 or later, MariaDB 10.6 or later)"
+    )]
+    Unsupported {
+        /// The server.
+        endpoint: Endpoint,
+        /// Version string reported by the server.
+        found: String,
+    },
+    /// A statement failed.
+    #[error("{op} on {endpoint} failed: error {code}: {message}")]
+    Statement {
+        /// The operation.
+        op: &'static str,
+        /// The server.
+        endpoint: Endpoint,
+        /// MySQL error number.
+        code: u16,
+        /// The server's message.
+        message: String,
+    },
+    /// The server answered something the operator cannot interpret.
+    #[error("{op} on {endpoint}: unexpected answer: {message}")]
+    Unexpected {
+        /// The operation.
+        op: &'static str,
+        /// The server.
+        endpoint: Endpoint,
+        /// What was unexpected.
+        message: String,
+    },
+}
+
+impl SqlError {
+    /// A short stable label, for metrics and Event reasons.
+    pub fn label(&self) -> &'static str {
+        match self {
+            SqlError::Connect { .. } => "connect",
+            SqlError::Timeout { .. } => "timeout",
+            SqlError::AccessDenied { .. } => "access_denied",
+            SqlError::Protocol { .. } => "protocol",
+            SqlError::Unsupported { .. } => "unsupported",
+            SqlError::Statement { .. } => "statement",
+            SqlError::Unexpected { .. } => "unexpected",
+        }
+    }
+}
+
+/// What the operator observed on one server.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observation {
+    /// Flavour, version and identity.
+    pub info: ServerInfo,
+    /// Executed GTID set: `gtid_executed` (MySQL) or `gtid_current_pos`
+    /// (MariaDB).
+    pub gtid_executed: String,
+    /// `read_only`.
+    pub read_only: bool,
+    /// `super_read_only` (MySQL only).
+    pub super_read_only: Option<bool>,
+    /// Current binary log file, if binary logging is on.
+    pub binlog_file: Option<String>,
+    /// The replication channel from the peer, if one is configured.
+    pub replica: Option<ReplicaStatus>,
+}
+
+impl Observation {
+    /// Whether ordinary clients can write (neither read-only flag is on).
+    pub fn writable(&self) -> bool {
+        !self.read_only && self.super_read_only != Some(true)
+    }
+}
+
+/// Passwords of the operator's accounts.
+#[derive(Clone, Debug)]
+pub struct AccountPasswords {
+    /// Password of [`crate::accounts::ADMIN_USER`].
+    pub admin: Password,
+    /// Password of [`crate::accounts::REPLICATION_USER`].
+    pub replication: Password,
+}
+
+/// TLS of a replication channel, as the replica uses it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ChannelTls {
+    /// Plain connection; the password is exchanged with the source's RSA
+    /// public key (`GET_SOURCE_PUBLIC_KEY=1` on MySQL).
+    #[default]
+    Disabled,
+    /// Encrypted, certificate not verified.
+    Required,
+    /// Encrypted, certificate verified against the CA file on the replica.
+    VerifyCa {
+        /// Path of the CA certificate on the replica's file system.
+        ca_file: String,
+    },
+    /// As `VerifyCa`, and the host name must match the certificate.
+    VerifyIdentity {
+        /// Path of the CA certificate on the replica's file system.
+        ca_file: String,
+    },
+}
+
+/// The source a replica should replicate from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceSpec {
+    /// Where the source listens, as the replica reaches it.
+    pub endpoint: Endpoint,
+    /// Replication account.
+    pub user: String,
+    /// Its password.
+    pub password: Password,
+    /// TLS of the channel.
+    pub tls: ChannelTls,
+}
+
+/// What wiring a replica changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WireOutcome {
+    /// Already pointing at the source with these settings, threads running:
+    /// nothing was done.
+    Unchanged,
+    /// Already pointing at the source; stopped threads were started.
+    Started,
+    /// The channel was (re)configured and started.
+    Reconfigured,
+    /// Already configured, but the applier is stopped on an error: left
+    /// halted for the caller's policy to decide.
+    HaltedOnError,
+}
+
+/// Table checksums of one schema: table name to `CHECKSUM TABLE` value
+/// (`None` when the server could not compute one).
+pub type Checksums = std::collections::BTreeMap<String, Option<u64>>;
+
+/// Everything the operator says to a server. Implementations time out
+/// every operation; none prints a password.
+pub trait Server {
+    /// The server this talks to.
+    fn endpoint(&self) -> &Endpoint;
+
+    /// Flavour, version and identity; refuses unsupported servers.
+    fn detect(&self) -> impl Future<Output = Result<ServerInfo, SqlError>> + Send;
+
+    /// Version, identity, GTID set, read-only state and replica state.
+    fn observe(&self) -> impl Future<Output = Result<Observation, SqlError>> + Send;
+
+    /// Creates the admin and replication accounts when missing (binary log
+    /// off for the session, so nothing replicates) and grants what is
+    /// missing. Returns whether anything changed.
+    fn ensure_users(
+        &self,
+        passwords: &AccountPasswords,
+    ) -> impl Future<Output = Result<bool, SqlError>> + Send;
+
+    /// Points replication at `source` with GTID auto-position and starts
+    /// it; changes nothing when it already points there, running.
+    fn ensure_replication(
+        &self,
+        source: &SourceSpec,
+    ) -> impl Future<Output = Result<WireOutcome, SqlError>> + Send;
+
+    /// Starts both replication threads.
+    fn start_replica(&self) -> impl Future<Output = Result<(), SqlError>> + Send;
+
+    /// Stops both replication threads.
+    fn stop_replica(&self) -> impl Future<Output = Result<(), SqlError>> + Send;
+
+    /// Makes the server read-only for everyone (`super_read_only` on MySQL,
+    /// `read_only` on MariaDB), then ends every client connection except
+    /// replication threads and the operator's own. Returns how many
+    /// connections were ended.
+    fn fence(&self) -> impl Future<Output = Result<usize, SqlError>> + Send;
+
+    /// Makes the server writable.
+    fn unfence(&self) -> impl Future<Output = Result<(), SqlError>> + Send;
+
+    /// Waits until `gtid_set` is applied; `Ok(false)` on timeout.
+    fn wait_for_gtid_set(
+        &self,
+        gtid_set: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<bool, SqlError>> + Send;
+
+    /// The transaction the applier stopped on, if it is stopped on an error.
+    fn applier_failure(
+        &self,
+    ) -> impl Future<Output = Result<Option<ApplierFailure>, SqlError>> + Send;
+
+    /// Skips exactly the transaction `failure` names and restarts the
+    /// replica. Refuses when the applier is no longer stopped on it.
+    fn skip_failed_transaction(
+        &self,
+        failure: &ApplierFailure,
+    ) -> impl Future<Output = Result<(), SqlError>> + Send;
+
+    /// `CHECKSUM TABLE` of every base table of `schema`.
+    fn table_checksums(
+        &self,
+        schema: &str,
+    ) -> impl Future<Output = Result<Checksums, SqlError>> + Send;
+}
+
+/// Tables whose checksums differ between two nodes (or exist on one only).
+pub fn diverged_tables(a: &Checksums, b: &Checksums) -> Vec<String> {
+    let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter(|t| a.get(*t) != b.get(*t))
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_print() {
+        let p = Password::new("hunter2");
+        assert!(!format!("{p:?}").contains("hunter2"));
+        let spec = SourceSpec {
+            endpoint: Endpoint {
+                host: "h".into(),
+                port: 1,
+            },
+            user: "u".into(),
+            password: p,
+            tls: ChannelTls::Disabled,
+        };
+        assert!(!format!("{spec:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn diverged_tables_compares_both_sides() {
+        let a = Checksums::from([
+            ("t1".into(), Some(1)),
+            ("t2".into(), Some(2)),
+            ("only_a".into(), Some(3)),
+        ]);
+        let b = Checksums::from([
+            ("t1".into(), Some(1)),
+            ("t2".into(), Some(9)),
+            ("only_b".into(), None),
+        ]);
+        assert_eq!(diverged_tables(&a, &b), ["only_a", "only_b", "t2"]);
+        assert!(diverged_tables(&a, &a).is_empty());
+    }
+}
