@@ -94,6 +94,8 @@ pub fn render_mycnf(spec: &MySQLActiveActiveSpec, names: &Names, ordinal: u32) -
             c.text("# a (re)started node never takes writes before the operator decides");
             c.set("read_only", "ON");
             c.set("super_read_only", "ON");
+            c.text("# no file import/export (the image's default directory may not exist)");
+            c.set("secure_file_priv", "NULL");
         }
         Engine::MariaDB => {
             c.text("# GTIDs are always on in MariaDB; each node writes in its own domain");

@@ -523,7 +523,10 @@ fn serve(
                 .get("propagationPolicy")
                 .cloned()
                 .or_else(|| opts["propagationPolicy"].as_str().map(String::from));
-            let deleted = store.delete(&t.ri, ns, name, policy.as_deref() == Some("Orphan"))?;
+            let force = query.get("gracePeriodSeconds").map(String::as_str) == Some("0")
+                || opts["gracePeriodSeconds"].as_i64() == Some(0);
+            let deleted =
+                store.delete_with(&t.ri, ns, name, policy.as_deref() == Some("Orphan"), force)?;
             Ok(json_response(StatusCode::OK, &deleted))
         }
         "deletecollection" => {

@@ -85,6 +85,11 @@ impl ApiServer {
         self.shared.store.lock().expect("store lock")
     }
 
+    /// State shared with the box's controllers.
+    pub(crate) fn shared(&self) -> Arc<http::Shared> {
+        self.shared.clone()
+    }
+
     /// Every request served so far.
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.shared

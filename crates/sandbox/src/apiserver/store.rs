@@ -124,6 +124,13 @@ pub struct Store {
     /// Changes at or before this resourceVersion are no longer in history.
     compacted: u64,
     tx: broadcast::Sender<Change>,
+    /// Pods are deleted gracefully: a deletionTimestamp first, then removed
+    /// by the kubelet once their containers stopped.
+    graceful_pods: bool,
+}
+
+fn is_pod(ri: &ResourceInfo) -> bool {
+    ri.group.is_empty() && ri.plural == "pods"
 }
 
 fn is_crd(ri: &ResourceInfo) -> bool {
@@ -191,6 +198,7 @@ impl Store {
             history: VecDeque::new(),
             compacted: 0,
             tx,
+            graceful_pods: false,
         };
         for ns in ["default", "kube-system", "kube-public"] {
             let ri = s
@@ -652,6 +660,31 @@ impl Store {
         self.update(ri, ns, name, patched, status, false)
     }
 
+    /// Turns graceful pod deletion on (when a kubelet runs).
+    pub fn set_graceful_pod_deletion(&mut self, on: bool) {
+        self.graceful_pods = on;
+    }
+
+    /// Removes an object now, whatever its finalizers or grace (the
+    /// kubelet, once a deleted pod's containers stopped).
+    pub fn remove_now(
+        &mut self,
+        ri: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        let key = Self::object_key(ri, ns, name);
+        if let Some(obj) = self
+            .objects
+            .get_mut(&ri.key())
+            .and_then(|b| b.get_mut(&key))
+            && let Some(m) = obj["metadata"].as_object_mut()
+        {
+            m.remove("finalizers");
+        }
+        self.delete_with(ri, ns, name, false, true)
+    }
+
     /// Deletes an object: with finalizers it only gets a deletionTimestamp.
     pub fn delete(
         &mut self,
@@ -659,6 +692,18 @@ impl Store {
         ns: Option<&str>,
         name: &str,
         orphan: bool,
+    ) -> Result<Value, ApiError> {
+        self.delete_with(ri, ns, name, orphan, false)
+    }
+
+    /// As [`Store::delete`]; `force` skips a pod's graceful termination.
+    pub fn delete_with(
+        &mut self,
+        ri: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        orphan: bool,
+        force: bool,
     ) -> Result<Value, ApiError> {
         let key = Self::object_key(ri, ns, name);
         let mut obj = self
@@ -670,11 +715,19 @@ impl Store {
         let has_finalizers = obj["metadata"]["finalizers"]
             .as_array()
             .is_some_and(|f| !f.is_empty());
-        if has_finalizers {
+        let graceful = is_pod(ri) && self.graceful_pods && !force;
+        if has_finalizers || graceful {
             if !obj["metadata"]["deletionTimestamp"].is_string() {
                 let rv = self.next_rv();
                 obj["metadata"]["deletionTimestamp"] = json!(now());
-                obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+                let grace = if graceful {
+                    obj["spec"]["terminationGracePeriodSeconds"]
+                        .as_i64()
+                        .unwrap_or(30)
+                } else {
+                    0
+                };
+                obj["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
                 obj["metadata"]["resourceVersion"] = json!(rv.to_string());
                 self.bucket(ri).insert(key, obj.clone());
                 self.record(ri.key(), ChangeType::Modified, obj.clone());

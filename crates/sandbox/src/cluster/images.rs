@@ -1,0 +1,115 @@
+//! The image-to-binary mapping: a pod's image stands for a server installed
+//! on the host by `scripts/install-test-servers`.
+//!
+//! | image | host programs |
+//! |---|---|
+//! | `mysql:*` (any registry, any tag) | MySQL 9.7 from `.cache/servers/mysql-9.7`: `mysqld`, `mysql`, `mysqladmin` |
+//! | `mariadb:*` | MariaDB 10.11 from `.cache/servers/mariadb-10.11`: `mariadbd`, `mariadb`, `mariadb-admin`, `mariadb-install-db` (and their `mysql*` names) |
+//! | anything else | the pod fails to start (`ErrImagePull`) |
+//!
+//! Each image gets a directory of small wrapper scripts, first on the
+//! containers' `PATH`, that run the host's binaries with the location
+//! options a private prefix needs (MySQL through its prefix's own loader).
+//! The tag is not honoured: every `mysql:*` runs 9.7.
+
+use std::path::{Path, PathBuf};
+
+use test_servers::{Installation, Kind};
+
+/// Which installed server an image stands for.
+pub fn kind_of(image: &str) -> Option<Kind> {
+    let name = image.rsplit('/').next().unwrap_or(image);
+    let name = name.split([':', '@']).next().unwrap_or(name);
+    match name {
+        n if n.contains("mariadb") => Some(Kind::MariaDb),
+        n if n.contains("mysql") => Some(Kind::MySql),
+        _ => None,
+    }
+}
+
+fn write_script(path: &Path, body: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, body)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+}
+
+/// Writes (once) and returns the wrapper directory of `kind` under `root`.
+pub fn wrappers(root: &Path, kind: Kind) -> std::io::Result<PathBuf> {
+    let inst = Installation::get(kind);
+    let p = inst.prefix.display().to_string();
+    let dir = root.join(match kind {
+        Kind::MySql => "images/mysql/bin",
+        Kind::MariaDb => "images/mariadb/bin",
+    });
+    std::fs::create_dir_all(&dir)?;
+    let loc = format!(
+        "--basedir={p}/usr --lc-messages-dir={p}/usr/share/mysql --character-sets-dir={p}/usr/share/mysql/charsets --plugin-dir={p}/usr/lib/mysql/plugin"
+    );
+    // Options must come after --defaults-file when it is first.
+    let server = |binary: &str, extra: &str, run: &str| {
+        format!(
+            "#!/bin/sh\nloc=\"{loc}{extra}\"\ncase \"$1\" in --defaults-file=*|--defaults-extra-file=*|--no-defaults) first=$1; shift; set -- \"$first\" $loc \"$@\";; *) set -- $loc \"$@\";; esac\nexec {run}{p}/usr/sbin/{binary} \"$@\"\n"
+        )
+    };
+    match kind {
+        Kind::MySql => {
+            let run = format!(
+                "{p}/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 --library-path {p}/usr/lib/x86_64-linux-gnu "
+            );
+            write_script(
+                &dir.join("mysqld"),
+                &server("mysqld", " --mysqlx=OFF", &run),
+            )?;
+            for tool in ["mysql", "mysqladmin", "mysqlbinlog", "mysqldump"] {
+                write_script(
+                    &dir.join(tool),
+                    &format!("#!/bin/sh\nexec {run}{p}/usr/bin/{tool} \"$@\"\n"),
+                )?;
+            }
+        }
+        Kind::MariaDb => {
+            let body = server("mariadbd", "", "");
+            write_script(&dir.join("mariadbd"), &body)?;
+            write_script(&dir.join("mysqld"), &body)?;
+            let install = format!(
+                "#!/bin/sh\ncase \"$1\" in --defaults-file=*) first=$1; shift; set -- \"$first\" --basedir={p}/usr \"$@\";; *) set -- --basedir={p}/usr \"$@\";; esac\nexec {p}/usr/bin/mariadb-install-db \"$@\"\n"
+            );
+            write_script(&dir.join("mariadb-install-db"), &install)?;
+            for (tool, real) in [
+                ("mariadb", "mariadb"),
+                ("mysql", "mariadb"),
+                ("mariadb-admin", "mariadb-admin"),
+                ("mysqladmin", "mariadb-admin"),
+                ("mariadb-binlog", "mariadb-binlog"),
+            ] {
+                write_script(
+                    &dir.join(tool),
+                    &format!("#!/bin/sh\nexec {p}/usr/bin/{real} \"$@\"\n"),
+                )?;
+            }
+        }
+    }
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_map_to_servers() {
+        let cases = [
+            ("mysql:8.4", Some(Kind::MySql)),
+            ("docker.io/library/mysql:9.1", Some(Kind::MySql)),
+            ("mariadb:11.4", Some(Kind::MariaDb)),
+            (
+                "registry.example.com/db/mariadb@sha256:abc",
+                Some(Kind::MariaDb),
+            ),
+            ("postgres:16", None),
+        ];
+        for (image, want) in cases {
+            assert_eq!(kind_of(image), want, "{image}");
+        }
+    }
+}

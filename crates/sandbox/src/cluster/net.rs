@@ -1,0 +1,152 @@
+//! Pod networking: a Linux bridge per box and a network namespace per pod,
+//! joined by a veth pair, so each pod has its own address (and can later be
+//! cut off). Needs root and iproute2.
+
+use std::process::Command;
+
+/// Runs `ip` with `args`.
+fn ip(args: &[&str]) -> std::io::Result<()> {
+    let out = Command::new("ip").args(args).output()?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// A pod's network: its namespace and address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodNet {
+    /// Network namespace name (`ip netns`).
+    pub netns: String,
+    /// The pod's IPv4 address.
+    pub ip: String,
+}
+
+/// The box's bridge and its /24.
+#[derive(Debug)]
+pub struct Network {
+    bridge: String,
+    /// First three octets of the subnet.
+    prefix: String,
+    next: u16,
+    pods: Vec<PodNet>,
+}
+
+impl Network {
+    /// Creates a bridge with a random name and /24 in 10.200.0.0/13.
+    pub fn create() -> std::io::Result<Self> {
+        let mut last = None;
+        for _ in 0..8 {
+            let r = uuid::Uuid::new_v4().as_u128();
+            let bridge = format!("sbx{:05x}", r & 0xfffff);
+            let prefix = format!("10.{}.{}", 200 + (r >> 20) % 8, (r >> 24) % 256);
+            let created = ip(&["link", "add", &bridge, "type", "bridge"])
+                .and_then(|()| ip(&["addr", "add", &format!("{prefix}.1/24"), "dev", &bridge]))
+                .and_then(|()| ip(&["link", "set", &bridge, "up"]));
+            match created {
+                Ok(()) => {
+                    return Ok(Self {
+                        bridge,
+                        prefix,
+                        next: 2,
+                        pods: Vec::new(),
+                    });
+                }
+                Err(e) => {
+                    let _ = ip(&["link", "del", &bridge]);
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("no bridge")))
+    }
+
+    /// The host's address on the bridge.
+    pub fn gateway(&self) -> String {
+        format!("{}.1", self.prefix)
+    }
+
+    /// A new namespace with the next free address.
+    pub fn add_pod(&mut self) -> std::io::Result<PodNet> {
+        if self.next > 254 {
+            return Err(std::io::Error::other("the box's /24 is full"));
+        }
+        let n = self.next;
+        self.next += 1;
+        let netns = format!("{}-{n}", self.bridge);
+        let veth = format!("{}v{n}", self.bridge);
+        let addr = format!("{}.{n}", self.prefix);
+        ip(&["netns", "add", &netns])?;
+        let setup = ip(&[
+            "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &netns,
+        ])
+        .and_then(|()| ip(&["link", "set", &veth, "master", &self.bridge, "up"]))
+        .and_then(|()| {
+            ip(&[
+                "-n",
+                &netns,
+                "addr",
+                "add",
+                &format!("{addr}/24"),
+                "dev",
+                "eth0",
+            ])
+        })
+        .and_then(|()| ip(&["-n", &netns, "link", "set", "eth0", "up"]))
+        .and_then(|()| ip(&["-n", &netns, "link", "set", "lo", "up"]))
+        .and_then(|()| {
+            ip(&[
+                "-n",
+                &netns,
+                "route",
+                "add",
+                "default",
+                "via",
+                &self.gateway(),
+            ])
+        });
+        if let Err(e) = setup {
+            let _ = ip(&["netns", "del", &netns]);
+            return Err(e);
+        }
+        let pod = PodNet { netns, ip: addr };
+        self.pods.push(pod.clone());
+        Ok(pod)
+    }
+
+    /// Kills whatever still runs in `pod`'s namespace and removes it.
+    pub fn remove_pod(&mut self, pod: &PodNet) {
+        kill_netns(&pod.netns);
+        let _ = ip(&["netns", "del", &pod.netns]);
+        self.pods.retain(|p| p != pod);
+    }
+
+    /// Removes every pod namespace and the bridge.
+    pub fn cleanup(&mut self) {
+        for pod in std::mem::take(&mut self.pods) {
+            kill_netns(&pod.netns);
+            let _ = ip(&["netns", "del", &pod.netns]);
+        }
+        let _ = ip(&["link", "del", &self.bridge]);
+    }
+}
+
+/// SIGKILL to every process in a network namespace.
+pub fn kill_netns(netns: &str) {
+    if let Ok(out) = Command::new("ip").args(["netns", "pids", netns]).output() {
+        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let _ = Command::new("kill").args(["-KILL", pid]).output();
+        }
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}

@@ -1,0 +1,307 @@
+//! The rendered objects applied to the cluster-in-a-box: two real server
+//! processes started by the pods' own commands, Ready in pod status;
+//! restarts after `kill -9`; data surviving pod deletion; the writer
+//! Service's endpoints following the writer label.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Endpoints, Pod};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::discovery::ApiResource;
+use kube::{Client, ResourceExt};
+use mysql_async::prelude::Queryable;
+use sandbox::apiserver::Config;
+use sandbox::cluster::Cluster;
+use serde_json::{Value, json};
+
+const ADMIN_PW: &str = "box-admin-password";
+
+fn render(example: &str, engine: &str) -> Vec<Value> {
+    let text =
+        std::fs::read_to_string(format!("{}/examples/{example}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap();
+    let mut pair: Value = serde_saphyr::from_str(&text).unwrap();
+    pair["spec"]["engine"] = json!(engine);
+    pair["spec"]["image"] = json!(if engine == "MariaDB" {
+        "mariadb:11.4"
+    } else {
+        "mysql:8.4"
+    });
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mysql-aa-operator"))
+        .args(["render", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(serde_json::to_string(&pair).unwrap().as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success());
+    serde_saphyr::from_multiple(&String::from_utf8(out.stdout).unwrap()).unwrap()
+}
+
+async fn apply_all(client: &Client, docs: Vec<Value>) {
+    for mut doc in docs {
+        if doc["kind"] == "Secret" {
+            // What the operator does for a generated Secret: a password.
+            let pw = if doc["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .ends_with("-admin")
+            {
+                ADMIN_PW
+            } else {
+                "box-repl-password"
+            };
+            doc["stringData"] = json!({"password": pw});
+        }
+        let (group, version) = match doc["apiVersion"].as_str().unwrap().split_once('/') {
+            Some((g, v)) => (g.to_string(), v.to_string()),
+            None => (
+                String::new(),
+                doc["apiVersion"].as_str().unwrap().to_string(),
+            ),
+        };
+        let kind = doc["kind"].as_str().unwrap().to_string();
+        let plural = match kind.as_str() {
+            "PodDisruptionBudget" => "poddisruptionbudgets".to_string(),
+            k => format!("{}s", k.to_lowercase()),
+        };
+        let ar = ApiResource {
+            group: group.clone(),
+            version: version.clone(),
+            api_version: doc["apiVersion"].as_str().unwrap().into(),
+            kind,
+            plural,
+        };
+        let ns = doc["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);
+        let obj: DynamicObject = serde_json::from_value(doc).unwrap();
+        api.patch(
+            &obj.name_any(),
+            &PatchParams::apply("box-test"),
+            &Patch::Apply(&obj),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+fn ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+async fn wait_pods<F: Fn(&[Pod]) -> bool>(pods: &Api<Pod>, what: &str, ok: F) -> Vec<Pod> {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let list = pods.list(&Default::default()).await.unwrap().items;
+        if ok(&list) {
+            return list;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {:#?}",
+            list.iter()
+                .map(|p| (p.name_any(), p.status.clone()))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn sql(ip: &str, query: &str) -> Vec<mysql_async::Row> {
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(ip)
+        .tcp_port(3306)
+        .user(Some("mysqlaa_admin"))
+        .pass(Some(ADMIN_PW))
+        .prefer_socket(false);
+    let mut c = mysql_async::Conn::new(opts)
+        .await
+        .unwrap_or_else(|e| panic!("connect {ip}: {e}"));
+    let rows = c.query(query).await.unwrap();
+    c.disconnect().await.unwrap();
+    rows
+}
+
+fn ip_of(p: &Pod) -> String {
+    p.status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .expect("pod IP")
+}
+
+async fn rendered_statefulset_runs_real_servers(engine: &str) {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!(".cache/boxes/pods-{engine}-{}", std::process::id()));
+    let cluster = Cluster::start(root, Config::default()).await.unwrap();
+    let kubeconfig =
+        kube::config::Kubeconfig::from_yaml(&cluster.api.kubeconfig("box-test")).unwrap();
+    let client = Client::try_from(
+        kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    namespaces
+        .patch(
+            "shop",
+            &PatchParams::apply("box-test"),
+            &Patch::Apply(
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}),
+            ),
+        )
+        .await
+        .unwrap();
+    apply_all(&client, render("pair.yaml", engine)).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "shop");
+    let started = Instant::now();
+    let list = wait_pods(&pods, "both pods Ready", |l| {
+        l.len() == 2 && l.iter().all(ready)
+    })
+    .await;
+    eprintln!(
+        "{engine}: two pods Ready {:?} after apply",
+        started.elapsed()
+    );
+    // Each runs with its ordinal's my.cnf.
+    for (ord, pod) in list.iter().enumerate() {
+        assert_eq!(pod.name_any(), format!("orders-{ord}"));
+        let rows = sql(
+            &ip_of(pod),
+            "SELECT @@server_id, @@auto_increment_offset, @@auto_increment_increment, @@hostname",
+        )
+        .await;
+        let (sid, off, inc, host): (u32, u32, u32, String) = mysql_async::from_row(rows[0].clone());
+        assert_eq!((sid, off, inc), (1000 + ord as u32, ord as u32 + 1, 2));
+        assert_eq!(host, format!("orders-{ord}"));
+    }
+    let pvcs: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+        Api::namespaced(client.clone(), "shop");
+    assert_eq!(pvcs.list(&Default::default()).await.unwrap().items.len(), 2);
+    // Data written now must survive the pod's deletion.
+    let ip0 = ip_of(&list[0]);
+    let writable = if engine == "MariaDB" {
+        "SET GLOBAL read_only = OFF"
+    } else {
+        "SET GLOBAL super_read_only = OFF"
+    };
+    sql(&ip0, writable).await;
+    sql(&ip0, "CREATE DATABASE keep").await;
+    // kill -9 of the server: the container restarts.
+    let pid = cluster
+        .container_pid("shop", "orders-1", "mysqld")
+        .await
+        .expect("pid");
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    wait_pods(&pods, "orders-1 restarted and Ready", |l| {
+        l.iter().any(|p| {
+            p.name_any() == "orders-1"
+                && ready(p)
+                && p.status
+                    .as_ref()
+                    .unwrap()
+                    .container_statuses
+                    .as_ref()
+                    .unwrap()[0]
+                    .restart_count
+                    >= 1
+        })
+    })
+    .await;
+    eprintln!(
+        "{engine}: restarted after kill -9 at {:?}",
+        started.elapsed()
+    );
+    // Delete a pod: recreated on the same claim, data intact.
+    let old_uid = list[0].uid();
+    pods.delete("orders-0", &DeleteParams::default())
+        .await
+        .unwrap();
+    let list = wait_pods(&pods, "orders-0 recreated and Ready", |l| {
+        l.iter()
+            .any(|p| p.name_any() == "orders-0" && p.uid() != old_uid && ready(p))
+    })
+    .await;
+    eprintln!(
+        "{engine}: recreated after delete at {:?}",
+        started.elapsed()
+    );
+    let pod0 = list.iter().find(|p| p.name_any() == "orders-0").unwrap();
+    let rows = sql(
+        &ip_of(pod0),
+        "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'keep'",
+    )
+    .await;
+    assert_eq!(
+        mysql_async::from_row::<u64>(rows[0].clone()),
+        1,
+        "data survived the pod"
+    );
+    // The writer Service's endpoints follow the writer label.
+    let endpoints: Api<Endpoints> = Api::namespaced(client.clone(), "shop");
+    let writer_ips = || async {
+        let ep = endpoints.get_opt("orders-writer").await.unwrap();
+        let mut ips: Vec<String> = ep
+            .and_then(|e| e.subsets)
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|s| s.addresses.clone().unwrap_or_default())
+            .map(|a| a.ip)
+            .collect();
+        ips.sort();
+        ips
+    };
+    assert!(
+        writer_ips().await.is_empty(),
+        "no pod is labelled writer yet"
+    );
+    for (pod, role) in [("orders-1", "writer"), ("orders-0", "replica")] {
+        pods.patch(
+            pod,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"mysql-aa.io/role": role}}})),
+        )
+        .await
+        .unwrap();
+    }
+    let p1 = pods.get("orders-1").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while writer_ips().await != [ip_of(&p1)] {
+        assert!(
+            Instant::now() < deadline,
+            "writer endpoints {:?}",
+            writer_ips().await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Through the writer Service's endpoint, the server answers as orders-1.
+    let rows = sql(&writer_ips().await[0], "SELECT @@server_id").await;
+    assert_eq!(mysql_async::from_row::<u32>(rows[0].clone()), 1001);
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_rendered_statefulset_runs_real_servers() {
+    rendered_statefulset_runs_real_servers("MySQL").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_rendered_statefulset_runs_real_servers() {
+    rendered_statefulset_runs_real_servers("MariaDB").await;
+}
