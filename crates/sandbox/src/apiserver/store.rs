@@ -133,6 +133,26 @@ fn is_pod(ri: &ResourceInfo) -> bool {
     ri.group.is_empty() && ri.plural == "pods"
 }
 
+/// What the API server does to every written object of some kinds:
+/// a Secret's `stringData` is merged into `data`, base64-encoded.
+fn normalize(ri: &ResourceInfo, obj: &mut Value) {
+    use base64::Engine;
+    if ri.group.is_empty()
+        && ri.plural == "secrets"
+        && let Some(Value::Object(string_data)) =
+            obj.as_object_mut().and_then(|m| m.remove("stringData"))
+    {
+        if !obj["data"].is_object() {
+            obj["data"] = json!({});
+        }
+        for (k, v) in string_data {
+            let encoded = base64::engine::general_purpose::STANDARD
+                .encode(v.as_str().unwrap_or("").as_bytes());
+            obj["data"][k] = json!(encoded);
+        }
+    }
+}
+
 fn is_crd(ri: &ResourceInfo) -> bool {
     ri.group == "apiextensions.k8s.io" && ri.plural == "customresourcedefinitions"
 }
@@ -435,6 +455,7 @@ impl Store {
             ));
         }
         obj = self.with_type(ri, obj);
+        normalize(ri, &mut obj);
         if ri.status_subresource
             && ri.schema.is_some()
             && let Some(m) = obj.as_object_mut()
@@ -584,6 +605,7 @@ impl Store {
         if let Some(m) = new["metadata"].as_object_mut() {
             m.remove("managedFields");
         }
+        normalize(ri, &mut new);
         new["metadata"]["resourceVersion"] = json!(old_rv);
         if !status {
             new = self.admit_custom(ri, &new, Some(&old))?;
