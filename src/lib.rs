@@ -15,3 +15,4 @@ pub mod api;
 pub mod cli;
 pub mod mysql;
 pub mod render;
+pub mod topology;

@@ -14,6 +14,7 @@
 
 pub mod client;
 pub mod dialect;
+pub mod gtid;
 pub mod status;
 pub mod version;
 

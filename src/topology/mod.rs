@@ -1,0 +1,379 @@
+//! The MySQL half of a reconcile: from what was observed of both nodes to a
+//! plan. [`decide`] is a pure function; `crate::controller::pairloop`
+//! observes and executes.
+//!
+//! Words used here, in the code, in status and in Events:
+//! - a node is **reachable** when its pod exists, is not terminating, and
+//!   the operator could query its server this cycle;
+//! - a node is **writable** when neither `read_only` nor `super_read_only`
+//!   is on; **fencing** makes it not writable, **unfencing** writable;
+//! - the **writer** (SingleWriter) is the one node that should be writable
+//!   and labelled `mysql-aa.io/role=writer`; the other is the **replica**;
+//! - a node is **replicating** when its channel points at its peer with
+//!   GTID auto-position and both threads run;
+//! - a node is **halted** when its applier stopped on an error.
+//!
+//! Invariants the plan keeps (tested below):
+//! 1. SingleWriter: a plan never leaves two nodes writable, and never
+//!    labels two pods writer: fencing and the replica label come before
+//!    unfencing and the writer label.
+//! 2. A writer is first elected only among reachable nodes whose executed
+//!    GTIDs contain the peer's (so nothing the peer committed is missing);
+//!    diverged nodes elect nobody.
+//! 3. Auto-increment settings are in the rendered my.cnf, never changed here.
+//! 4. An applier error is skipped only under `SkipAndRecord`, and only the
+//!    failing transaction; under `Halt` it is reported and left alone.
+//! 5. A healthy, settled pair gives an empty plan: nothing is written.
+
+use crate::api::{ApplierErrorPolicy, Engine, WriteMode};
+use crate::mysql::{ApplierFailure, Flavor, Observation, ThreadState, gtid};
+
+/// Role of a node, as in the `mysql-aa.io/role` pod label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Takes writes.
+    Writer,
+    /// Read-only.
+    Replica,
+}
+
+impl Role {
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Writer => crate::render::meta::ROLE_WRITER,
+            Role::Replica => crate::render::meta::ROLE_REPLICA,
+        }
+    }
+
+    /// Parses a label value.
+    pub fn from_label(v: &str) -> Option<Self> {
+        match v {
+            "writer" => Some(Role::Writer),
+            "replica" => Some(Role::Replica),
+            _ => None,
+        }
+    }
+}
+
+/// What the operator knows of one node this cycle.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeFacts {
+    /// Pod ordinal.
+    pub ordinal: u32,
+    /// Whether the pod exists.
+    pub pod_exists: bool,
+    /// Whether the pod is Ready.
+    pub pod_ready: bool,
+    /// Whether the pod is being deleted.
+    pub terminating: bool,
+    /// Address peers and the operator use for this node (DNS name or IP).
+    pub address: Option<String>,
+    /// Current `mysql-aa.io/role` label.
+    pub role_label: Option<Role>,
+    /// The server, if it answered; else why not.
+    pub server: Result<Observation, String>,
+    /// The transaction the applier stopped on, when halted.
+    pub failure: Option<ApplierFailure>,
+}
+
+impl NodeFacts {
+    /// Reachable: pod present and not terminating, server answered.
+    pub fn reachable(&self) -> bool {
+        self.pod_exists && !self.terminating && self.server.is_ok()
+    }
+
+    fn observation(&self) -> Option<&Observation> {
+        self.server.as_ref().ok().filter(|_| self.pod_exists && !self.terminating)
+    }
+}
+
+/// Everything [`decide`] needs.
+#[derive(Clone, Debug)]
+pub struct Input {
+    /// Routing of writes.
+    pub mode: WriteMode,
+    /// Engine the spec declares.
+    pub engine: Engine,
+    /// What to do on applier errors.
+    pub policy: ApplierErrorPolicy,
+    /// The replication account (to recognise a correctly wired channel).
+    pub replication_user: String,
+    /// Port the servers listen on.
+    pub port: u16,
+    /// The writer recorded in status, if any.
+    pub current_writer: Option<u32>,
+    /// Both nodes, ordinal 0 then 1.
+    pub nodes: [NodeFacts; 2],
+}
+
+/// A named action of the plan. Its name is the Event reason.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// Create the operator's accounts on `node` (replication auth failed).
+    EnsureUsers {
+        /// Ordinal.
+        node: u32,
+    },
+    /// Point `node` at `source` with auto-position and start it.
+    WireReplication {
+        /// The replica.
+        node: u32,
+        /// The source.
+        source: u32,
+    },
+    /// Make `node` read-only for everyone and end client connections.
+    Fence {
+        /// Ordinal.
+        node: u32,
+    },
+    /// Make `node` writable.
+    Unfence {
+        /// Ordinal.
+        node: u32,
+    },
+    /// Set the `mysql-aa.io/role` label of `node`'s pod.
+    Label {
+        /// Ordinal.
+        node: u32,
+        /// The role.
+        role: Role,
+    },
+    /// Skip exactly the failing transaction on `node` (SkipAndRecord).
+    SkipTransaction {
+        /// Ordinal.
+        node: u32,
+        /// The transaction.
+        failure: ApplierFailure,
+    },
+}
+
+impl Step {
+    /// The step's name: in logs, errors and as the Event reason.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::EnsureUsers { .. } => "UsersEnsured",
+            Step::WireReplication { .. } => "ReplicationWired",
+            Step::Fence { .. } => "NodeFenced",
+            Step::Unfence { .. } => "NodeUnfenced",
+            Step::Label { .. } => "RoleLabelled",
+            Step::SkipTransaction { .. } => "TransactionSkipped",
+        }
+    }
+}
+
+/// Health of the pair as observed (before the plan runs).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Health {
+    /// Both channels run.
+    pub replicating: bool,
+    /// The writer(s) are reachable, writable and labelled.
+    pub writer_available: bool,
+    /// Why the pair is degraded (empty: it is not).
+    pub degraded: Vec<String>,
+    /// Applier stops: node and the transaction.
+    pub halted: Vec<(u32, ApplierFailure)>,
+    /// Why no writer could be chosen, when none was.
+    pub no_writer_reason: Option<String>,
+}
+
+/// The outcome of [`decide`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plan {
+    /// Steps, in the order they must run.
+    pub steps: Vec<Step>,
+    /// The writer (SingleWriter) after the plan.
+    pub writer: Option<u32>,
+    /// Health before the plan.
+    pub health: Health,
+}
+
+fn flavor_of(engine: Engine) -> Flavor {
+    match engine {
+        Engine::MySQL => Flavor::MySQL,
+        Engine::MariaDB => Flavor::MariaDB,
+    }
+}
+
+/// Whether `node` replicates from `peer` as wanted.
+fn wired_to(input: &Input, node: &NodeFacts, peer: &NodeFacts) -> bool {
+    let (Some(o), Some(addr)) = (node.observation(), peer.address.as_deref()) else {
+        return false;
+    };
+    o.replica.as_ref().is_some_and(|r| {
+        r.source_host == addr
+            && r.source_port == input.port
+            && r.source_user == input.replication_user
+            && r.auto_position
+    })
+}
+
+/// Chooses the writer (SingleWriter).
+fn elect(input: &Input) -> (Option<u32>, Option<String>) {
+    let [a, b] = &input.nodes;
+    let usable = |n: &NodeFacts| n.reachable() && n.pod_ready;
+    if let Some(w) = input.current_writer {
+        let node = &input.nodes[w as usize % 2];
+        return if node.reachable() {
+            (Some(w), None)
+        } else {
+            (None, Some(format!("the writer (ordinal {w}) is unreachable")))
+        };
+    }
+    let writable: Vec<&NodeFacts> = input
+        .nodes
+        .iter()
+        .filter(|n| n.observation().is_some_and(Observation::writable))
+        .collect();
+    if writable.len() == 1 {
+        return (Some(writable[0].ordinal), None);
+    }
+    if !(usable(a) && usable(b)) {
+        return (None, Some("waiting for both nodes to be ready before electing a writer".into()));
+    }
+    let flavor = flavor_of(input.engine);
+    let (ga, gb) = match (a.observation(), b.observation()) {
+        (Some(x), Some(y)) => (&x.gtid_executed, &y.gtid_executed),
+        _ => return (None, Some("no observation".into())),
+    };
+    if gtid::contains(flavor, ga, gb) {
+        (Some(0), None)
+    } else if gtid::contains(flavor, gb, ga) {
+        (Some(1), None)
+    } else {
+        (
+            None,
+            Some("the nodes have diverged: neither has every transaction of the other".into()),
+        )
+    }
+}
+
+/// Computes the plan for one cycle. Pure.
+pub fn decide(input: &Input) -> Plan {
+    let mut plan = Plan::default();
+    let flavor = flavor_of(input.engine);
+    let mut health = Health::default();
+
+    // Observation-level health.
+    for n in &input.nodes {
+        match (&n.server, n.pod_exists) {
+            (_, false) => health.degraded.push(format!("pod of ordinal {} does not exist", n.ordinal)),
+            (Err(e), true) => health.degraded.push(format!("ordinal {} is unreachable: {e}", n.ordinal)),
+            (Ok(o), true) => {
+                if o.info.flavor != flavor {
+                    health.degraded.push(format!(
+                        "ordinal {} runs {} but spec.engine is {:?}",
+                        n.ordinal, o.info.flavor, input.engine
+                    ));
+                }
+                if !n.pod_ready {
+                    health.degraded.push(format!("pod of ordinal {} is not ready", n.ordinal));
+                }
+            }
+        }
+    }
+    let engine_ok = |n: &NodeFacts| n.observation().is_some_and(|o| o.info.flavor == flavor);
+
+    // Replication, both directions.
+    for i in 0..2usize {
+        let (node, peer) = (&input.nodes[i], &input.nodes[1 - i]);
+        let Some(o) = node.observation().filter(|_| engine_ok(node)) else { continue };
+        if peer.address.is_none() {
+            continue;
+        }
+        let wired = wired_to(input, node, peer);
+        let replica = o.replica.as_ref();
+        let halted = replica.is_some_and(|r| r.sql_running == ThreadState::No && r.last_sql_errno != 0);
+        if wired && halted {
+            if let Some(f) = &node.failure {
+                health.halted.push((node.ordinal, f.clone()));
+                if input.policy == ApplierErrorPolicy::SkipAndRecord {
+                    plan.steps.push(Step::SkipTransaction { node: node.ordinal, failure: f.clone() });
+                }
+            } else {
+                health.degraded.push(format!("ordinal {}: applier stopped on error {}", node.ordinal, replica.map(|r| r.last_sql_errno).unwrap_or(0)));
+            }
+            continue;
+        }
+        if let Some(r) = replica.filter(|_| wired)
+            && r.last_io_errno == 1045
+        {
+            health.degraded.push(format!("ordinal {}: replication account refused by ordinal {}", node.ordinal, peer.ordinal));
+            if peer.reachable() {
+                plan.steps.push(Step::EnsureUsers { node: peer.ordinal });
+            }
+        }
+        let running = replica.is_some_and(|r| r.sql_running == ThreadState::Yes && r.io_running != ThreadState::No);
+        if !wired || !running {
+            plan.steps.push(Step::WireReplication { node: node.ordinal, source: peer.ordinal });
+        }
+    }
+    health.replicating = input.nodes.iter().all(|n| {
+        n.observation().and_then(|o| o.replica.as_ref()).is_some_and(|r| r.running())
+            && wired_to(input, n, &input.nodes[1 - n.ordinal as usize % 2])
+    });
+
+    // Who should be writable, and the labels.
+    let desired: [Option<Role>; 2] = match input.mode {
+        WriteMode::MultiWriter => [Some(Role::Writer), Some(Role::Writer)],
+        WriteMode::SingleWriter => {
+            let (writer, why) = elect(input);
+            plan.writer = writer;
+            health.no_writer_reason = why;
+            match writer {
+                Some(w) => {
+                    let mut d = [Some(Role::Replica), Some(Role::Replica)];
+                    d[w as usize % 2] = Some(Role::Writer);
+                    d
+                }
+                // No writer: every reachable node stays (or becomes) read-only.
+                None => [Some(Role::Replica), Some(Role::Replica)],
+            }
+        }
+    };
+    let mut fences = Vec::new();
+    let mut unfences = Vec::new();
+    let mut replica_labels = Vec::new();
+    let mut writer_labels = Vec::new();
+    for n in &input.nodes {
+        let i = n.ordinal as usize % 2;
+        let Some(want) = desired[i] else { continue };
+        if let Some(o) = n.observation().filter(|_| engine_ok(n)) {
+            match (want, o.writable()) {
+                (Role::Replica, true) => fences.push(Step::Fence { node: n.ordinal }),
+                (Role::Writer, false) => unfences.push(Step::Unfence { node: n.ordinal }),
+                _ => {}
+            }
+        }
+        // Labels follow the decision; a pod that is not reachable loses the
+        // writer label (so the writer Service never sends writes to it).
+        let want_label = if n.reachable() { want } else { Role::Replica };
+        if n.pod_exists && !n.terminating && n.role_label != Some(want_label) {
+            let step = Step::Label { node: n.ordinal, role: want_label };
+            match want_label {
+                Role::Replica => replica_labels.push(step),
+                Role::Writer => writer_labels.push(step),
+            }
+        }
+    }
+    // Invariant 1: take away before giving.
+    plan.steps.extend(fences);
+    plan.steps.extend(replica_labels);
+    plan.steps.extend(unfences);
+    plan.steps.extend(writer_labels);
+
+    health.writer_available = match input.mode {
+        WriteMode::MultiWriter => input.nodes.iter().all(|n| {
+            n.observation().is_some_and(Observation::writable) && n.role_label == Some(Role::Writer)
+        }),
+        WriteMode::SingleWriter => plan.writer.is_some_and(|w| {
+            let n = &input.nodes[w as usize % 2];
+            n.observation().is_some_and(Observation::writable) && n.role_label == Some(Role::Writer)
+        }),
+    };
+    plan.health = health;
+    plan
+}
+
+#[cfg(test)]
+mod tests;

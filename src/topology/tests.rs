@@ -1,0 +1,368 @@
+//! Table tests of [`decide`], plus the invariants checked on every case.
+
+use super::*;
+use crate::mysql::{ReplicaStatus, ServerInfo, Version};
+
+const U0: &str = "00000000-0000-0000-0000-000000000000";
+const U1: &str = "11111111-1111-1111-1111-111111111111";
+
+fn addr(i: u32) -> String {
+    format!("10.0.0.{}", i + 10)
+}
+
+fn replica(source: u32, io: ThreadState, sql: ThreadState) -> ReplicaStatus {
+    ReplicaStatus {
+        source_host: addr(source),
+        source_port: 3306,
+        source_user: "mysqlaa_repl".into(),
+        auto_position: true,
+        ssl: false,
+        ssl_ca_file: String::new(),
+        ssl_verify_server_cert: false,
+        io_running: io,
+        sql_running: sql,
+        last_io_errno: 0,
+        last_io_error: String::new(),
+        last_sql_errno: 0,
+        last_sql_error: String::new(),
+        seconds_behind_source: Some(0),
+        retrieved_gtid_set: String::new(),
+        executed_gtid_set: String::new(),
+        relay_log_file: String::new(),
+        relay_log_pos: 0,
+    }
+}
+
+/// A node: ordinal, writable, wired (running), GTID set, label.
+fn node(ordinal: u32, writable: bool, wired: bool, gtids: &str, label: Option<Role>) -> NodeFacts {
+    let replica = wired.then(|| replica(1 - ordinal, ThreadState::Yes, ThreadState::Yes));
+    NodeFacts {
+        ordinal,
+        pod_exists: true,
+        pod_ready: true,
+        terminating: false,
+        address: Some(addr(ordinal)),
+        role_label: label,
+        server: Ok(Observation {
+            info: ServerInfo {
+                flavor: Flavor::MySQL,
+                version: Version::new(9, 7, 4),
+                version_string: "9.7.4".into(),
+                server_id: 1000 + ordinal,
+                server_uuid: Some(if ordinal == 0 { U0 } else { U1 }.into()),
+            },
+            gtid_executed: gtids.into(),
+            read_only: !writable,
+            super_read_only: Some(!writable),
+            binlog_file: None,
+            replica,
+        }),
+        failure: None,
+    }
+}
+
+fn input(mode: WriteMode, current_writer: Option<u32>, nodes: [NodeFacts; 2]) -> Input {
+    Input {
+        mode,
+        engine: Engine::MySQL,
+        policy: ApplierErrorPolicy::Halt,
+        replication_user: "mysqlaa_repl".into(),
+        port: 3306,
+        current_writer,
+        nodes,
+    }
+}
+
+fn with<F: FnOnce(&mut NodeFacts)>(mut n: NodeFacts, f: F) -> NodeFacts {
+    f(&mut n);
+    n
+}
+
+fn obs(n: &mut NodeFacts) -> &mut Observation {
+    n.server.as_mut().unwrap()
+}
+
+fn failure() -> ApplierFailure {
+    ApplierFailure {
+        gtid: format!("{U0}:7"),
+        errno: 1062,
+        message: "Duplicate entry '1'".into(),
+    }
+}
+
+fn halted(n: NodeFacts) -> NodeFacts {
+    with(n, |n| {
+        let r = obs(n).replica.as_mut().unwrap();
+        r.sql_running = ThreadState::No;
+        r.last_sql_errno = 1062;
+        n.failure = Some(failure());
+    })
+}
+
+use Role::{Replica, Writer};
+use WriteMode::{MultiWriter, SingleWriter};
+
+fn wire(node: u32) -> Step {
+    Step::WireReplication { node, source: 1 - node }
+}
+fn label(node: u32, role: Role) -> Step {
+    Step::Label { node, role }
+}
+
+struct Case {
+    name: &'static str,
+    input: Input,
+    steps: Vec<Step>,
+    writer: Option<u32>,
+    check: fn(&Plan),
+}
+
+fn nothing(_: &Plan) {}
+
+fn cases() -> Vec<Case> {
+    let healthy = || {
+        [
+            node(0, true, true, &format!("{U0}:1-5"), Some(Writer)),
+            node(1, false, true, &format!("{U0}:1-5"), Some(Replica)),
+        ]
+    };
+    vec![
+        Case {
+            name: "fresh pair: wire both ways, elect ordinal 0, label replica before unfencing the writer",
+            input: input(SingleWriter, None, [node(0, false, false, "", None), node(1, false, false, "", None)]),
+            steps: vec![wire(0), wire(1), label(1, Replica), Step::Unfence { node: 0 }, label(0, Writer)],
+            writer: Some(0),
+            check: nothing,
+        },
+        Case {
+            name: "healthy settled pair: nothing to do",
+            input: input(SingleWriter, Some(0), healthy()),
+            steps: vec![],
+            writer: Some(0),
+            check: |p| {
+                assert!(p.health.replicating && p.health.writer_available);
+                assert!(p.health.degraded.is_empty(), "{:?}", p.health.degraded);
+            },
+        },
+        Case {
+            name: "one pod not ready on a fresh pair: no election, wire the other",
+            input: input(SingleWriter, None, [node(0, false, false, "", None), with(node(1, false, false, "", None), |n| n.pod_ready = false)]),
+            steps: vec![wire(0), wire(1), label(0, Replica), label(1, Replica)],
+            writer: None,
+            check: |p| assert!(p.health.no_writer_reason.as_deref().unwrap().contains("waiting")),
+        },
+        Case {
+            name: "replica unreachable: the writer stays; no steps for the lost node",
+            input: input(SingleWriter, Some(0), [healthy()[0].clone(), with(node(1, false, true, "", Some(Replica)), |n| n.server = Err("timeout".into()))]),
+            steps: vec![],
+            writer: Some(0),
+            check: |p| {
+                assert!(!p.health.replicating);
+                assert!(p.health.degraded.iter().any(|d| d.contains("ordinal 1 is unreachable")));
+            },
+        },
+        Case {
+            name: "writer unreachable: no writer, its writer label is removed, the replica stays read-only",
+            input: input(SingleWriter, Some(0), [with(healthy()[0].clone(), |n| n.server = Err("connection refused".into())), healthy()[1].clone()]),
+            steps: vec![label(0, Replica)],
+            writer: None,
+            check: |p| {
+                assert!(!p.health.writer_available);
+                assert!(p.health.no_writer_reason.as_deref().unwrap().contains("unreachable"));
+            },
+        },
+        Case {
+            name: "applier halted under Halt: reported, left alone",
+            input: input(SingleWriter, Some(0), [healthy()[0].clone(), halted(healthy()[1].clone())]),
+            steps: vec![],
+            writer: Some(0),
+            check: |p| assert_eq!(p.health.halted, vec![(1, failure())]),
+        },
+        Case {
+            name: "applier halted under SkipAndRecord: skip exactly that transaction",
+            input: Input { policy: ApplierErrorPolicy::SkipAndRecord, ..input(SingleWriter, Some(0), [healthy()[0].clone(), halted(healthy()[1].clone())]) },
+            steps: vec![Step::SkipTransaction { node: 1, failure: failure() }],
+            writer: Some(0),
+            check: nothing,
+        },
+        Case {
+            name: "replication account refused: recreate accounts on the source",
+            input: input(SingleWriter, Some(0), [healthy()[0].clone(), with(healthy()[1].clone(), |n| {
+                let r = obs(n).replica.as_mut().unwrap();
+                r.io_running = ThreadState::Connecting;
+                r.last_io_errno = 1045;
+            })]),
+            steps: vec![Step::EnsureUsers { node: 0 }],
+            writer: Some(0),
+            check: nothing,
+        },
+        Case {
+            name: "split brain: both writable, the replica is fenced",
+            input: input(SingleWriter, Some(0), [healthy()[0].clone(), with(healthy()[1].clone(), |n| {
+                obs(n).read_only = false;
+                obs(n).super_read_only = Some(false);
+            })]),
+            steps: vec![Step::Fence { node: 1 }],
+            writer: Some(0),
+            check: nothing,
+        },
+        Case {
+            name: "neither writable: the writer is unfenced",
+            input: input(SingleWriter, Some(0), [with(healthy()[0].clone(), |n| {
+                obs(n).read_only = true;
+                obs(n).super_read_only = Some(true);
+            }), healthy()[1].clone()]),
+            steps: vec![Step::Unfence { node: 0 }],
+            writer: Some(0),
+            check: |p| assert!(!p.health.writer_available),
+        },
+        Case {
+            name: "operator restarted without status: the one writable node stays writer",
+            input: input(SingleWriter, None, [healthy()[0].clone(), healthy()[1].clone()]),
+            steps: vec![],
+            writer: Some(0),
+            check: nothing,
+        },
+        Case {
+            name: "engine mismatch: reported, the node is left alone",
+            input: input(SingleWriter, Some(0), [healthy()[0].clone(), with(healthy()[1].clone(), |n| {
+                obs(n).info.flavor = Flavor::MariaDB;
+                obs(n).replica = None;
+            })]),
+            steps: vec![],
+            writer: Some(0),
+            check: |p| assert!(p.health.degraded.iter().any(|d| d.contains("runs MariaDB"))),
+        },
+        Case {
+            name: "MultiWriter fresh: wire both, unfence both, label both writer",
+            input: input(MultiWriter, None, [node(0, false, false, "", None), node(1, false, false, "", None)]),
+            steps: vec![wire(0), wire(1), Step::Unfence { node: 0 }, Step::Unfence { node: 1 }, label(0, Writer), label(1, Writer)],
+            writer: None,
+            check: nothing,
+        },
+        Case {
+            name: "MultiWriter settled: nothing to do",
+            input: input(MultiWriter, None, [node(0, true, true, "", Some(Writer)), node(1, true, true, "", Some(Writer))]),
+            steps: vec![],
+            writer: None,
+            check: |p| assert!(p.health.writer_available && p.health.replicating),
+        },
+        Case {
+            name: "diverged fresh pair: no writer elected",
+            input: input(SingleWriter, None, [node(0, false, true, &format!("{U0}:1-3"), None), node(1, false, true, &format!("{U1}:1-2"), None)]),
+            steps: vec![label(0, Replica), label(1, Replica)],
+            writer: None,
+            check: |p| assert!(p.health.no_writer_reason.as_deref().unwrap().contains("diverged")),
+        },
+        Case {
+            name: "fresh pair where ordinal 1 has more: ordinal 1 is elected",
+            input: input(SingleWriter, None, [node(0, false, true, &format!("{U1}:1-2"), None), node(1, false, true, &format!("{U1}:1-5"), None)]),
+            steps: vec![label(0, Replica), Step::Unfence { node: 1 }, label(1, Writer)],
+            writer: Some(1),
+            check: nothing,
+        },
+        Case {
+            name: "lagging replica: reported by status, no action",
+            input: input(SingleWriter, Some(0), [healthy()[0].clone(), with(healthy()[1].clone(), |n| {
+                obs(n).replica.as_mut().unwrap().seconds_behind_source = Some(120);
+            })]),
+            steps: vec![],
+            writer: Some(0),
+            check: nothing,
+        },
+        Case {
+            name: "peer moved (new pod IP): rewire",
+            input: input(SingleWriter, Some(0), [healthy()[0].clone(), with(healthy()[1].clone(), |n| {
+                obs(n).replica.as_mut().unwrap().source_host = "10.0.0.99".into();
+            })]),
+            steps: vec![wire(1)],
+            writer: Some(0),
+            check: nothing,
+        },
+        Case {
+            name: "restarted replica (threads stopped, no error): start again",
+            input: input(SingleWriter, Some(0), [healthy()[0].clone(), with(healthy()[1].clone(), |n| {
+                let r = obs(n).replica.as_mut().unwrap();
+                r.io_running = ThreadState::No;
+                r.sql_running = ThreadState::No;
+            })]),
+            steps: vec![wire(1)],
+            writer: Some(0),
+            check: nothing,
+        },
+        Case {
+            name: "peer down: receiver connecting, applier running: wait",
+            input: input(SingleWriter, Some(0), [healthy()[0].clone(), with(healthy()[1].clone(), |n| {
+                obs(n).replica.as_mut().unwrap().io_running = ThreadState::Connecting;
+            })]),
+            steps: vec![],
+            writer: Some(0),
+            check: |p| assert!(!p.health.replicating),
+        },
+        Case {
+            name: "pod missing: no address, no wiring towards it",
+            input: input(SingleWriter, Some(0), [healthy()[0].clone(), with(node(1, false, false, "", None), |n| {
+                n.pod_exists = false;
+                n.address = None;
+                n.server = Err("no pod".into());
+            })]),
+            steps: vec![],
+            writer: Some(0),
+            check: |p| assert!(p.health.degraded.iter().any(|d| d.contains("does not exist"))),
+        },
+    ]
+}
+
+/// Applies a plan's steps one by one to writable flags and labels, and
+/// checks invariant 1 after every step.
+fn check_invariants(input: &Input, plan: &Plan) {
+    if input.mode != SingleWriter {
+        return;
+    }
+    let mut writable: Vec<bool> = input.nodes.iter().map(|n| n.server.as_ref().is_ok_and(Observation::writable)).collect();
+    let mut labels: Vec<Option<Role>> = input.nodes.iter().map(|n| n.role_label).collect();
+    let before_two_writable = writable.iter().all(|w| *w);
+    for step in &plan.steps {
+        match step {
+            Step::Fence { node } => writable[*node as usize] = false,
+            Step::Unfence { node } => writable[*node as usize] = true,
+            Step::Label { node, role } => labels[*node as usize] = Some(*role),
+            _ => {}
+        }
+        if !before_two_writable {
+            assert!(!writable.iter().all(|w| *w), "two writable nodes after {step:?}");
+        }
+        assert!(labels.iter().filter(|l| **l == Some(Writer)).count() <= 1, "two writer labels after {step:?}");
+    }
+    for step in &plan.steps {
+        if let Step::Unfence { node } = step {
+            assert_eq!(Some(*node), plan.writer, "only the writer is unfenced");
+        }
+    }
+}
+
+#[test]
+fn decision_table() {
+    let all = cases();
+    assert!(all.len() >= 20);
+    for case in all {
+        let plan = decide(&case.input);
+        assert_eq!(plan.steps, case.steps, "{}", case.name);
+        assert_eq!(plan.writer, case.writer, "{}", case.name);
+        (case.check)(&plan);
+        check_invariants(&case.input, &plan);
+    }
+}
+
+#[test]
+fn a_settled_pair_stays_settled() {
+    // Applying a fresh pair's plan by hand, then deciding again, is a no-op.
+    let fresh = input(SingleWriter, None, [node(0, false, false, "", None), node(1, false, false, "", None)]);
+    let plan = decide(&fresh);
+    let settled = input(
+        SingleWriter,
+        plan.writer,
+        [node(0, true, true, "", Some(Writer)), node(1, false, true, "", Some(Replica))],
+    );
+    assert!(decide(&settled).steps.is_empty());
+}
