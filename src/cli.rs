@@ -1,5 +1,5 @@
-//! Command line: `crd` prints the CRD, `render` previews the objects of a
-//! pair. (`run`, the controller, comes with its own change.)
+//! Command line: `run` is the operator, `crd` prints the CRD, `render`
+//! previews the objects of a pair.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -26,6 +26,10 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run the operator: reconcile every MySQLActiveActive of the cluster
+    /// (kubeconfig from KUBECONFIG, ~/.kube/config or the in-cluster
+    /// service account).
+    Run(crate::controller::Settings),
     /// Print the MySQLActiveActive CustomResourceDefinition as YAML
     /// (the committed copy is crds/mysqlactiveactives.mysql-aa.io.yaml).
     Crd,
@@ -44,6 +48,9 @@ pub enum Command {
 /// Runs `cli`, writing results to `out`.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
     match cli.command {
+        Command::Run(settings) => tokio::runtime::Runtime::new()
+            .context("starting the runtime")?
+            .block_on(crate::controller::run(settings)),
         Command::Crd => write_crd(out),
         Command::Render { file } => {
             let text = read_input(&file)?;

@@ -7,12 +7,16 @@
 //!   CRD's schema and CEL rules), for `render` and the controller.
 //! - [`render`]: pure functions from a validated resource to the Kubernetes
 //!   objects the operator owns.
-//! - [`cli`]: the `crd` and `render` subcommands.
+//! - [`mysql`]: the one seam to MySQL and MariaDB.
+//! - [`topology`]: the pure decision from observed nodes to a plan.
+//! - [`controller`]: `run`, the Kubernetes controller and the pair loop.
+//! - [`cli`]: the `run`, `crd` and `render` subcommands.
 
 pub mod accounts;
 pub mod admission;
 pub mod api;
 pub mod cli;
+pub mod controller;
 pub mod mysql;
 pub mod render;
 pub mod topology;

@@ -102,7 +102,11 @@ mod tests {
 
     #[test]
     fn mariadb_containment() {
-        assert!(contains(Flavor::MariaDB, "1000-1000-5,1001-1001-3", "1001-1001-3"));
+        assert!(contains(
+            Flavor::MariaDB,
+            "1000-1000-5,1001-1001-3",
+            "1001-1001-3"
+        ));
         assert!(!contains(Flavor::MariaDB, "1000-1000-5", "1001-1001-1"));
     }
 }

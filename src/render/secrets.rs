@@ -1,6 +1,7 @@
 //! The credentials Secrets the operator generates when the user names none.
 //!
-//! Passwords are 40 alphanumeric characters (no quoting needed anywhere)
+//! Passwords are 32 alphanumeric characters (MySQL refuses replication
+//! passwords longer than 32 characters in `CHANGE REPLICATION SOURCE TO`) (no quoting needed anywhere)
 //! from rand's thread-local CSPRNG (ChaCha, seeded and reseeded from the
 //! operating system). A generated Secret is
 //! created once and never regenerated: the controller only creates it when
@@ -18,8 +19,9 @@ use crate::api::MySQLActiveActive;
 
 use super::meta::{ANNOTATION_GENERATED, Names, object_meta};
 
-/// Length of generated passwords.
-pub const PASSWORD_LEN: usize = 40;
+/// Length of generated passwords: MySQL's limit for replication
+/// credentials (about 190 bits from 62 symbols).
+pub const PASSWORD_LEN: usize = 32;
 
 /// Which credentials a Secret holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -84,7 +84,10 @@ impl NodeFacts {
     }
 
     fn observation(&self) -> Option<&Observation> {
-        self.server.as_ref().ok().filter(|_| self.pod_exists && !self.terminating)
+        self.server
+            .as_ref()
+            .ok()
+            .filter(|_| self.pod_exists && !self.terminating)
     }
 }
 
@@ -217,7 +220,10 @@ fn elect(input: &Input) -> (Option<u32>, Option<String>) {
         return if node.reachable() {
             (Some(w), None)
         } else {
-            (None, Some(format!("the writer (ordinal {w}) is unreachable")))
+            (
+                None,
+                Some(format!("the writer (ordinal {w}) is unreachable")),
+            )
         };
     }
     let writable: Vec<&NodeFacts> = input
@@ -229,7 +235,10 @@ fn elect(input: &Input) -> (Option<u32>, Option<String>) {
         return (Some(writable[0].ordinal), None);
     }
     if !(usable(a) && usable(b)) {
-        return (None, Some("waiting for both nodes to be ready before electing a writer".into()));
+        return (
+            None,
+            Some("waiting for both nodes to be ready before electing a writer".into()),
+        );
     }
     let flavor = flavor_of(input.engine);
     let (ga, gb) = match (a.observation(), b.observation()) {
@@ -257,8 +266,12 @@ pub fn decide(input: &Input) -> Plan {
     // Observation-level health.
     for n in &input.nodes {
         match (&n.server, n.pod_exists) {
-            (_, false) => health.degraded.push(format!("pod of ordinal {} does not exist", n.ordinal)),
-            (Err(e), true) => health.degraded.push(format!("ordinal {} is unreachable: {e}", n.ordinal)),
+            (_, false) => health
+                .degraded
+                .push(format!("pod of ordinal {} does not exist", n.ordinal)),
+            (Err(e), true) => health
+                .degraded
+                .push(format!("ordinal {} is unreachable: {e}", n.ordinal)),
             (Ok(o), true) => {
                 if o.info.flavor != flavor {
                     health.degraded.push(format!(
@@ -267,7 +280,9 @@ pub fn decide(input: &Input) -> Plan {
                     ));
                 }
                 if !n.pod_ready {
-                    health.degraded.push(format!("pod of ordinal {} is not ready", n.ordinal));
+                    health
+                        .degraded
+                        .push(format!("pod of ordinal {} is not ready", n.ordinal));
                 }
             }
         }
@@ -277,39 +292,58 @@ pub fn decide(input: &Input) -> Plan {
     // Replication, both directions.
     for i in 0..2usize {
         let (node, peer) = (&input.nodes[i], &input.nodes[1 - i]);
-        let Some(o) = node.observation().filter(|_| engine_ok(node)) else { continue };
+        let Some(o) = node.observation().filter(|_| engine_ok(node)) else {
+            continue;
+        };
         if peer.address.is_none() {
             continue;
         }
         let wired = wired_to(input, node, peer);
         let replica = o.replica.as_ref();
-        let halted = replica.is_some_and(|r| r.sql_running == ThreadState::No && r.last_sql_errno != 0);
+        let halted =
+            replica.is_some_and(|r| r.sql_running == ThreadState::No && r.last_sql_errno != 0);
         if wired && halted {
             if let Some(f) = &node.failure {
                 health.halted.push((node.ordinal, f.clone()));
                 if input.policy == ApplierErrorPolicy::SkipAndRecord {
-                    plan.steps.push(Step::SkipTransaction { node: node.ordinal, failure: f.clone() });
+                    plan.steps.push(Step::SkipTransaction {
+                        node: node.ordinal,
+                        failure: f.clone(),
+                    });
                 }
             } else {
-                health.degraded.push(format!("ordinal {}: applier stopped on error {}", node.ordinal, replica.map(|r| r.last_sql_errno).unwrap_or(0)));
+                health.degraded.push(format!(
+                    "ordinal {}: applier stopped on error {}",
+                    node.ordinal,
+                    replica.map(|r| r.last_sql_errno).unwrap_or(0)
+                ));
             }
             continue;
         }
         if let Some(r) = replica.filter(|_| wired)
             && r.last_io_errno == 1045
         {
-            health.degraded.push(format!("ordinal {}: replication account refused by ordinal {}", node.ordinal, peer.ordinal));
+            health.degraded.push(format!(
+                "ordinal {}: replication account refused by ordinal {}",
+                node.ordinal, peer.ordinal
+            ));
             if peer.reachable() {
                 plan.steps.push(Step::EnsureUsers { node: peer.ordinal });
             }
         }
-        let running = replica.is_some_and(|r| r.sql_running == ThreadState::Yes && r.io_running != ThreadState::No);
+        let running = replica
+            .is_some_and(|r| r.sql_running == ThreadState::Yes && r.io_running != ThreadState::No);
         if !wired || !running {
-            plan.steps.push(Step::WireReplication { node: node.ordinal, source: peer.ordinal });
+            plan.steps.push(Step::WireReplication {
+                node: node.ordinal,
+                source: peer.ordinal,
+            });
         }
     }
     health.replicating = input.nodes.iter().all(|n| {
-        n.observation().and_then(|o| o.replica.as_ref()).is_some_and(|r| r.running())
+        n.observation()
+            .and_then(|o| o.replica.as_ref())
+            .is_some_and(|r| r.running())
             && wired_to(input, n, &input.nodes[1 - n.ordinal as usize % 2])
     });
 
@@ -349,7 +383,10 @@ pub fn decide(input: &Input) -> Plan {
         // writer label (so the writer Service never sends writes to it).
         let want_label = if n.reachable() { want } else { Role::Replica };
         if n.pod_exists && !n.terminating && n.role_label != Some(want_label) {
-            let step = Step::Label { node: n.ordinal, role: want_label };
+            let step = Step::Label {
+                node: n.ordinal,
+                role: want_label,
+            };
             match want_label {
                 Role::Replica => replica_labels.push(step),
                 Role::Writer => writer_labels.push(step),

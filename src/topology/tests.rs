@@ -103,7 +103,10 @@ use Role::{Replica, Writer};
 use WriteMode::{MultiWriter, SingleWriter};
 
 fn wire(node: u32) -> Step {
-    Step::WireReplication { node, source: 1 - node }
+    Step::WireReplication {
+        node,
+        source: 1 - node,
+    }
 }
 fn label(node: u32, role: Role) -> Step {
     Step::Label { node, role }
@@ -129,8 +132,21 @@ fn cases() -> Vec<Case> {
     vec![
         Case {
             name: "fresh pair: wire both ways, elect ordinal 0, label replica before unfencing the writer",
-            input: input(SingleWriter, None, [node(0, false, false, "", None), node(1, false, false, "", None)]),
-            steps: vec![wire(0), wire(1), label(1, Replica), Step::Unfence { node: 0 }, label(0, Writer)],
+            input: input(
+                SingleWriter,
+                None,
+                [
+                    node(0, false, false, "", None),
+                    node(1, false, false, "", None),
+                ],
+            ),
+            steps: vec![
+                wire(0),
+                wire(1),
+                label(1, Replica),
+                Step::Unfence { node: 0 },
+                label(0, Writer),
+            ],
             writer: Some(0),
             check: nothing,
         },
@@ -146,169 +162,348 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "one pod not ready on a fresh pair: no election, wire the other",
-            input: input(SingleWriter, None, [node(0, false, false, "", None), with(node(1, false, false, "", None), |n| n.pod_ready = false)]),
+            input: input(
+                SingleWriter,
+                None,
+                [
+                    node(0, false, false, "", None),
+                    with(node(1, false, false, "", None), |n| n.pod_ready = false),
+                ],
+            ),
             steps: vec![wire(0), wire(1), label(0, Replica), label(1, Replica)],
             writer: None,
-            check: |p| assert!(p.health.no_writer_reason.as_deref().unwrap().contains("waiting")),
+            check: |p| {
+                assert!(
+                    p.health
+                        .no_writer_reason
+                        .as_deref()
+                        .unwrap()
+                        .contains("waiting")
+                )
+            },
         },
         Case {
             name: "replica unreachable: the writer stays; no steps for the lost node",
-            input: input(SingleWriter, Some(0), [healthy()[0].clone(), with(node(1, false, true, "", Some(Replica)), |n| n.server = Err("timeout".into()))]),
+            input: input(
+                SingleWriter,
+                Some(0),
+                [
+                    healthy()[0].clone(),
+                    with(node(1, false, true, "", Some(Replica)), |n| {
+                        n.server = Err("timeout".into())
+                    }),
+                ],
+            ),
             steps: vec![],
             writer: Some(0),
             check: |p| {
                 assert!(!p.health.replicating);
-                assert!(p.health.degraded.iter().any(|d| d.contains("ordinal 1 is unreachable")));
+                assert!(
+                    p.health
+                        .degraded
+                        .iter()
+                        .any(|d| d.contains("ordinal 1 is unreachable"))
+                );
             },
         },
         Case {
             name: "writer unreachable: no writer, its writer label is removed, the replica stays read-only",
-            input: input(SingleWriter, Some(0), [with(healthy()[0].clone(), |n| n.server = Err("connection refused".into())), healthy()[1].clone()]),
+            input: input(
+                SingleWriter,
+                Some(0),
+                [
+                    with(healthy()[0].clone(), |n| {
+                        n.server = Err("connection refused".into())
+                    }),
+                    healthy()[1].clone(),
+                ],
+            ),
             steps: vec![label(0, Replica)],
             writer: None,
             check: |p| {
                 assert!(!p.health.writer_available);
-                assert!(p.health.no_writer_reason.as_deref().unwrap().contains("unreachable"));
+                assert!(
+                    p.health
+                        .no_writer_reason
+                        .as_deref()
+                        .unwrap()
+                        .contains("unreachable")
+                );
             },
         },
         Case {
             name: "applier halted under Halt: reported, left alone",
-            input: input(SingleWriter, Some(0), [healthy()[0].clone(), halted(healthy()[1].clone())]),
+            input: input(
+                SingleWriter,
+                Some(0),
+                [healthy()[0].clone(), halted(healthy()[1].clone())],
+            ),
             steps: vec![],
             writer: Some(0),
             check: |p| assert_eq!(p.health.halted, vec![(1, failure())]),
         },
         Case {
             name: "applier halted under SkipAndRecord: skip exactly that transaction",
-            input: Input { policy: ApplierErrorPolicy::SkipAndRecord, ..input(SingleWriter, Some(0), [healthy()[0].clone(), halted(healthy()[1].clone())]) },
-            steps: vec![Step::SkipTransaction { node: 1, failure: failure() }],
+            input: Input {
+                policy: ApplierErrorPolicy::SkipAndRecord,
+                ..input(
+                    SingleWriter,
+                    Some(0),
+                    [healthy()[0].clone(), halted(healthy()[1].clone())],
+                )
+            },
+            steps: vec![Step::SkipTransaction {
+                node: 1,
+                failure: failure(),
+            }],
             writer: Some(0),
             check: nothing,
         },
         Case {
             name: "replication account refused: recreate accounts on the source",
-            input: input(SingleWriter, Some(0), [healthy()[0].clone(), with(healthy()[1].clone(), |n| {
-                let r = obs(n).replica.as_mut().unwrap();
-                r.io_running = ThreadState::Connecting;
-                r.last_io_errno = 1045;
-            })]),
+            input: input(
+                SingleWriter,
+                Some(0),
+                [
+                    healthy()[0].clone(),
+                    with(healthy()[1].clone(), |n| {
+                        let r = obs(n).replica.as_mut().unwrap();
+                        r.io_running = ThreadState::Connecting;
+                        r.last_io_errno = 1045;
+                    }),
+                ],
+            ),
             steps: vec![Step::EnsureUsers { node: 0 }],
             writer: Some(0),
             check: nothing,
         },
         Case {
             name: "split brain: both writable, the replica is fenced",
-            input: input(SingleWriter, Some(0), [healthy()[0].clone(), with(healthy()[1].clone(), |n| {
-                obs(n).read_only = false;
-                obs(n).super_read_only = Some(false);
-            })]),
+            input: input(
+                SingleWriter,
+                Some(0),
+                [
+                    healthy()[0].clone(),
+                    with(healthy()[1].clone(), |n| {
+                        obs(n).read_only = false;
+                        obs(n).super_read_only = Some(false);
+                    }),
+                ],
+            ),
             steps: vec![Step::Fence { node: 1 }],
             writer: Some(0),
             check: nothing,
         },
         Case {
             name: "neither writable: the writer is unfenced",
-            input: input(SingleWriter, Some(0), [with(healthy()[0].clone(), |n| {
-                obs(n).read_only = true;
-                obs(n).super_read_only = Some(true);
-            }), healthy()[1].clone()]),
+            input: input(
+                SingleWriter,
+                Some(0),
+                [
+                    with(healthy()[0].clone(), |n| {
+                        obs(n).read_only = true;
+                        obs(n).super_read_only = Some(true);
+                    }),
+                    healthy()[1].clone(),
+                ],
+            ),
             steps: vec![Step::Unfence { node: 0 }],
             writer: Some(0),
             check: |p| assert!(!p.health.writer_available),
         },
         Case {
             name: "operator restarted without status: the one writable node stays writer",
-            input: input(SingleWriter, None, [healthy()[0].clone(), healthy()[1].clone()]),
+            input: input(
+                SingleWriter,
+                None,
+                [healthy()[0].clone(), healthy()[1].clone()],
+            ),
             steps: vec![],
             writer: Some(0),
             check: nothing,
         },
         Case {
             name: "engine mismatch: reported, the node is left alone",
-            input: input(SingleWriter, Some(0), [healthy()[0].clone(), with(healthy()[1].clone(), |n| {
-                obs(n).info.flavor = Flavor::MariaDB;
-                obs(n).replica = None;
-            })]),
+            input: input(
+                SingleWriter,
+                Some(0),
+                [
+                    healthy()[0].clone(),
+                    with(healthy()[1].clone(), |n| {
+                        obs(n).info.flavor = Flavor::MariaDB;
+                        obs(n).replica = None;
+                    }),
+                ],
+            ),
             steps: vec![],
             writer: Some(0),
             check: |p| assert!(p.health.degraded.iter().any(|d| d.contains("runs MariaDB"))),
         },
         Case {
             name: "MultiWriter fresh: wire both, unfence both, label both writer",
-            input: input(MultiWriter, None, [node(0, false, false, "", None), node(1, false, false, "", None)]),
-            steps: vec![wire(0), wire(1), Step::Unfence { node: 0 }, Step::Unfence { node: 1 }, label(0, Writer), label(1, Writer)],
+            input: input(
+                MultiWriter,
+                None,
+                [
+                    node(0, false, false, "", None),
+                    node(1, false, false, "", None),
+                ],
+            ),
+            steps: vec![
+                wire(0),
+                wire(1),
+                Step::Unfence { node: 0 },
+                Step::Unfence { node: 1 },
+                label(0, Writer),
+                label(1, Writer),
+            ],
             writer: None,
             check: nothing,
         },
         Case {
             name: "MultiWriter settled: nothing to do",
-            input: input(MultiWriter, None, [node(0, true, true, "", Some(Writer)), node(1, true, true, "", Some(Writer))]),
+            input: input(
+                MultiWriter,
+                None,
+                [
+                    node(0, true, true, "", Some(Writer)),
+                    node(1, true, true, "", Some(Writer)),
+                ],
+            ),
             steps: vec![],
             writer: None,
             check: |p| assert!(p.health.writer_available && p.health.replicating),
         },
         Case {
             name: "diverged fresh pair: no writer elected",
-            input: input(SingleWriter, None, [node(0, false, true, &format!("{U0}:1-3"), None), node(1, false, true, &format!("{U1}:1-2"), None)]),
+            input: input(
+                SingleWriter,
+                None,
+                [
+                    node(0, false, true, &format!("{U0}:1-3"), None),
+                    node(1, false, true, &format!("{U1}:1-2"), None),
+                ],
+            ),
             steps: vec![label(0, Replica), label(1, Replica)],
             writer: None,
-            check: |p| assert!(p.health.no_writer_reason.as_deref().unwrap().contains("diverged")),
+            check: |p| {
+                assert!(
+                    p.health
+                        .no_writer_reason
+                        .as_deref()
+                        .unwrap()
+                        .contains("diverged")
+                )
+            },
         },
         Case {
             name: "fresh pair where ordinal 1 has more: ordinal 1 is elected",
-            input: input(SingleWriter, None, [node(0, false, true, &format!("{U1}:1-2"), None), node(1, false, true, &format!("{U1}:1-5"), None)]),
-            steps: vec![label(0, Replica), Step::Unfence { node: 1 }, label(1, Writer)],
+            input: input(
+                SingleWriter,
+                None,
+                [
+                    node(0, false, true, &format!("{U1}:1-2"), None),
+                    node(1, false, true, &format!("{U1}:1-5"), None),
+                ],
+            ),
+            steps: vec![
+                label(0, Replica),
+                Step::Unfence { node: 1 },
+                label(1, Writer),
+            ],
             writer: Some(1),
             check: nothing,
         },
         Case {
             name: "lagging replica: reported by status, no action",
-            input: input(SingleWriter, Some(0), [healthy()[0].clone(), with(healthy()[1].clone(), |n| {
-                obs(n).replica.as_mut().unwrap().seconds_behind_source = Some(120);
-            })]),
+            input: input(
+                SingleWriter,
+                Some(0),
+                [
+                    healthy()[0].clone(),
+                    with(healthy()[1].clone(), |n| {
+                        obs(n).replica.as_mut().unwrap().seconds_behind_source = Some(120);
+                    }),
+                ],
+            ),
             steps: vec![],
             writer: Some(0),
             check: nothing,
         },
         Case {
             name: "peer moved (new pod IP): rewire",
-            input: input(SingleWriter, Some(0), [healthy()[0].clone(), with(healthy()[1].clone(), |n| {
-                obs(n).replica.as_mut().unwrap().source_host = "10.0.0.99".into();
-            })]),
+            input: input(
+                SingleWriter,
+                Some(0),
+                [
+                    healthy()[0].clone(),
+                    with(healthy()[1].clone(), |n| {
+                        obs(n).replica.as_mut().unwrap().source_host = "10.0.0.99".into();
+                    }),
+                ],
+            ),
             steps: vec![wire(1)],
             writer: Some(0),
             check: nothing,
         },
         Case {
             name: "restarted replica (threads stopped, no error): start again",
-            input: input(SingleWriter, Some(0), [healthy()[0].clone(), with(healthy()[1].clone(), |n| {
-                let r = obs(n).replica.as_mut().unwrap();
-                r.io_running = ThreadState::No;
-                r.sql_running = ThreadState::No;
-            })]),
+            input: input(
+                SingleWriter,
+                Some(0),
+                [
+                    healthy()[0].clone(),
+                    with(healthy()[1].clone(), |n| {
+                        let r = obs(n).replica.as_mut().unwrap();
+                        r.io_running = ThreadState::No;
+                        r.sql_running = ThreadState::No;
+                    }),
+                ],
+            ),
             steps: vec![wire(1)],
             writer: Some(0),
             check: nothing,
         },
         Case {
             name: "peer down: receiver connecting, applier running: wait",
-            input: input(SingleWriter, Some(0), [healthy()[0].clone(), with(healthy()[1].clone(), |n| {
-                obs(n).replica.as_mut().unwrap().io_running = ThreadState::Connecting;
-            })]),
+            input: input(
+                SingleWriter,
+                Some(0),
+                [
+                    healthy()[0].clone(),
+                    with(healthy()[1].clone(), |n| {
+                        obs(n).replica.as_mut().unwrap().io_running = ThreadState::Connecting;
+                    }),
+                ],
+            ),
             steps: vec![],
             writer: Some(0),
             check: |p| assert!(!p.health.replicating),
         },
         Case {
             name: "pod missing: no address, no wiring towards it",
-            input: input(SingleWriter, Some(0), [healthy()[0].clone(), with(node(1, false, false, "", None), |n| {
-                n.pod_exists = false;
-                n.address = None;
-                n.server = Err("no pod".into());
-            })]),
+            input: input(
+                SingleWriter,
+                Some(0),
+                [
+                    healthy()[0].clone(),
+                    with(node(1, false, false, "", None), |n| {
+                        n.pod_exists = false;
+                        n.address = None;
+                        n.server = Err("no pod".into());
+                    }),
+                ],
+            ),
             steps: vec![],
             writer: Some(0),
-            check: |p| assert!(p.health.degraded.iter().any(|d| d.contains("does not exist"))),
+            check: |p| {
+                assert!(
+                    p.health
+                        .degraded
+                        .iter()
+                        .any(|d| d.contains("does not exist"))
+                )
+            },
         },
     ]
 }
@@ -319,7 +514,11 @@ fn check_invariants(input: &Input, plan: &Plan) {
     if input.mode != SingleWriter {
         return;
     }
-    let mut writable: Vec<bool> = input.nodes.iter().map(|n| n.server.as_ref().is_ok_and(Observation::writable)).collect();
+    let mut writable: Vec<bool> = input
+        .nodes
+        .iter()
+        .map(|n| n.server.as_ref().is_ok_and(Observation::writable))
+        .collect();
     let mut labels: Vec<Option<Role>> = input.nodes.iter().map(|n| n.role_label).collect();
     let before_two_writable = writable.iter().all(|w| *w);
     for step in &plan.steps {
@@ -330,9 +529,15 @@ fn check_invariants(input: &Input, plan: &Plan) {
             _ => {}
         }
         if !before_two_writable {
-            assert!(!writable.iter().all(|w| *w), "two writable nodes after {step:?}");
+            assert!(
+                !writable.iter().all(|w| *w),
+                "two writable nodes after {step:?}"
+            );
         }
-        assert!(labels.iter().filter(|l| **l == Some(Writer)).count() <= 1, "two writer labels after {step:?}");
+        assert!(
+            labels.iter().filter(|l| **l == Some(Writer)).count() <= 1,
+            "two writer labels after {step:?}"
+        );
     }
     for step in &plan.steps {
         if let Step::Unfence { node } = step {
@@ -357,12 +562,22 @@ fn decision_table() {
 #[test]
 fn a_settled_pair_stays_settled() {
     // Applying a fresh pair's plan by hand, then deciding again, is a no-op.
-    let fresh = input(SingleWriter, None, [node(0, false, false, "", None), node(1, false, false, "", None)]);
+    let fresh = input(
+        SingleWriter,
+        None,
+        [
+            node(0, false, false, "", None),
+            node(1, false, false, "", None),
+        ],
+    );
     let plan = decide(&fresh);
     let settled = input(
         SingleWriter,
         plan.writer,
-        [node(0, true, true, "", Some(Writer)), node(1, false, true, "", Some(Replica))],
+        [
+            node(0, true, true, "", Some(Writer)),
+            node(1, false, true, "", Some(Replica)),
+        ],
     );
     assert!(decide(&settled).steps.is_empty());
 }

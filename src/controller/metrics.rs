@@ -1,0 +1,138 @@
+//! Prometheus metrics and the `/metrics`, `/healthz`, `/readyz` endpoints.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Labels of per-node metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NodeLabels {
+    /// Namespace of the pair.
+    pub namespace: String,
+    /// Name of the pair.
+    pub pair: String,
+    /// Pod name.
+    pub node: String,
+}
+
+/// Labels of counters by outcome or step.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// Result, error label or step name.
+    pub kind: String,
+}
+
+/// Every metric of the operator.
+pub struct Metrics {
+    registry: Registry,
+    /// Reconciles by result (`ok` or an error label).
+    pub reconciles: Family<KindLabels, Counter>,
+    /// Reconcile duration.
+    pub reconcile_seconds: Histogram,
+    /// Steps executed, by step name.
+    pub steps: Family<KindLabels, Counter>,
+    /// Seconds behind the source (-1: unknown).
+    pub lag_seconds: Family<NodeLabels, Gauge>,
+    /// Receiver thread running (1) or not (0).
+    pub io_running: Family<NodeLabels, Gauge>,
+    /// Applier thread running (1) or not (0).
+    pub sql_running: Family<NodeLabels, Gauge>,
+    /// Applier halted on an error (1) or not (0).
+    pub applier_halted: Family<NodeLabels, Gauge>,
+    /// Transactions skipped under SkipAndRecord.
+    pub skipped_transactions: Family<NodeLabels, Counter>,
+    /// Set once the controller's cache is synced.
+    pub ready: AtomicBool,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("mysqlaa");
+        let m = Self {
+            reconciles: Family::default(),
+            reconcile_seconds: Histogram::new([
+                0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            steps: Family::default(),
+            lag_seconds: Family::default(),
+            io_running: Family::default(),
+            sql_running: Family::default(),
+            applier_halted: Family::default(),
+            skipped_transactions: Family::default(),
+            ready: AtomicBool::new(false),
+            registry: Registry::default(),
+        };
+        registry.register("reconciles", "Reconciles by result", m.reconciles.clone());
+        registry.register(
+            "reconcile_duration_seconds",
+            "Reconcile duration",
+            m.reconcile_seconds.clone(),
+        );
+        registry.register("steps", "Steps executed against the pairs", m.steps.clone());
+        registry.register(
+            "replication_lag_seconds",
+            "Seconds behind the source (-1 unknown)",
+            m.lag_seconds.clone(),
+        );
+        registry.register(
+            "replication_io_running",
+            "Receiver thread running",
+            m.io_running.clone(),
+        );
+        registry.register(
+            "replication_sql_running",
+            "Applier thread running",
+            m.sql_running.clone(),
+        );
+        registry.register(
+            "applier_halted",
+            "Applier stopped on an error",
+            m.applier_halted.clone(),
+        );
+        registry.register(
+            "skipped_transactions",
+            "Transactions skipped under SkipAndRecord",
+            m.skipped_transactions.clone(),
+        );
+        Self { registry, ..m }
+    }
+}
+
+impl Metrics {
+    /// The text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Serves the endpoints on `listener` until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
+    use axum::routing::get;
+    let m1 = metrics.clone();
+    let m2 = metrics.clone();
+    let app = axum::Router::new()
+        .route("/metrics", get(move || async move { m1.encode() }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || async move {
+                if m2.ready.load(Ordering::SeqCst) {
+                    (axum::http::StatusCode::OK, "ok")
+                } else {
+                    (
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        "caches not synced",
+                    )
+                }
+            }),
+        );
+    let _ = axum::serve(listener, app).await;
+}

@@ -1,0 +1,378 @@
+//! The pair loop: observe both nodes (concurrently, with timeouts), decide
+//! with [`crate::topology::decide`], and run the plan's named steps.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+
+use super::Context;
+use super::error::{Error, kube};
+use crate::accounts::{ADMIN_USER, REPLICATION_USER};
+use crate::api::{MySQLActiveActive, SkippedTransaction, TlsMode};
+use crate::mysql::{
+    AccountPasswords, ChannelTls, ConnectOptions, Endpoint, MySqlClient, Password, Server,
+    SourceSpec,
+};
+use crate::render::Names;
+use crate::render::meta::{LABEL_INSTANCE, LABEL_ROLE};
+use crate::render::mycnf::{MYSQL_PORT, TLS_DIR};
+use crate::topology::{self, Input, NodeFacts, Plan, Role, Step};
+
+/// How the operator and the replicas address the pods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AddressMode {
+    /// `<pod>.<headless service>.<namespace>.svc` (needs cluster DNS).
+    Dns,
+    /// The pod's IP (environments without cluster DNS, such as the sandbox).
+    PodIp,
+}
+
+fn ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// What one cycle saw.
+pub struct Observed {
+    /// Both nodes.
+    pub facts: [NodeFacts; 2],
+    clients: [Option<Arc<MySqlClient>>; 2],
+}
+
+impl Context {
+    fn client_for(&self, key: String, address: &str, password: &str) -> Arc<MySqlClient> {
+        let mut cache = self.clients.lock().expect("client cache");
+        let wanted = format!("{key}@{address}");
+        if let Some(c) = cache.get(&wanted) {
+            return c.clone();
+        }
+        cache.retain(|k, _| !k.starts_with(&format!("{key}@")));
+        let mut opts = ConnectOptions::new(
+            Endpoint {
+                host: address.to_string(),
+                port: MYSQL_PORT,
+            },
+            ADMIN_USER,
+            Password::new(password),
+        );
+        opts.connect_timeout = self.settings.connect_timeout;
+        opts.statement_timeout = self.settings.statement_timeout;
+        let client = Arc::new(MySqlClient::new(opts));
+        cache.insert(wanted, client.clone());
+        client
+    }
+}
+
+/// Observes both nodes.
+pub async fn observe(
+    pair: &MySQLActiveActive,
+    ctx: &Context,
+    passwords: &AccountPasswords,
+) -> Result<Observed, Error> {
+    let names = Names::of(pair);
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &names.namespace);
+    let list = pods
+        .list(&ListParams::default().labels(&format!("{LABEL_INSTANCE}={}", names.pair)))
+        .await
+        .map_err(kube("observe"))?;
+    let by_name: HashMap<String, Pod> = list.items.into_iter().map(|p| (p.name_any(), p)).collect();
+    let prepared: Vec<(NodeFacts, Option<Arc<MySqlClient>>)> = (0..2u32)
+        .map(|ordinal| {
+            let pod = by_name.get(&names.pod(ordinal));
+            let address = match ctx.settings.address_mode {
+                AddressMode::Dns => Some(names.pod_fqdn(ordinal)),
+                AddressMode::PodIp => pod
+                    .and_then(|p| p.status.as_ref())
+                    .and_then(|s| s.pod_ip.clone()),
+            };
+            let terminating = pod.is_some_and(|p| p.metadata.deletion_timestamp.is_some());
+            let facts = NodeFacts {
+                ordinal,
+                pod_exists: pod.is_some(),
+                pod_ready: pod.is_some_and(ready),
+                terminating,
+                address: address.clone(),
+                role_label: pod
+                    .and_then(|p| p.labels().get(LABEL_ROLE))
+                    .and_then(|v| Role::from_label(v)),
+                server: Err("not observed".into()),
+                failure: None,
+            };
+            let client = match (&address, pod) {
+                (Some(a), Some(_)) if !terminating => Some(ctx.client_for(
+                    format!("{}/{}/{ordinal}", names.namespace, names.pair),
+                    a,
+                    passwords.admin.expose(),
+                )),
+                _ => None,
+            };
+            (facts, client)
+        })
+        .collect();
+    let [(mut f0, c0), (mut f1, c1)]: [(NodeFacts, Option<Arc<MySqlClient>>); 2] = prepared
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("two nodes"));
+    async fn look(c: &Option<Arc<MySqlClient>>, f: &mut NodeFacts) {
+        let Some(c) = c else {
+            f.server = Err(if f.pod_exists {
+                "no address yet".into()
+            } else {
+                "pod does not exist".into()
+            });
+            return;
+        };
+        f.server = c.observe().await.map_err(|e| e.to_string());
+        let halted = f
+            .server
+            .as_ref()
+            .ok()
+            .and_then(|o| o.replica.as_ref())
+            .is_some_and(|r| {
+                r.last_sql_errno != 0 && r.sql_running != crate::mysql::ThreadState::Yes
+            });
+        if halted {
+            f.failure = c.applier_failure().await.ok().flatten();
+        }
+    }
+    tokio::join!(look(&c0, &mut f0), look(&c1, &mut f1));
+    Ok(Observed {
+        facts: [f0, f1],
+        clients: [c0, c1],
+    })
+}
+
+/// The decision input for `pair`.
+pub fn input(pair: &MySQLActiveActive, observed: &Observed) -> Input {
+    let names = Names::of(pair);
+    let current_writer = pair
+        .status
+        .as_ref()
+        .and_then(|s| s.writer.as_ref())
+        .and_then(|w| (0..2).find(|o| names.pod(*o) == *w));
+    Input {
+        mode: pair.spec.write_mode,
+        engine: pair.spec.engine,
+        policy: pair.spec.replication.applier_error_policy,
+        replication_user: REPLICATION_USER.into(),
+        port: MYSQL_PORT,
+        current_writer,
+        nodes: observed.facts.clone(),
+    }
+}
+
+fn channel_tls(pair: &MySQLActiveActive) -> ChannelTls {
+    let ca_file = format!("{TLS_DIR}/ca.crt");
+    match pair.spec.replication.tls.mode {
+        TlsMode::Disabled => ChannelTls::Disabled,
+        TlsMode::Required => ChannelTls::Required,
+        TlsMode::VerifyCA => ChannelTls::VerifyCa { ca_file },
+        TlsMode::VerifyIdentity => ChannelTls::VerifyIdentity { ca_file },
+    }
+}
+
+fn describe(step: &Step, names: &Names) -> String {
+    match step {
+        Step::EnsureUsers { node } => {
+            format!("created the operator's accounts on {}", names.pod(*node))
+        }
+        Step::WireReplication { node, source } => format!(
+            "{} replicates from {} (GTID auto-position)",
+            names.pod(*node),
+            names.pod(*source)
+        ),
+        Step::Fence { node } => format!(
+            "{} is read-only; client connections ended",
+            names.pod(*node)
+        ),
+        Step::Unfence { node } => format!("{} is writable", names.pod(*node)),
+        Step::Label { node, role } => format!(
+            "{} labelled {LABEL_ROLE}={}",
+            names.pod(*node),
+            role.label()
+        ),
+        Step::SkipTransaction { node, failure } => format!(
+            "{} skipped transaction {} (error {}: {})",
+            names.pod(*node),
+            failure.gtid,
+            failure.errno,
+            failure.message
+        ),
+    }
+}
+
+/// Runs the plan's steps in order; stops at the first failure.
+pub async fn act(
+    pair: &MySQLActiveActive,
+    ctx: &Context,
+    observed: &Observed,
+    plan: &Plan,
+    passwords: &AccountPasswords,
+) -> Result<Vec<SkippedTransaction>, Error> {
+    let names = Names::of(pair);
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &names.namespace);
+    let mut skipped = Vec::new();
+    let sql = |node: u32| -> Result<&Arc<MySqlClient>, Error> {
+        observed.clients[node as usize % 2]
+            .as_ref()
+            .ok_or_else(|| Error::Sql {
+                step: "connect",
+                node,
+                source: crate::mysql::SqlError::Unexpected {
+                    op: "connect",
+                    endpoint: Endpoint {
+                        host: String::new(),
+                        port: MYSQL_PORT,
+                    },
+                    message: "the node has no address".into(),
+                },
+            })
+    };
+    for step in &plan.steps {
+        let name = step.name();
+        let sql_err = |node: u32| {
+            move |source| Error::Sql {
+                step: name,
+                node,
+                source,
+            }
+        };
+        let result: Result<(), Error> = match step {
+            Step::EnsureUsers { node } => sql(*node)?
+                .ensure_users(passwords)
+                .await
+                .map(drop)
+                .map_err(sql_err(*node)),
+            Step::WireReplication { node, source } => {
+                let address = observed.facts[*source as usize % 2]
+                    .address
+                    .clone()
+                    .unwrap_or_default();
+                let spec = SourceSpec {
+                    endpoint: Endpoint {
+                        host: address,
+                        port: MYSQL_PORT,
+                    },
+                    user: REPLICATION_USER.into(),
+                    password: passwords.replication.clone(),
+                    tls: channel_tls(pair),
+                };
+                sql(*node)?
+                    .ensure_replication(&spec)
+                    .await
+                    .map(drop)
+                    .map_err(sql_err(*node))
+            }
+            Step::Fence { node } => sql(*node)?.fence().await.map(drop).map_err(sql_err(*node)),
+            Step::Unfence { node } => sql(*node)?.unfence().await.map_err(sql_err(*node)),
+            Step::Label { node, role } => pods
+                .patch(
+                    &names.pod(*node),
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"metadata": {"labels": {LABEL_ROLE: role.label()}}})),
+                )
+                .await
+                .map(drop)
+                .map_err(kube(name)),
+            Step::SkipTransaction { node, failure } => {
+                let r = sql(*node)?
+                    .skip_failed_transaction(failure)
+                    .await
+                    .map_err(sql_err(*node));
+                if r.is_ok() {
+                    skipped.push(SkippedTransaction {
+                        node: names.pod(*node),
+                        gtid: failure.gtid.clone(),
+                        errno: failure.errno,
+                        message: failure.message.clone(),
+                        skipped_at: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                            jiff::Timestamp::now(),
+                        ),
+                    });
+                    ctx.metrics
+                        .skipped_transactions
+                        .get_or_create(&super::metrics::NodeLabels {
+                            namespace: names.namespace.clone(),
+                            pair: names.pair.clone(),
+                            node: names.pod(*node),
+                        })
+                        .inc();
+                }
+                r
+            }
+        };
+        ctx.metrics
+            .steps
+            .get_or_create(&super::metrics::KindLabels { kind: name.into() })
+            .inc();
+        let reference = pair.object_ref(&());
+        match result {
+            Ok(()) => {
+                tracing::info!(step = name, detail = %describe(step, &names), "step done");
+                let type_ = if matches!(step, Step::SkipTransaction { .. }) {
+                    EventType::Warning
+                } else {
+                    EventType::Normal
+                };
+                ctx.publish(
+                    Event {
+                        type_,
+                        reason: name.into(),
+                        note: Some(describe(step, &names)),
+                        action: name.into(),
+                        secondary: None,
+                    },
+                    &reference,
+                )
+                .await;
+            }
+            Err(e) => {
+                tracing::warn!(step = name, error = %e, "step failed");
+                ctx.publish(
+                    Event {
+                        type_: EventType::Warning,
+                        reason: super::events::STEP_FAILED.into(),
+                        note: Some(format!("{name}: {e}")),
+                        action: name.into(),
+                        secondary: None,
+                    },
+                    &reference,
+                )
+                .await;
+                return Err(e);
+            }
+        }
+    }
+    Ok(skipped)
+}
+
+/// Observes, decides, acts: one cycle of the pair loop.
+pub async fn cycle(
+    pair: &MySQLActiveActive,
+    ctx: &Context,
+    passwords: &AccountPasswords,
+    act_allowed: bool,
+) -> Result<(Observed, Plan, Result<Vec<SkippedTransaction>, Error>), Error> {
+    let observed = observe(pair, ctx, passwords).await?;
+    let plan = topology::decide(&input(pair, &observed));
+    let outcome = if act_allowed && !plan.steps.is_empty() {
+        act(pair, ctx, &observed, &plan, passwords).await
+    } else {
+        Ok(vec![])
+    };
+    Ok((observed, plan, outcome))
+}
+
+/// Password helper for tests and callers.
+pub fn passwords(admin: &str, replication: &str) -> AccountPasswords {
+    AccountPasswords {
+        admin: Password::new(admin),
+        replication: Password::new(replication),
+    }
+}

@@ -1,0 +1,428 @@
+//! One reconcile: read → validate → credentials → render → apply → pair
+//! loop → status. A spec that cannot work becomes a condition and an Event,
+//! never a change to what exists.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+use super::error::{Error, kube};
+use super::pairloop;
+use super::status::{self, Outcome};
+use super::{Context, MANAGER, events};
+use crate::accounts::PASSWORD_KEY;
+use crate::api::MySQLActiveActive;
+use crate::mysql::{AccountPasswords, Password};
+use crate::render::{self, Credential, Names, secrets};
+
+/// Annotation with the hash of what the operator last applied, so an
+/// unchanged object is not written again.
+pub const APPLIED_HASH: &str = "mysql-aa.io/applied-hash";
+
+fn hash(v: &Value) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in v.to_string().bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}
+
+/// Server-side applies `obj` unless the live object carries the same hash.
+async fn apply<K>(api: &Api<K>, mut obj: K) -> Result<bool, Error>
+where
+    K: Resource + Serialize + DeserializeOwned + Clone + std::fmt::Debug,
+{
+    let digest = hash(&serde_json::to_value(&obj).unwrap_or(Value::Null));
+    obj.meta_mut()
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(APPLIED_HASH.into(), digest.clone());
+    let name = obj.meta().name.clone().unwrap_or_default();
+    let live = api.get_opt(&name).await.map_err(kube("apply"))?;
+    if live.is_some_and(|l| {
+        l.meta()
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(APPLIED_HASH))
+            == Some(&digest)
+    }) {
+        return Ok(false);
+    }
+    api.patch(
+        &name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&obj),
+    )
+    .await
+    .map_err(kube("apply"))?;
+    Ok(true)
+}
+
+/// Reads the passwords; creates generated Secrets that are missing.
+/// `Ok(Err(message))`: a Secret the user named is missing.
+async fn credentials(
+    pair: &MySQLActiveActive,
+    ctx: &Context,
+) -> Result<Result<AccountPasswords, String>, Error> {
+    let names = Names::of(pair);
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &names.namespace);
+    let mut found = Vec::new();
+    for cred in Credential::ALL {
+        let name = cred.secret_name(pair, &names);
+        let existing = api.get_opt(&name).await.map_err(kube("credentials"))?;
+        let password = existing
+            .as_ref()
+            .and_then(|s| s.data.as_ref())
+            .and_then(|d| d.get(PASSWORD_KEY))
+            .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+            .filter(|p| !p.is_empty());
+        let password = match (password, existing.is_some(), cred.is_generated(pair)) {
+            (Some(p), _, _) => p,
+            (None, false, true) => {
+                let p = secrets::generate_password();
+                let secret = secrets::build_secret(pair, &names, cred, Some(&p));
+                api.create(
+                    &PostParams {
+                        field_manager: Some(MANAGER.into()),
+                        ..Default::default()
+                    },
+                    &secret,
+                )
+                .await
+                .map_err(kube("credentials"))?;
+                ctx.publish(
+                    Event {
+                        type_: EventType::Normal,
+                        reason: events::SECRET_GENERATED.into(),
+                        note: Some(format!("generated Secret {name}")),
+                        action: "GenerateSecret".into(),
+                        secondary: None,
+                    },
+                    &pair.object_ref(&()),
+                )
+                .await;
+                p
+            }
+            (None, true, true) => {
+                // A generated Secret lost its key: fill it, never replace others.
+                let p = secrets::generate_password();
+                api.patch(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"stringData": {PASSWORD_KEY: p}})),
+                )
+                .await
+                .map_err(kube("credentials"))?;
+                p
+            }
+            (None, exists, false) => {
+                return Ok(Err(if exists {
+                    format!("Secret {name} has no key {PASSWORD_KEY:?}")
+                } else {
+                    format!("Secret {name} (named in spec.credentials) does not exist")
+                }));
+            }
+        };
+        if cred == Credential::Replication && password.chars().count() > secrets::PASSWORD_LEN {
+            return Ok(Err(format!(
+                "the password in Secret {name} is longer than {} characters, MySQL's limit for replication credentials",
+                secrets::PASSWORD_LEN
+            )));
+        }
+        found.push(password);
+    }
+    Ok(Ok(AccountPasswords {
+        admin: Password::new(found[0].clone()),
+        replication: Password::new(found[1].clone()),
+    }))
+}
+
+/// Applies every rendered object; returns how many changed.
+async fn apply_objects(pair: &MySQLActiveActive, ctx: &Context) -> Result<usize, Error> {
+    let rendered = render::render(pair)?;
+    let ns = Names::of(pair).namespace;
+    let c = &ctx.client;
+    let mut changed = 0;
+    changed += usize::from(
+        apply(
+            &Api::<ConfigMap>::namespaced(c.clone(), &ns),
+            rendered.config_map,
+        )
+        .await?,
+    );
+    for svc in rendered.services {
+        changed += usize::from(apply(&Api::<Service>::namespaced(c.clone(), &ns), svc).await?);
+    }
+    changed += usize::from(
+        apply(
+            &Api::<PodDisruptionBudget>::namespaced(c.clone(), &ns),
+            rendered.pdb,
+        )
+        .await?,
+    );
+    changed += usize::from(
+        apply(
+            &Api::<StatefulSet>::namespaced(c.clone(), &ns),
+            rendered.statefulset,
+        )
+        .await?,
+    );
+    Ok(changed)
+}
+
+/// A JSON merge patch turning `old` status into `new` (absent keys → null).
+fn status_patch(old: &Value, new: &Value) -> Value {
+    let mut patch = new.clone();
+    if let (Some(o), Some(p)) = (old.as_object(), patch.as_object_mut()) {
+        for k in o.keys() {
+            p.entry(k.clone()).or_insert(Value::Null);
+        }
+    }
+    json!({ "status": patch })
+}
+
+async fn write_status(
+    pair: &MySQLActiveActive,
+    ctx: &Context,
+    new: crate::api::MySQLActiveActiveStatus,
+) -> Result<(), Error> {
+    let old = serde_json::to_value(pair.status.clone().unwrap_or_default()).unwrap_or(Value::Null);
+    let new_v = serde_json::to_value(&new).unwrap_or(Value::Null);
+    if old == new_v {
+        return Ok(());
+    }
+    let names = Names::of(pair);
+    let api: Api<MySQLActiveActive> = Api::namespaced(ctx.client.clone(), &names.namespace);
+    api.patch_status(
+        &names.pair,
+        &PatchParams::default(),
+        &Patch::Merge(status_patch(&old, &new_v)),
+    )
+    .await
+    .map_err(kube("status"))?;
+    let was_halted = pair.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "ConflictDetected" && c.status == "True")
+    });
+    if let Some(c) = new
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "ConflictDetected" && c.status == "True")
+        && !was_halted
+    {
+        ctx.publish(
+            Event {
+                type_: EventType::Warning,
+                reason: events::APPLIER_HALTED.into(),
+                note: Some(c.message.clone()),
+                action: "Observe".into(),
+                secondary: None,
+            },
+            &pair.object_ref(&()),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+fn now() -> Time {
+    Time(jiff::Timestamp::now())
+}
+
+fn blocked_reason(pair: &MySQLActiveActive) -> Option<String> {
+    pair.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .map(|c| c.reason.clone())
+}
+
+/// Publishes a Warning once per entry into a blocked state, and writes
+/// the blocked status.
+async fn block(
+    pair: &MySQLActiveActive,
+    ctx: &Context,
+    reason: &str,
+    message: String,
+) -> Result<Action, Error> {
+    if blocked_reason(pair).as_deref() != Some(reason) {
+        ctx.publish(
+            Event {
+                type_: EventType::Warning,
+                reason: reason.into(),
+                note: Some(message.clone()),
+                action: "Validate".into(),
+                secondary: None,
+            },
+            &pair.object_ref(&()),
+        )
+        .await;
+    }
+    let outcome = Outcome {
+        blocked: Some((reason.into(), message)),
+        ..Default::default()
+    };
+    write_status(pair, ctx, status::build(pair, None, None, &outcome, now())).await?;
+    Ok(Action::requeue(ctx.settings.observe_interval() * 4))
+}
+
+/// The reconcile of one pair.
+pub async fn reconcile(pair: Arc<MySQLActiveActive>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let span = tracing::info_span!("reconcile", reconcile_id = %id[..12], pair = %pair.name_any(), namespace = pair.namespace().unwrap_or_default());
+    let started = Instant::now();
+    let result = reconcile_inner(&pair, &ctx).instrument(span).await;
+    ctx.metrics
+        .reconcile_seconds
+        .observe(started.elapsed().as_secs_f64());
+    let kind = match &result {
+        Ok(_) => "ok".to_string(),
+        Err(e) => e.label().to_string(),
+    };
+    ctx.metrics
+        .reconciles
+        .get_or_create(&super::metrics::KindLabels { kind })
+        .inc();
+    if result.is_ok() {
+        ctx.failures.lock().expect("failures").remove(&key(&pair));
+    }
+    result
+}
+
+fn key(pair: &MySQLActiveActive) -> String {
+    format!(
+        "{}/{}",
+        pair.namespace().unwrap_or_default(),
+        pair.name_any()
+    )
+}
+
+async fn reconcile_inner(pair: &MySQLActiveActive, ctx: &Context) -> Result<Action, Error> {
+    if pair.metadata.deletion_timestamp.is_some() {
+        // Owned objects go with the resource (ownerReferences); PVCs follow
+        // spec.pvcRetentionPolicy through the StatefulSet.
+        return Ok(Action::await_change());
+    }
+    // Validate: the same schema and rules as admission.
+    let value = serde_json::to_value(pair).unwrap_or(Value::Null);
+    if let Err(e) = crate::admission::admit(&value, None) {
+        return block(pair, ctx, events::INVALID_SPEC, e.to_string()).await;
+    }
+    if let Err(e) = render::check_spec(pair) {
+        return block(pair, ctx, events::INVALID_SPEC, e.to_string()).await;
+    }
+    let passwords = match credentials(pair, ctx).await? {
+        Ok(p) => p,
+        Err(message) => return block(pair, ctx, events::CREDENTIALS_MISSING, message).await,
+    };
+    let paused = pair.spec.paused;
+    if !paused {
+        let changed = apply_objects(pair, ctx).await?;
+        if changed > 0 {
+            tracing::info!(changed, "applied owned objects");
+            ctx.publish(
+                Event {
+                    type_: EventType::Normal,
+                    reason: events::OBJECTS_APPLIED.into(),
+                    note: Some(format!("{changed} object(s) created or updated")),
+                    action: "Apply".into(),
+                    secondary: None,
+                },
+                &pair.object_ref(&()),
+            )
+            .await;
+        }
+    }
+    let (observed, plan, acted) = pairloop::cycle(pair, ctx, &passwords, !paused).await?;
+    record_metrics(pair, ctx, &observed.facts);
+    let mut outcome = Outcome {
+        acted: !plan.steps.is_empty() && !paused,
+        ..Default::default()
+    };
+    if paused {
+        outcome.blocked = Some((
+            "Paused".into(),
+            "spec.paused is true: the operator changes nothing".into(),
+        ));
+    }
+    let step_error = match acted {
+        Ok(skipped) => {
+            outcome.skipped = skipped;
+            None
+        }
+        Err(e) => {
+            outcome.failed = Some(("Step".into(), e.to_string()));
+            Some(e)
+        }
+    };
+    write_status(
+        pair,
+        ctx,
+        status::build(pair, Some(&observed.facts), Some(&plan), &outcome, now()),
+    )
+    .await?;
+    match step_error {
+        Some(e) => Err(e),
+        None if outcome.acted => Ok(Action::requeue(Duration::from_millis(500))),
+        None => Ok(Action::requeue(ctx.settings.observe_interval())),
+    }
+}
+
+fn record_metrics(
+    pair: &MySQLActiveActive,
+    ctx: &Context,
+    facts: &[crate::topology::NodeFacts; 2],
+) {
+    let names = Names::of(pair);
+    for n in facts {
+        let labels = super::metrics::NodeLabels {
+            namespace: names.namespace.clone(),
+            pair: names.pair.clone(),
+            node: names.pod(n.ordinal),
+        };
+        let replica = n.server.as_ref().ok().and_then(|o| o.replica.as_ref());
+        let yes = |s: Option<crate::mysql::ThreadState>| {
+            i64::from(s == Some(crate::mysql::ThreadState::Yes))
+        };
+        ctx.metrics
+            .io_running
+            .get_or_create(&labels)
+            .set(yes(replica.map(|r| r.io_running)));
+        ctx.metrics
+            .sql_running
+            .get_or_create(&labels)
+            .set(yes(replica.map(|r| r.sql_running)));
+        ctx.metrics
+            .lag_seconds
+            .get_or_create(&labels)
+            .set(replica.and_then(|r| r.seconds_behind_source).unwrap_or(-1));
+        ctx.metrics
+            .applier_halted
+            .get_or_create(&labels)
+            .set(i64::from(n.failure.is_some()));
+    }
+}
+
+/// Back-off per pair: 1, 2, 4 ... 300 seconds.
+pub fn error_policy(pair: Arc<MySQLActiveActive>, error: &Error, ctx: Arc<Context>) -> Action {
+    let mut failures = ctx.failures.lock().expect("failures");
+    let n = failures.entry(key(&pair)).or_insert(0);
+    *n += 1;
+    let delay = Duration::from_secs((1u64 << (*n).min(9)).min(300));
+    tracing::warn!(pair = %key(&pair), error = %error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}

@@ -1,0 +1,282 @@
+//! Status from what a cycle observed and did. Pure.
+//!
+//! Conditions (kstatus): `Ready` is always present; `Replicating`,
+//! `WriterAvailable`, `Degraded` and `ConflictDetected` follow. Each
+//! carries the generation it was computed from; a condition's
+//! `lastTransitionTime` changes only when its status does.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::api::{
+    MySQLActiveActiveStatus, NodeStatus, ReplicationStatus, SkippedTransaction, WriteMode,
+};
+use crate::render::mycnf;
+use crate::topology::{NodeFacts, Plan};
+
+/// Most skipped transactions kept in status.
+pub const MAX_SKIPPED: usize = 20;
+
+/// What the cycle did besides observing.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// Why the pipeline stopped before the pair loop, if it did
+    /// (reason, message): `CredentialsMissing`, `InvalidSpec`, `Paused`.
+    pub blocked: Option<(String, String)>,
+    /// A step that failed (step name, message).
+    pub failed: Option<(String, String)>,
+    /// Whether any step ran (the pair is changing).
+    pub acted: bool,
+    /// Transactions skipped this cycle.
+    pub skipped: Vec<SkippedTransaction>,
+}
+
+fn condition(
+    type_: &str,
+    ok: bool,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    old: &[Condition],
+    now: &Time,
+) -> Condition {
+    let status = if ok { "True" } else { "False" }.to_string();
+    let last = old
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or_else(|| now.clone());
+    Condition {
+        type_: type_.into(),
+        status,
+        reason: reason.into(),
+        message,
+        observed_generation: generation,
+        last_transition_time: last,
+    }
+}
+
+/// Per-node status.
+pub fn node_status(
+    pair_name: &str,
+    spec: &crate::api::MySQLActiveActiveSpec,
+    n: &NodeFacts,
+    writer: Option<u32>,
+    mode: WriteMode,
+) -> NodeStatus {
+    let o = n.server.as_ref().ok();
+    let role = match (mode, writer, n.reachable()) {
+        (_, _, false) => "Unknown",
+        (WriteMode::MultiWriter, _, true) => "Writer",
+        (WriteMode::SingleWriter, Some(w), true) if w == n.ordinal => "Writer",
+        _ => "Replica",
+    };
+    NodeStatus {
+        name: format!("{pair_name}-{}", n.ordinal),
+        ordinal: n.ordinal,
+        server_id: o
+            .map(|o| o.info.server_id)
+            .or(Some(mycnf::server_id(spec, n.ordinal))),
+        auto_increment_offset: Some(mycnf::auto_increment_offset(n.ordinal)),
+        role: Some(role.into()),
+        reachable: n.reachable(),
+        read_only: o.map(|o| o.read_only),
+        super_read_only: o.and_then(|o| o.super_read_only),
+        executed_gtid_set: o.map(|o| o.gtid_executed.clone()),
+        replication: o
+            .and_then(|o| o.replica.as_ref())
+            .map(|r| ReplicationStatus {
+                source_host: Some(r.source_host.clone()),
+                io_running: r.io_running.as_str().into(),
+                sql_running: r.sql_running.as_str().into(),
+                last_io_errno: r.last_io_errno,
+                last_io_error: r.last_io_error.clone(),
+                last_sql_errno: r.last_sql_errno,
+                last_sql_error: r.last_sql_error.clone(),
+                seconds_behind_source: r.seconds_behind_source,
+                retrieved_gtid_set: Some(r.retrieved_gtid_set.clone()).filter(|s| !s.is_empty()),
+            }),
+    }
+}
+
+/// The whole status.
+pub fn build(
+    pair: &crate::api::MySQLActiveActive,
+    facts: Option<&[NodeFacts; 2]>,
+    plan: Option<&Plan>,
+    outcome: &Outcome,
+    now: Time,
+) -> MySQLActiveActiveStatus {
+    let name = pair.metadata.name.clone().unwrap_or_default();
+    let generation = pair.metadata.generation;
+    let old = pair.status.clone().unwrap_or_default();
+    let oc = &old.conditions;
+    let mut status = MySQLActiveActiveStatus {
+        observed_generation: generation,
+        last_failover: old.last_failover.clone(),
+        last_switchover: old.last_switchover.clone(),
+        skipped_transactions: old.skipped_transactions.clone(),
+        ..Default::default()
+    };
+    status
+        .skipped_transactions
+        .extend(outcome.skipped.iter().cloned());
+    let excess = status
+        .skipped_transactions
+        .len()
+        .saturating_sub(MAX_SKIPPED);
+    status.skipped_transactions.drain(..excess);
+
+    let (Some(facts), Some(plan)) = (facts, plan) else {
+        let (reason, message) = outcome
+            .blocked
+            .clone()
+            .unwrap_or(("Reconciling".into(), "not observed yet".into()));
+        status.conditions = vec![condition(
+            "Ready", false, &reason, message, generation, oc, &now,
+        )];
+        status.writer = old.writer;
+        status.nodes = old.nodes;
+        return status;
+    };
+    let h = &plan.health;
+    status.nodes = facts
+        .iter()
+        .map(|n| node_status(&name, &pair.spec, n, plan.writer, pair.spec.write_mode))
+        .collect();
+    status.writer = match pair.spec.write_mode {
+        WriteMode::SingleWriter => plan.writer.map(|w| format!("{name}-{w}")),
+        WriteMode::MultiWriter => None,
+    };
+    if let Some(o) = facts.iter().find_map(|n| n.server.as_ref().ok()) {
+        status.engine = Some(o.info.flavor.to_string());
+        status.version = Some(o.info.version.to_string());
+    }
+    let lags: Vec<Option<i64>> = facts
+        .iter()
+        .map(|n| {
+            n.server
+                .as_ref()
+                .ok()
+                .and_then(|o| o.replica.as_ref())
+                .filter(|r| r.running())
+                .and_then(|r| r.seconds_behind_source)
+        })
+        .collect();
+    status.lag_seconds = if lags.iter().all(Option::is_some) {
+        lags.iter().flatten().max().copied()
+    } else {
+        None
+    };
+
+    let halted_msg = h
+        .halted
+        .iter()
+        .map(|(n, f)| {
+            format!(
+                "{name}-{n} stopped on {} (error {}: {})",
+                f.gtid, f.errno, f.message
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let degraded = !h.degraded.is_empty() || !h.halted.is_empty();
+    let (ready, reason, message) = if let Some((reason, msg)) = &outcome.blocked {
+        (false, reason.clone(), msg.clone())
+    } else if let Some((step, msg)) = &outcome.failed {
+        (false, format!("{step}Failed"), msg.clone())
+    } else if !h.halted.is_empty() {
+        (false, "ReplicationHalted".to_string(), halted_msg.clone())
+    } else if pair.spec.write_mode == WriteMode::SingleWriter && plan.writer.is_none() {
+        (
+            false,
+            "NoWriter".to_string(),
+            h.no_writer_reason.clone().unwrap_or_default(),
+        )
+    } else if outcome.acted || !plan.steps.is_empty() {
+        (
+            false,
+            "Reconciling".to_string(),
+            "the operator is changing the pair".to_string(),
+        )
+    } else if !h.replicating || !h.writer_available || degraded {
+        (false, "Degraded".to_string(), h.degraded.join("; "))
+    } else {
+        (
+            true,
+            "PairReady".to_string(),
+            "both nodes replicate and the writer takes writes".to_string(),
+        )
+    };
+    let writer_msg = match (pair.spec.write_mode, &status.writer) {
+        (WriteMode::SingleWriter, Some(w)) => format!("{w} takes writes"),
+        (WriteMode::SingleWriter, None) => h
+            .no_writer_reason
+            .clone()
+            .unwrap_or_else(|| "no writer".into()),
+        (WriteMode::MultiWriter, _) => "both nodes take writes".into(),
+    };
+    status.conditions = vec![
+        condition("Ready", ready, &reason, message, generation, oc, &now),
+        condition(
+            "Replicating",
+            h.replicating,
+            if h.replicating {
+                "BothDirections"
+            } else {
+                "NotReplicating"
+            },
+            if h.replicating {
+                "both nodes replicate from each other".into()
+            } else {
+                "a replication channel is not running".into()
+            },
+            generation,
+            oc,
+            &now,
+        ),
+        condition(
+            "WriterAvailable",
+            h.writer_available,
+            if h.writer_available {
+                "WriterReady"
+            } else {
+                "WriterUnavailable"
+            },
+            writer_msg,
+            generation,
+            oc,
+            &now,
+        ),
+        condition(
+            "Degraded",
+            degraded,
+            if degraded { "NodeProblems" } else { "Healthy" },
+            if degraded {
+                [h.degraded.join("; "), halted_msg.clone()]
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            } else {
+                String::new()
+            },
+            generation,
+            oc,
+            &now,
+        ),
+        condition(
+            "ConflictDetected",
+            !h.halted.is_empty(),
+            if h.halted.is_empty() {
+                "NoConflict"
+            } else {
+                "ApplierHalted"
+            },
+            halted_msg,
+            generation,
+            oc,
+            &now,
+        ),
+    ];
+    status
+}

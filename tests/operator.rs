@@ -1,0 +1,624 @@
+//! The whole system in the cluster-in-a-box: the real operator binary
+//! against the API stand-in, pods running real MySQL 9.7 / MariaDB 10.11.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Endpoints, Namespace, Pod};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use mysql_aa_operator::api::MySQLActiveActive;
+use mysql_async::prelude::Queryable;
+use sandbox::apiserver::Config;
+use sandbox::cluster::Cluster;
+use serde_json::{Value, json};
+
+const OPERATOR_USER: &str = "mysql-aa-operator";
+const OBSERVE_SECONDS: u64 = 2;
+
+struct TestBox {
+    cluster: Cluster,
+    client: Client,
+    kubeconfig: PathBuf,
+    operator: Option<Child>,
+}
+
+impl TestBox {
+    async fn start(name: &str) -> Self {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join(format!(".cache/boxes/{name}-{}", std::process::id()));
+        let cluster = Cluster::start(root.clone(), Config::default())
+            .await
+            .unwrap();
+        let kubeconfig = root.join("operator.kubeconfig");
+        cluster
+            .api
+            .write_kubeconfig(&kubeconfig, OPERATOR_USER)
+            .unwrap();
+        let kc = kube::config::Kubeconfig::from_yaml(&cluster.api.kubeconfig("test")).unwrap();
+        let client = Client::try_from(
+            kube::Config::from_custom_kubeconfig(kc, &Default::default())
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        let crd: CustomResourceDefinition = serde_saphyr::from_str(
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/crds/mysqlactiveactives.mysql-aa.io.yaml"
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        Api::<CustomResourceDefinition>::all(client.clone())
+            .create(&PostParams::default(), &crd)
+            .await
+            .unwrap();
+        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "shop"}})).unwrap();
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
+        let mut b = TestBox {
+            cluster,
+            client,
+            kubeconfig,
+            operator: None,
+        };
+        b.start_operator();
+        b
+    }
+
+    fn start_operator(&mut self) {
+        let log = std::fs::File::create(self.cluster.root().join("operator.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_mysql-aa-operator"))
+            .args([
+                "run",
+                "--address-mode",
+                "pod-ip",
+                "--observe-interval-seconds",
+                &OBSERVE_SECONDS.to_string(),
+                "--metrics-address",
+                "127.0.0.1:0",
+            ])
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.operator = Some(child);
+    }
+
+    fn kill9_operator(&mut self) {
+        if let Some(mut c) = self.operator.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn operator_log(&self) -> String {
+        std::fs::read_to_string(self.cluster.root().join("operator.log")).unwrap_or_default()
+    }
+
+    async fn apply_example(&self, file: &str, engine: &str) -> (String, Value) {
+        let text =
+            std::fs::read_to_string(format!("{}/examples/{file}", env!("CARGO_MANIFEST_DIR")))
+                .unwrap();
+        let mut pair: Value = serde_saphyr::from_str(&text).unwrap();
+        pair["spec"]["engine"] = json!(engine);
+        pair["spec"]["image"] = json!(if engine == "MariaDB" {
+            "mariadb:11.4"
+        } else {
+            "mysql:8.4"
+        });
+        pair["metadata"]["namespace"] = json!("shop");
+        let name = pair["metadata"]["name"].as_str().unwrap().to_string();
+        let api: Api<MySQLActiveActive> = Api::namespaced(self.client.clone(), "shop");
+        api.patch(&name, &PatchParams::apply("test"), &Patch::Apply(&pair))
+            .await
+            .unwrap();
+        (name, pair)
+    }
+
+    async fn wait_ready(&self, name: &str, limit: Duration) -> MySQLActiveActive {
+        let api: Api<MySQLActiveActive> = Api::namespaced(self.client.clone(), "shop");
+        let deadline = Instant::now() + limit;
+        loop {
+            let p = api.get(name).await.unwrap();
+            let ready = p.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+            });
+            if ready && p.status.as_ref().unwrap().observed_generation == p.metadata.generation {
+                return p;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} not Ready: {:#?}\noperator log tail:\n{}",
+                p.status,
+                tail(&self.operator_log())
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    async fn endpoint_ips(&self, service: &str) -> Vec<String> {
+        let api: Api<Endpoints> = Api::namespaced(self.client.clone(), "shop");
+        let mut ips: Vec<String> = api
+            .get_opt(service)
+            .await
+            .unwrap()
+            .and_then(|e| e.subsets)
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|s| s.addresses.clone().unwrap_or_default())
+            .map(|a| a.ip)
+            .collect();
+        ips.sort();
+        ips
+    }
+
+    async fn admin_password(&self, pair: &str) -> String {
+        let api: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(self.client.clone(), "shop");
+        let s = api.get(&format!("{pair}-admin")).await.unwrap();
+        String::from_utf8(s.data.unwrap()["password"].0.clone()).unwrap()
+    }
+
+    async fn shutdown(mut self) {
+        self.kill9_operator();
+        self.cluster.shutdown().await;
+    }
+}
+
+fn tail(s: &str) -> String {
+    s.lines()
+        .rev()
+        .take(30)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn conn(ip: &str, password: &str) -> mysql_async::Conn {
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(ip)
+        .tcp_port(3306)
+        .user(Some("mysqlaa_admin"))
+        .pass(Some(password))
+        .prefer_socket(false);
+    mysql_async::Conn::new(opts).await.unwrap()
+}
+
+async fn wait_row(ip: &str, password: &str, query: &str, want: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut c = conn(ip, password).await;
+        let got: Option<u64> = c.query_first(query).await.ok().flatten();
+        c.disconnect().await.unwrap();
+        if got == Some(want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{query} on {ip}: {got:?}, want {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn single_writer_pair(engine: &str) {
+    let b = TestBox::start(&format!("sw-{engine}")).await;
+    let t = Instant::now();
+    let (name, _) = b.apply_example("pair.yaml", engine).await;
+    let pair = b.wait_ready(&name, Duration::from_secs(240)).await;
+    eprintln!(
+        "{engine} SingleWriter: Ready {:.1}s after apply",
+        t.elapsed().as_secs_f64()
+    );
+    let st = pair.status.clone().unwrap();
+    let writer = st.writer.clone().expect("a writer");
+    assert_eq!(
+        st.engine.as_deref(),
+        Some(if engine == "MariaDB" {
+            "MariaDB"
+        } else {
+            "MySQL"
+        })
+    );
+    assert_eq!(st.nodes.len(), 2);
+    for (i, n) in st.nodes.iter().enumerate() {
+        assert!(n.reachable);
+        assert_eq!(n.server_id, Some(1000 + i as u32));
+        assert_eq!(n.auto_increment_offset, Some(i as u32 + 1));
+        let r = n.replication.as_ref().expect("replicating");
+        assert_eq!(
+            (r.io_running.as_str(), r.sql_running.as_str()),
+            ("Yes", "Yes")
+        );
+        assert_eq!(
+            n.role.as_deref(),
+            Some(if n.name == writer {
+                "Writer"
+            } else {
+                "Replica"
+            })
+        );
+    }
+    for cond in ["Replicating", "WriterAvailable"] {
+        assert!(
+            st.conditions.iter().any(|c| c.type_ == cond
+                && c.status == "True"
+                && c.observed_generation == pair.metadata.generation),
+            "{cond}"
+        );
+    }
+    assert!(st.lag_seconds.is_some());
+    // A row written through the writer Service's address is read on the other node.
+    let pw = b.admin_password(&name).await;
+    let writer_ips = b.endpoint_ips(&format!("{name}-writer")).await;
+    let reader_ips = b.endpoint_ips(&format!("{name}-reader")).await;
+    assert_eq!(writer_ips.len(), 1, "the writer Service selects one pod");
+    assert_eq!(reader_ips.len(), 1);
+    assert_ne!(writer_ips, reader_ips);
+    let mut w = conn(&writer_ips[0], &pw).await;
+    w.query_drop("CREATE DATABASE app").await.unwrap();
+    w.query_drop("CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, v TEXT)")
+        .await
+        .unwrap();
+    w.query_drop("INSERT INTO app.t (v) VALUES ('through the writer service')")
+        .await
+        .unwrap();
+    w.disconnect().await.unwrap();
+    wait_row(
+        &reader_ips[0],
+        &pw,
+        "SELECT COUNT(*) FROM app.t WHERE v = 'through the writer service'",
+        1,
+    )
+    .await;
+    // The replica refuses writes.
+    let mut r = conn(&reader_ips[0], &pw).await;
+    let read_only: Option<u8> = r.query_first("SELECT @@GLOBAL.read_only").await.unwrap();
+    assert_eq!(read_only, Some(1), "the replica is read-only");
+    if engine == "MySQL" {
+        // super_read_only refuses even the operator's own account.
+        match r.query_drop("INSERT INTO app.t (v) VALUES ('x')").await {
+            Err(mysql_async::Error::Server(e)) => assert_eq!(e.code, 1290),
+            other => panic!("the replica took a write: {other:?}"),
+        }
+    }
+    r.disconnect().await.unwrap();
+    // Steady state: no write requests from the operator over three observe cycles.
+    b.wait_ready(&name, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(OBSERVE_SECONDS)).await;
+    let before = b.cluster.api.requests().len();
+    tokio::time::sleep(Duration::from_secs(OBSERVE_SECONDS * 3 + 1)).await;
+    let after: Vec<_> = b.cluster.api.requests()[before..].to_vec();
+    let reads = after
+        .iter()
+        .filter(|r| r.caller == OPERATOR_USER && !r.is_write())
+        .count();
+    let writes: Vec<_> = after
+        .iter()
+        .filter(|r| r.caller == OPERATOR_USER && r.is_write() && r.resource != "leases")
+        .collect();
+    assert!(reads > 0, "the operator kept observing");
+    assert!(writes.is_empty(), "steady state made writes: {writes:#?}");
+    eprintln!(
+        "{engine}: steady state over {}s: {reads} reads, 0 writes",
+        OBSERVE_SECONDS * 3 + 1
+    );
+    b.shutdown().await;
+}
+
+async fn multi_writer_pair(engine: &str) {
+    let b = TestBox::start(&format!("mw-{engine}")).await;
+    let (name, _) = b.apply_example("active-active.yaml", engine).await;
+    let pair = b.wait_ready(&name, Duration::from_secs(240)).await;
+    assert!(pair.status.as_ref().unwrap().writer.is_none());
+    let ips = b.endpoint_ips(&format!("{name}-writer")).await;
+    assert_eq!(ips.len(), 2, "both pods take writes");
+    let pw = b.admin_password(&name).await;
+    let mut c = conn(&ips[0], &pw).await;
+    c.query_drop("CREATE DATABASE app").await.unwrap();
+    c.query_drop("CREATE TABLE app.t (id BIGINT AUTO_INCREMENT PRIMARY KEY, origin VARCHAR(20))")
+        .await
+        .unwrap();
+    c.disconnect().await.unwrap();
+    wait_row(
+        &ips[1],
+        &pw,
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app'",
+        1,
+    )
+    .await;
+    const N: usize = 1000;
+    let insert = |ip: String, pw: String| async move {
+        let mut c = conn(&ip, &pw).await;
+        for _ in 0..N {
+            c.query_drop(format!("INSERT INTO app.t (origin) VALUES ('{ip}')"))
+                .await
+                .unwrap();
+        }
+        c.disconnect().await.unwrap();
+    };
+    tokio::join!(
+        insert(ips[0].clone(), pw.clone()),
+        insert(ips[1].clone(), pw.clone())
+    );
+    for ip in &ips {
+        wait_row(
+            ip,
+            &pw,
+            "SELECT COUNT(DISTINCT id) FROM app.t",
+            2 * N as u64,
+        )
+        .await;
+    }
+    let p = b.wait_ready(&name, Duration::from_secs(30)).await;
+    assert!(
+        p.status
+            .unwrap()
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "ConflictDetected" && c.status == "False")
+    );
+    b.shutdown().await;
+}
+
+async fn operator_killed_during_bring_up(engine: &str) {
+    let mut b = TestBox::start(&format!("kill-{engine}")).await;
+    let (name, _) = b.apply_example("pair.yaml", engine).await;
+    // Kill the operator once it has started changing the pair.
+    let sts: Api<StatefulSet> = Api::namespaced(b.client.clone(), "shop");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sts.get_opt(&name).await.unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the operator never applied the StatefulSet"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pods: Api<Pod> = Api::namespaced(b.client.clone(), "shop");
+    loop {
+        let running = pods
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .filter(|p| p.status.as_ref().and_then(|s| s.pod_ip.clone()).is_some())
+            .count();
+        if running == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.kill9_operator();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    b.start_operator();
+    let p = b.wait_ready(&name, Duration::from_secs(240)).await;
+    let st = p.status.unwrap();
+    assert!(
+        st.conditions
+            .iter()
+            .all(|c| c.type_ != "Degraded" || c.status == "False"),
+        "{:#?}",
+        st.conditions
+    );
+    assert!(st.nodes.iter().all(|n| {
+        n.replication
+            .as_ref()
+            .is_some_and(|r| r.last_sql_errno == 0 && r.last_io_errno == 0)
+    }));
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_single_writer_pair() {
+    single_writer_pair("MySQL").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_single_writer_pair() {
+    single_writer_pair("MariaDB").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_multi_writer_pair() {
+    multi_writer_pair("MySQL").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_multi_writer_pair() {
+    multi_writer_pair("MariaDB").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_operator_killed_during_bring_up() {
+    operator_killed_during_bring_up("MySQL").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_operator_killed_during_bring_up() {
+    operator_killed_during_bring_up("MariaDB").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_resources_are_refused_or_reported_and_change_nothing() {
+    let b = TestBox::start("bad").await;
+    let pairs: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        b.client.clone(),
+        "shop",
+        &kube::discovery::ApiResource::erase::<MySQLActiveActive>(&()),
+    );
+    let object = |name: &str, spec: Value| -> kube::api::DynamicObject {
+        serde_json::from_value(json!({"apiVersion": "mysql-aa.io/v1alpha1", "kind": "MySQLActiveActive", "metadata": {"name": name}, "spec": spec})).unwrap()
+    };
+    let refused = [
+        ("engine", json!({"engine": "Oracle"}), "Unsupported value"),
+        (
+            "serverid",
+            json!({"serverIdBase": 0}),
+            "greater than or equal to 1",
+        ),
+        (
+            "owned",
+            json!({"mysqldConfig": {"server-id": "3"}}),
+            "owns: server-id",
+        ),
+        (
+            "loose",
+            json!({"mysqldConfig": {"loose_gtid_mode": "OFF"}}),
+            "loose_gtid_mode",
+        ),
+        (
+            "newline",
+            json!({"mysqldConfig": {"max_connections": "1\nskip-log-bin"}}),
+            "line breaks",
+        ),
+        ("image", json!({"image": ""}), "image must be a non-empty"),
+        (
+            "size",
+            json!({"storage": {"size": "lots"}}),
+            "positive Kubernetes quantity",
+        ),
+        (
+            "tls",
+            json!({"replication": {"tls": {"mode": "VerifyIdentity"}}}),
+            "secretName is required",
+        ),
+        (
+            "window",
+            json!({"failover": {"detectionWindowSeconds": 0}}),
+            "detectionWindowSeconds",
+        ),
+        (
+            "label",
+            json!({"placement": {"podLabels": {"app.kubernetes.io/instance": "x"}}}),
+            "must not use",
+        ),
+        (
+            "policy",
+            json!({"replication": {"applierErrorPolicy": "Ignore"}}),
+            "Unsupported value",
+        ),
+    ];
+    for (name, spec, want) in refused {
+        match pairs
+            .create(&PostParams::default(), &object(name, spec))
+            .await
+        {
+            Err(kube::Error::Api(s)) => assert!(
+                s.code == 422 && s.message.contains(want),
+                "{name}: {}",
+                s.message
+            ),
+            other => panic!("{name}: expected a 422, got {other:?}"),
+        }
+    }
+    // Only the running system can tell: a named Secret that does not exist.
+    pairs
+        .create(
+            &PostParams::default(),
+            &object(
+                "nosecret",
+                json!({"credentials": {"adminSecretName": "missing-secret"}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let typed: Api<MySQLActiveActive> = Api::namespaced(b.client.clone(), "shop");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let p = typed.get("nosecret").await.unwrap();
+        let ready = p
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready").cloned());
+        if let Some(c) = ready.filter(|c| c.reason == "CredentialsMissing") {
+            assert_eq!(c.status, "False");
+            assert!(c.message.contains("missing-secret"), "{}", c.message);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no CredentialsMissing condition: {:?}\n{}",
+            p.status,
+            tail(&b.operator_log())
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let sts: Api<StatefulSet> = Api::namespaced(b.client.clone(), "shop");
+    assert!(
+        sts.get_opt("nosecret").await.unwrap().is_none(),
+        "nothing was created for it"
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(b.client.clone(), "shop");
+    let list = events.list(&Default::default()).await.unwrap();
+    assert!(
+        list.items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("CredentialsMissing")),
+        "an Event says so"
+    );
+    // An immutable change on a running pair is refused; the pair is untouched.
+    let (name, _) = b.apply_example("pair.yaml", "MySQL").await;
+    b.wait_ready(&name, Duration::from_secs(240)).await;
+    let before = sts.get(&name).await.unwrap().resource_version();
+    let err = typed
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"serverIdBase": 7}})),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 422 && s.message.contains("immutable")),
+        "{err}"
+    );
+    // A credentials change to a missing Secret is reported; nothing existing changes.
+    typed
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"credentials": {"replicationSecretName": "nope"}}})),
+        )
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let p = typed.get(&name).await.unwrap();
+        if p.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.reason == "CredentialsMissing")
+        }) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{:?}", p.status);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        sts.get(&name).await.unwrap().resource_version(),
+        before,
+        "the StatefulSet was not changed"
+    );
+    let pods: Api<Pod> = Api::namespaced(b.client.clone(), "shop");
+    assert_eq!(
+        pods.list(&Default::default()).await.unwrap().items.len(),
+        2,
+        "the pods keep running"
+    );
+    b.shutdown().await;
+}
