@@ -199,7 +199,14 @@ pub fn build(
             "the operator is changing the pair".to_string(),
         )
     } else if !h.replicating || !h.writer_available || degraded {
-        (false, "Degraded".to_string(), h.degraded.join("; "))
+        let mut why = h.degraded.clone();
+        if !h.replicating {
+            why.push("replication does not run in both directions".into());
+        }
+        if !h.writer_available {
+            why.push("no writer takes writes".into());
+        }
+        (false, "Degraded".to_string(), why.join("; "))
     } else {
         (
             true,

@@ -7,10 +7,10 @@
 //! `sandbox down`, then stops every process it started and removes
 //! `.sandbox`.
 //!
-//! Until the operator's controller (`mysql-aa-operator run`) exists, `up`
-//! applies the objects `mysql-aa-operator render` prints (with generated
-//! passwords in the Secrets), so the servers run but replication is not
-//! wired and no writer is chosen.
+//! The operator is the real `mysql-aa-operator run` binary (found beside
+//! `sandbox`), started against the box with its own kubeconfig and
+//! `--address-mode pod-ip` (the box has no cluster DNS); its log is
+//! `.sandbox/operator.log`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -113,15 +113,6 @@ fn operator_binary() -> PathBuf {
     }
 }
 
-fn random_password() -> String {
-    format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )[..40]
-        .to_string()
-}
-
 /// Creates or merges `obj` through the store (as the box's own admin).
 fn apply(cluster: &Cluster, obj: Value) -> Result<(), String> {
     let api_version = obj["apiVersion"].as_str().unwrap_or("").to_string();
@@ -205,30 +196,35 @@ async fn up(file: &Path) -> Result<(), String> {
     apply(&cluster, pair.clone())?;
     println!("sandbox: applied {} ({ns}/{name})", file.display());
 
-    // Interim, until `mysql-aa-operator run` exists: apply what it renders.
-    let rendered = std::process::Command::new(operator_binary())
-        .args(["render", "-f"])
-        .arg(file)
-        .output()
-        .map_err(|e| {
-            format!("running mysql-aa-operator render: {e} (build it with `cargo build`)")
-        })?;
-    if !rendered.status.success() {
-        return Err(String::from_utf8_lossy(&rendered.stderr).into_owned());
-    }
-    let docs: Vec<Value> = serde_saphyr::from_multiple(&String::from_utf8_lossy(&rendered.stdout))
+    let operator_kubeconfig = dir.join("operator.kubeconfig");
+    cluster
+        .api
+        .write_kubeconfig(&operator_kubeconfig, "mysql-aa-operator")
         .map_err(|e| e.to_string())?;
-    for mut doc in docs {
-        if doc["kind"] == "Secret" {
-            doc["stringData"] = json!({"password": random_password()});
-        }
-        apply(&cluster, doc)?;
-    }
+    let log = std::fs::File::create(dir.join("operator.log")).map_err(|e| e.to_string())?;
+    let mut operator = tokio::process::Command::new(operator_binary())
+        .args([
+            "run",
+            "--address-mode",
+            "pod-ip",
+            "--observe-interval-seconds",
+            "2",
+            "--metrics-address",
+            "127.0.0.1:0",
+        ])
+        .env("KUBECONFIG", &operator_kubeconfig)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            format!("starting mysql-aa-operator run: {e} (build it with `cargo build`)")
+        })?;
     println!(
-        "sandbox: the operator's controller is not built yet: applied the objects `mysql-aa-operator render` prints (servers run; replication is not wired)"
+        "sandbox: operator started (log: {})",
+        dir.join("operator.log").display()
     );
-
-    let shown = watch_pods(&cluster, &ns, &name).await;
+    let shown = watch_pair(&cluster, &ns, &name).await;
     if shown {
         print_connection(&cluster, &dir, &ns, &name);
     }
@@ -241,6 +237,13 @@ async fn up(file: &Path) -> Result<(), String> {
         _ = term.recv() => {}
     }
     println!("sandbox: stopping");
+    if let Some(pid) = operator.id() {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), operator.wait()).await;
+    let _ = operator.kill().await;
     cluster.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
@@ -282,24 +285,47 @@ fn describe(pod: &Value) -> String {
     )
 }
 
-/// Prints pod progress until both are Ready (or 5 minutes pass).
-async fn watch_pods(cluster: &Cluster, ns: &str, pair: &str) -> bool {
+fn pair_ready(cluster: &Cluster, ns: &str, pair: &str) -> Option<(bool, String)> {
+    let store = cluster.api.store();
+    let ri = store.find("mysql-aa.io", "mysqlactiveactives").cloned()?;
+    let obj = store.get(&ri, Some(ns), pair).ok()?;
+    let ready = obj["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")?
+        .clone();
+    Some((
+        ready["status"] == "True",
+        format!(
+            "{}: {}",
+            ready["reason"].as_str().unwrap_or(""),
+            ready["message"].as_str().unwrap_or("")
+        ),
+    ))
+}
+
+/// Prints pod and pair progress until the pair is Ready (or 5 minutes pass).
+async fn watch_pair(cluster: &Cluster, ns: &str, pair: &str) -> bool {
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut last = String::new();
     loop {
         let pods = pods_of(cluster, ns, pair);
-        let line = pods.iter().map(describe).collect::<Vec<_>>().join("; ");
+        let mut line = pods.iter().map(describe).collect::<Vec<_>>().join("; ");
+        let ready = pair_ready(cluster, ns, pair);
+        if let Some((_, why)) = &ready {
+            line = format!("{line} | {pair}: {why}");
+        }
         if line != last && !line.is_empty() {
             println!("sandbox: {line}");
             last = line;
         }
-        if pods.len() == 2 && pods.iter().all(|p| describe(p).contains("Ready")) {
-            println!("sandbox: pair {ns}/{pair} is up");
+        if ready.is_some_and(|(ok, _)| ok) {
+            println!("sandbox: pair {ns}/{pair} is Ready");
             return true;
         }
         if Instant::now() > deadline {
             println!(
-                "sandbox: the pods are not Ready after 5 minutes; see `kubectl describe pods` and {}/box/pods/*/*.log",
+                "sandbox: the pair is not Ready after 5 minutes; see `kubectl describe myaa` and {}/operator.log",
                 state_dir().display()
             );
             return false;

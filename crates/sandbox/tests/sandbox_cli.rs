@@ -51,7 +51,11 @@ fn up_shows_a_running_pair_and_down_removes_everything() {
         }
     }
     let text = seen.join("\n");
-    assert!(text.contains("pair shop/orders is up"), "{text}");
+    assert!(text.contains("pair shop/orders is Ready"), "{text}");
+    assert!(
+        text.contains("the writer Service (orders-writer):"),
+        "{text}"
+    );
     assert!(
         text.contains("-u mysqlaa_admin -p"),
         "connection commands are printed: {text}"
