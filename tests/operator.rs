@@ -622,3 +622,243 @@ async fn bad_resources_are_refused_or_reported_and_change_nothing() {
     );
     b.shutdown().await;
 }
+
+async fn applier_errors_follow_the_policy(engine: &str) {
+    let b = TestBox::start(&format!("policy-{engine}")).await;
+    let (name, _) = b.apply_example("active-active.yaml", engine).await;
+    b.wait_ready(&name, Duration::from_secs(240)).await;
+    let typed: Api<MySQLActiveActive> = Api::namespaced(b.client.clone(), "shop");
+    // Pause the operator, make the same key on both sides while replication is stopped.
+    typed
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"paused": true, "replication": {"applierErrorPolicy": "Halt"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let pw = b.admin_password(&name).await;
+    let ips = b.endpoint_ips(&format!("{name}-writer")).await;
+    let mut c0 = conn(&ips[0], &pw).await;
+    c0.query_drop("CREATE DATABASE app").await.unwrap();
+    c0.query_drop("CREATE TABLE app.t (id INT PRIMARY KEY, v TEXT)")
+        .await
+        .unwrap();
+    wait_row(
+        &ips[1],
+        &pw,
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app'",
+        1,
+    )
+    .await;
+    let mut c1 = conn(&ips[1], &pw).await;
+    c0.query_drop("STOP REPLICA").await.unwrap();
+    c1.query_drop("STOP REPLICA").await.unwrap();
+    c0.query_drop("INSERT INTO app.t VALUES (1, 'zero')")
+        .await
+        .unwrap();
+    c1.query_drop("INSERT INTO app.t VALUES (1, 'one')")
+        .await
+        .unwrap();
+    c0.query_drop("START REPLICA").await.unwrap();
+    c1.query_drop("START REPLICA").await.unwrap();
+    // Unpaused under Halt: reported, left stopped.
+    typed
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"paused": false}})),
+        )
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let conflict = loop {
+        let p = typed.get(&name).await.unwrap();
+        if let Some(c) = p.status.as_ref().and_then(|s| {
+            s.conditions
+                .iter()
+                .find(|c| c.type_ == "ConflictDetected" && c.status == "True")
+        }) {
+            break c.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no ConflictDetected: {:#?}",
+            p.status
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(conflict.message.contains("1062"), "{}", conflict.message);
+    tokio::time::sleep(Duration::from_secs(OBSERVE_SECONDS * 2)).await;
+    let p = typed.get(&name).await.unwrap();
+    assert!(
+        p.status.as_ref().unwrap().skipped_transactions.is_empty(),
+        "Halt skips nothing"
+    );
+    assert!(p.status.as_ref().unwrap().nodes.iter().any(|n| {
+        n.replication
+            .as_ref()
+            .is_some_and(|r| r.sql_running == "No" && r.last_sql_errno == 1062)
+    }));
+    // SkipAndRecord: exactly the failing transactions are skipped and recorded.
+    typed
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"replication": {"applierErrorPolicy": "SkipAndRecord"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let p = b.wait_ready(&name, Duration::from_secs(60)).await;
+    let skipped = p.status.unwrap().skipped_transactions;
+    assert!(
+        !skipped.is_empty()
+            && skipped
+                .iter()
+                .all(|s| s.errno == 1062 && !s.gtid.is_empty()),
+        "{skipped:#?}"
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(b.client.clone(), "shop");
+    let reasons: Vec<String> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|e| e.reason)
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r == "ApplierHalted")
+            && reasons.iter().any(|r| r == "TransactionSkipped"),
+        "{reasons:?}"
+    );
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_applier_errors_follow_the_policy() {
+    applier_errors_follow_the_policy("MySQL").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_applier_errors_follow_the_policy() {
+    applier_errors_follow_the_policy("MariaDB").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_refuses_to_start_without_the_crd_and_serves_health() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!(".cache/boxes/nocrd-{}", std::process::id()));
+    let cluster = Cluster::start(root, Config::default()).await.unwrap();
+    let kubeconfig = cluster.root().join("kubeconfig");
+    cluster
+        .api
+        .write_kubeconfig(&kubeconfig, OPERATOR_USER)
+        .unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_mysql-aa-operator"))
+        .args(["run", "--metrics-address", "127.0.0.1:0"])
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the MySQLActiveActive CRD is not installed"),
+        "{err}"
+    );
+    // With the CRD: health, readiness and metrics are served.
+    let crd: CustomResourceDefinition = serde_saphyr::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/crds/mysqlactiveactives.mysql-aa.io.yaml"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let kc = kube::config::Kubeconfig::from_yaml(&cluster.api.kubeconfig("test")).unwrap();
+    let client = Client::try_from(
+        kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    Api::<CustomResourceDefinition>::all(client)
+        .create(&PostParams::default(), &crd)
+        .await
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mysql-aa-operator"))
+        .args([
+            "run",
+            "--metrics-address",
+            &format!("127.0.0.1:{port}"),
+            "--log-format",
+            "json",
+        ])
+        .env("KUBECONFIG", &kubeconfig)
+        .stderr(std::fs::File::create(cluster.root().join("operator.log")).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let get = |path: &'static str| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .ok()?;
+        let mut body = String::new();
+        s.read_to_string(&mut body).await.ok()?;
+        Some(body)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if get("/readyz")
+            .await
+            .is_some_and(|r| r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200"))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never ready: {}",
+            std::fs::read_to_string(cluster.root().join("operator.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(get("/healthz").await.unwrap().contains("ok"));
+    let metrics = get("/metrics").await.unwrap();
+    assert!(
+        metrics.contains("mysqlaa_reconcile_duration_seconds"),
+        "{metrics}"
+    );
+    // SIGTERM: a clean exit.
+    let pid = child.id().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("stops on SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let log = std::fs::read_to_string(cluster.root().join("operator.log")).unwrap();
+    let first = log.lines().next().unwrap_or_default();
+    assert!(
+        serde_json::from_str::<Value>(first).is_ok(),
+        "JSON logs: {first}"
+    );
+    cluster.shutdown().await;
+}

@@ -266,10 +266,17 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let store = controller.store();
     let ready_metrics = metrics.clone();
     tokio::spawn(async move {
-        if store.wait_until_ready().await.is_ok() {
-            ready_metrics.ready.store(true, Ordering::SeqCst);
-            tracing::info!("caches synced: ready");
+        // Re-poll: the store's readiness does not always wake its waiter
+        // (seen with kube-runtime 5.0), but a new poll sees it at once.
+        loop {
+            match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready()).await {
+                Ok(Ok(())) => break,
+                Ok(Err(_)) => return,
+                Err(_) => continue,
+            }
         }
+        ready_metrics.ready.store(true, Ordering::SeqCst);
+        tracing::info!("caches synced: ready");
     });
     controller
         .run(reconcile::reconcile, reconcile::error_policy, ctx)

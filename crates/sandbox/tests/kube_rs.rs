@@ -642,3 +642,45 @@ async fn a_kube_runtime_controller_reconciles() {
             .any(|r| r.verb == "watch" && r.resource == "widgets")
     );
 }
+
+#[tokio::test]
+async fn a_controller_store_becomes_ready() {
+    let (server, client) = start().await;
+    install_widget_crd(&client).await;
+    let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
+    let controller = Controller::new(widgets, watcher::Config::default());
+    let store = controller.store();
+    let handle = tokio::spawn(
+        controller
+            .run(
+                |_w: Arc<Widget>, _c: Arc<()>| async {
+                    Ok::<_, kube::Error>(Action::await_change())
+                },
+                |_, _, _| Action::await_change(),
+                Arc::new(()),
+            )
+            .for_each(|_| async {}),
+    );
+    // The reader's readiness is re-polled: its wake-up is not always
+    // delivered (kube-runtime 5.0), but the state is right after the list.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(r) =
+            tokio::time::timeout(Duration::from_millis(100), store.wait_until_ready()).await
+        {
+            r.unwrap();
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the store never became ready"
+        );
+    }
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.verb == "list" && r.resource == "widgets")
+    );
+    handle.abort();
+}
