@@ -315,6 +315,35 @@ impl MySqlClient {
         Ok(())
     }
 
+    /// Runs `statements` on a node that may be `super_read_only`, which
+    /// refuses even the operator's own writes: lifts it for these
+    /// statements only (`read_only` stays on, so ordinary clients still
+    /// cannot write), then restores it, also when a statement failed.
+    async fn exec_past_read_only(
+        &self,
+        conn: &mut Conn,
+        op: &'static str,
+        flavor: Flavor,
+        statements: &[String],
+    ) -> Result<(), SqlError> {
+        let lifted = flavor == Flavor::MySQL
+            && self
+                .scalar(conn, op, "SELECT @@GLOBAL.super_read_only")
+                .await?
+                .as_deref()
+                == Some("1");
+        if lifted {
+            self.query(conn, op, "SET GLOBAL super_read_only = OFF")
+                .await?;
+        }
+        let result = self.exec_all(conn, op, statements).await;
+        if lifted {
+            self.query(conn, op, "SET GLOBAL super_read_only = ON")
+                .await?;
+        }
+        result
+    }
+
     async fn applier_failure_on(
         &self,
         conn: &mut Conn,
@@ -474,53 +503,31 @@ impl Server for MySqlClient {
         };
         let mut statements = Vec::new();
         if !has(ADMIN_USER) {
-            statements.push(format!(
-                "CREATE USER {}@'%' IDENTIFIED BY {}",
-                dialect::quote(ADMIN_USER),
-                dialect::quote(passwords.admin.expose())
-            ));
-            statements.push(format!(
-                "GRANT ALL PRIVILEGES ON *.* TO {}@'%' WITH GRANT OPTION",
-                dialect::quote(ADMIN_USER)
+            statements.extend(dialect::create_account(
+                ADMIN_USER,
+                &passwords.admin,
+                "ALL PRIVILEGES",
+                true,
             ));
         }
         if !has(REPLICATION_USER) {
-            statements.push(format!(
-                "CREATE USER {}@'%' IDENTIFIED BY {}",
-                dialect::quote(REPLICATION_USER),
-                dialect::quote(passwords.replication.expose())
-            ));
-            statements.push(format!(
-                "GRANT REPLICATION SLAVE ON *.* TO {}@'%'",
-                dialect::quote(REPLICATION_USER)
+            statements.extend(dialect::create_account(
+                REPLICATION_USER,
+                &passwords.replication,
+                "REPLICATION SLAVE",
+                false,
             ));
         }
         if statements.is_empty() {
             return Ok(false);
         }
-        // super_read_only blocks account changes even for the operator:
-        // lift it for these statements only (read_only stays on, so
-        // ordinary clients still cannot write), then restore it.
-        let super_ro = flavor == Flavor::MySQL
-            && self
-                .scalar(&mut conn, OP, "SELECT @@GLOBAL.super_read_only")
-                .await?
-                .as_deref()
-                == Some("1");
-        self.query(&mut conn, OP, "SET SESSION sql_log_bin = 0")
+        // Accounts must not replicate: each node creates its own.
+        let mut all = vec!["SET SESSION sql_log_bin = 0".to_string()];
+        all.extend(statements);
+        all.push("SET SESSION sql_log_bin = 1".to_string());
+        self.exec_past_read_only(&mut conn, OP, flavor, &all)
             .await?;
-        if super_ro {
-            self.query(&mut conn, OP, "SET GLOBAL super_read_only = OFF")
-                .await?;
-        }
-        let result = self.exec_all(&mut conn, OP, &statements).await;
-        if super_ro {
-            self.query(&mut conn, OP, "SET GLOBAL super_read_only = ON")
-                .await?;
-        }
-        self.query(&mut conn, OP, "SET SESSION sql_log_bin = 1")
-            .await?;
-        result.map(|()| true)
+        Ok(true)
     }
 
     async fn ensure_replication(&self, source: &SourceSpec) -> Result<WireOutcome, SqlError> {
@@ -688,29 +695,10 @@ impl Server for MySqlClient {
         match flavor {
             Flavor::MySQL => {
                 // An empty transaction under the failing GTID: the applier
-                // then treats it as applied. super_read_only refuses even
-                // this commit, so lift it (read_only stays on) meanwhile.
-                let super_ro = self
-                    .scalar(&mut conn, OP, "SELECT @@GLOBAL.super_read_only")
-                    .await?
-                    .as_deref()
-                    == Some("1");
-                if super_ro {
-                    self.query(&mut conn, OP, "SET GLOBAL super_read_only = OFF")
-                        .await?;
-                }
-                let result = self
-                    .exec_all(
-                        &mut conn,
-                        OP,
-                        &dialect::mysql_skip_transaction(&failure.gtid),
-                    )
-                    .await;
-                if super_ro {
-                    self.query(&mut conn, OP, "SET GLOBAL super_read_only = ON")
-                        .await?;
-                }
-                result?;
+                // then treats it as applied.
+                let statements = dialect::mysql_skip_transaction(&failure.gtid);
+                self.exec_past_read_only(&mut conn, OP, flavor, &statements)
+                    .await?;
             }
             Flavor::MariaDB => {
                 self.query(&mut conn, OP, "STOP REPLICA").await?;

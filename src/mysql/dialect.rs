@@ -108,6 +108,32 @@ pub fn change_source(flavor: Flavor, source: &SourceSpec) -> String {
     }
 }
 
+/// Statements creating `user`@'%' with `password` and granting
+/// `privileges` on everything.
+pub fn create_account(
+    user: &str,
+    password: &super::Password,
+    privileges: &str,
+    grant_option: bool,
+) -> [String; 2] {
+    [
+        format!(
+            "CREATE USER {}@'%' IDENTIFIED BY {}",
+            quote(user),
+            quote(password.expose())
+        ),
+        format!(
+            "GRANT {privileges} ON *.* TO {}@'%'{}",
+            quote(user),
+            if grant_option {
+                " WITH GRANT OPTION"
+            } else {
+                ""
+            }
+        ),
+    ]
+}
+
 /// Statements that make the server read-only for every client.
 pub fn fence(flavor: Flavor) -> &'static [&'static str] {
     match flavor {
