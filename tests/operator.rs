@@ -862,3 +862,201 @@ async fn operator_refuses_to_start_without_the_crd_and_serves_health() {
     );
     cluster.shutdown().await;
 }
+
+async fn writer_failure_fails_over(engine: &str) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let b = TestBox::start(&format!("failover-{engine}")).await;
+    let (name, _) = b.apply_example("pair.yaml", engine).await;
+    b.wait_ready(&name, Duration::from_secs(240)).await;
+    let typed: Api<MySQLActiveActive> = Api::namespaced(b.client.clone(), "shop");
+    typed
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"failover": {"detectionWindowSeconds": 3}}})),
+        )
+        .await
+        .unwrap();
+    let p = b.wait_ready(&name, Duration::from_secs(60)).await;
+    let old = p.status.unwrap().writer.unwrap();
+    let new = if old.ends_with("-0") {
+        format!("{name}-1")
+    } else {
+        format!("{name}-0")
+    };
+    let pw = b.admin_password(&name).await;
+    let pods: Api<Pod> = Api::namespaced(b.client.clone(), "shop");
+    let ips: Vec<String> = pods
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|p| p.status.as_ref().unwrap().pod_ip.clone().unwrap())
+        .collect();
+    let mut c = conn(&b.endpoint_ips(&format!("{name}-writer")).await[0], &pw).await;
+    c.query_drop("CREATE DATABASE app").await.unwrap();
+    c.query_drop("CREATE TABLE app.t (id BIGINT AUTO_INCREMENT PRIMARY KEY, at TIMESTAMP(3) DEFAULT CURRENT_TIMESTAMP(3))").await.unwrap();
+    c.disconnect().await.unwrap();
+    // A continuous write load through the writer Service, and a watcher of
+    // both servers' read-only state.
+    let stop = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicUsize::new(0));
+    let two_writable = Arc::new(AtomicUsize::new(0));
+    let load = {
+        let (stop, written, client, pw, svc) = (
+            stop.clone(),
+            written.clone(),
+            b.client.clone(),
+            pw.clone(),
+            format!("{name}-writer"),
+        );
+        tokio::spawn(async move {
+            let endpoints: Api<Endpoints> = Api::namespaced(client, "shop");
+            while !stop.load(Ordering::SeqCst) {
+                let ips: Vec<String> = endpoints
+                    .get(&svc)
+                    .await
+                    .ok()
+                    .and_then(|e| e.subsets)
+                    .unwrap_or_default()
+                    .iter()
+                    .flat_map(|s| s.addresses.clone().unwrap_or_default())
+                    .map(|a| a.ip)
+                    .collect();
+                if let [ip] = ips.as_slice() {
+                    let opts = mysql_async::OptsBuilder::default()
+                        .ip_or_hostname(ip.as_str())
+                        .tcp_port(3306)
+                        .user(Some("mysqlaa_admin"))
+                        .pass(Some(pw.as_str()))
+                        .prefer_socket(false);
+                    if let Ok(Ok(mut c)) =
+                        tokio::time::timeout(Duration::from_secs(2), mysql_async::Conn::new(opts))
+                            .await
+                    {
+                        if c.query_drop("INSERT INTO app.t () VALUES ()").await.is_ok() {
+                            written.fetch_add(1, Ordering::SeqCst);
+                        }
+                        let _ = c.disconnect().await;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let watch = {
+        let (stop, two, ips, pw) = (stop.clone(), two_writable.clone(), ips.clone(), pw.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                let mut writable = 0;
+                for ip in &ips {
+                    let opts = mysql_async::OptsBuilder::default()
+                        .ip_or_hostname(ip.as_str())
+                        .tcp_port(3306)
+                        .user(Some("mysqlaa_admin"))
+                        .pass(Some(pw.as_str()))
+                        .prefer_socket(false);
+                    if let Ok(Ok(mut c)) = tokio::time::timeout(
+                        Duration::from_millis(500),
+                        mysql_async::Conn::new(opts),
+                    )
+                    .await
+                    {
+                        let ro: Option<u8> = c
+                            .query_first("SELECT @@GLOBAL.read_only")
+                            .await
+                            .ok()
+                            .flatten();
+                        if ro == Some(0) {
+                            writable += 1;
+                        }
+                        let _ = c.disconnect().await;
+                    }
+                }
+                if writable > 1 {
+                    two.fetch_add(1, Ordering::SeqCst);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = written.load(Ordering::SeqCst);
+    assert!(before > 0, "the load writes before the failure");
+    let failed_at = Instant::now();
+    b.cluster.fail_node("shop", &old).await;
+    // The survivor takes over; writes resume on it.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let failover = loop {
+        let p = typed.get(&name).await.unwrap();
+        let st = p.status.unwrap_or_default();
+        if st.writer.as_deref() == Some(new.as_str())
+            && let Some(f) = st.last_failover
+        {
+            break f;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no failover: {:?}\n{}",
+            st.conditions,
+            tail(&b.operator_log())
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let at_failover = written.load(Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while written.load(Ordering::SeqCst) <= at_failover {
+        assert!(Instant::now() < deadline, "writes did not resume on {new}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "{engine}: writer {old} lost; {new} took over {:.1}s after the failure (lastFailover.durationMillis={} from first detection)",
+        failed_at.elapsed().as_secs_f64(),
+        failover.duration_millis
+    );
+    assert_eq!(
+        (failover.from.as_str(), failover.to.as_str()),
+        (old.as_str(), new.as_str())
+    );
+    assert!(!failover.data_loss_accepted);
+    // The old writer returns fenced, replicates from the new one, and does not take the role back.
+    b.cluster.recover_node("shop", &old).await;
+    let p = b.wait_ready(&name, Duration::from_secs(120)).await;
+    let st = p.status.unwrap();
+    assert_eq!(st.writer.as_deref(), Some(new.as_str()));
+    let old_node = st.nodes.iter().find(|n| n.name == old).unwrap();
+    assert_eq!(old_node.role.as_deref(), Some("Replica"));
+    assert_eq!(old_node.read_only, Some(true));
+    assert_eq!(
+        old_node
+            .replication
+            .as_ref()
+            .map(|r| r.sql_running.as_str()),
+        Some("Yes")
+    );
+    stop.store(true, Ordering::SeqCst);
+    let _ = tokio::join!(load, watch);
+    assert_eq!(
+        two_writable.load(Ordering::SeqCst),
+        0,
+        "two writable nodes were observed"
+    );
+    // Every acknowledged write is on both nodes.
+    let total = written.load(Ordering::SeqCst) as u64;
+    for ip in &ips {
+        wait_row(ip, &pw, "SELECT COUNT(*) FROM app.t", total).await;
+    }
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_writer_failure_fails_over() {
+    writer_failure_fails_over("MySQL").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_writer_failure_fails_over() {
+    writer_failure_fails_over("MariaDB").await;
+}

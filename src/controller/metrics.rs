@@ -47,6 +47,8 @@ pub struct Metrics {
     pub applier_halted: Family<NodeLabels, Gauge>,
     /// Transactions skipped under SkipAndRecord.
     pub skipped_transactions: Family<NodeLabels, Counter>,
+    /// Writer role changes, by kind (`automatic`).
+    pub failovers: Family<KindLabels, Counter>,
     /// Set once the controller's cache is synced.
     pub ready: AtomicBool,
 }
@@ -65,6 +67,7 @@ impl Default for Metrics {
             sql_running: Family::default(),
             applier_halted: Family::default(),
             skipped_transactions: Family::default(),
+            failovers: Family::default(),
             ready: AtomicBool::new(false),
             registry: Registry::default(),
         };

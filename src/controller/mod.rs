@@ -113,6 +113,9 @@ pub struct Context {
     pub clients: Mutex<HashMap<String, Arc<MySqlClient>>>,
     /// Consecutive failures per pair, for back-off.
     pub failures: Mutex<HashMap<String, u32>>,
+    /// When each pair's writer was first seen unreachable (the failover
+    /// detection window).
+    pub writer_down_since: Mutex<HashMap<String, std::time::Instant>>,
 }
 
 impl Context {
@@ -231,6 +234,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         clients: Mutex::new(HashMap::new()),
         failures: Mutex::new(HashMap::new()),
+        writer_down_since: Mutex::new(HashMap::new()),
     });
     let ns = settings.namespace.as_deref();
     let (sts, cms, svcs) = (

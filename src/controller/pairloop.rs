@@ -148,8 +148,13 @@ pub async fn observe(
     })
 }
 
-/// The decision input for `pair`.
-pub fn input(pair: &MySQLActiveActive, observed: &Observed) -> Input {
+/// The decision input for `pair`; `writer_down_long_enough` comes from the
+/// caller's clock.
+pub fn input(
+    pair: &MySQLActiveActive,
+    observed: &Observed,
+    writer_down_long_enough: bool,
+) -> Input {
     let names = Names::of(pair);
     let current_writer = pair
         .status
@@ -164,7 +169,20 @@ pub fn input(pair: &MySQLActiveActive, observed: &Observed) -> Input {
         port: MYSQL_PORT,
         current_writer,
         nodes: observed.facts.clone(),
+        failover: topology::FailoverInput {
+            automatic: pair.spec.failover.automatic,
+            writer_down_long_enough,
+        },
     }
+}
+
+/// The writer recorded in status, if any.
+fn current_writer(pair: &MySQLActiveActive) -> Option<u32> {
+    let names = Names::of(pair);
+    pair.status
+        .as_ref()
+        .and_then(|s| s.writer.as_ref())
+        .and_then(|w| (0..2).find(|o| names.pod(*o) == *w))
 }
 
 fn channel_tls(pair: &MySQLActiveActive) -> ChannelTls {
@@ -197,6 +215,11 @@ fn describe(step: &Step, names: &Names) -> String {
             names.pod(*node),
             role.label()
         ),
+        Step::Promote { node, from } => format!(
+            "{} promoted to writer in place of the unreachable {}",
+            names.pod(*node),
+            names.pod(*from)
+        ),
         Step::SkipTransaction { node, failure } => format!(
             "{} skipped transaction {} (error {}: {})",
             names.pod(*node),
@@ -207,6 +230,15 @@ fn describe(step: &Step, names: &Names) -> String {
     }
 }
 
+/// What the steps did that status records.
+#[derive(Debug, Default)]
+pub struct Acted {
+    /// Transactions skipped under SkipAndRecord.
+    pub skipped: Vec<SkippedTransaction>,
+    /// Whether a promotion gave up transactions it could not apply in time.
+    pub data_loss_accepted: bool,
+}
+
 /// Runs the plan's steps in order; stops at the first failure.
 pub async fn act(
     pair: &MySQLActiveActive,
@@ -214,10 +246,11 @@ pub async fn act(
     observed: &Observed,
     plan: &Plan,
     passwords: &AccountPasswords,
-) -> Result<Vec<SkippedTransaction>, Error> {
+) -> Result<Acted, Error> {
     let names = Names::of(pair);
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &names.namespace);
     let mut skipped = Vec::new();
+    let mut data_loss_accepted = false;
     let sql = |node: u32| -> Result<&Arc<MySqlClient>, Error> {
         observed.clients[node as usize % 2]
             .as_ref()
@@ -270,6 +303,38 @@ pub async fn act(
                     .map_err(sql_err(*node))
             }
             Step::Fence { node } => sql(*node)?.fence().await.map(drop).map_err(sql_err(*node)),
+            Step::Promote { node, .. } => {
+                // Catch up on what was received from the failed writer.
+                let received = observed.facts[*node as usize % 2]
+                    .server
+                    .as_ref()
+                    .ok()
+                    .and_then(|o| o.replica.as_ref())
+                    .map(|r| r.retrieved_gtid_set.clone())
+                    .unwrap_or_default();
+                let limit = std::time::Duration::from_secs(u64::from(
+                    pair.spec.failover.apply_timeout_seconds,
+                ));
+                match sql(*node)?.wait_for_gtid_set(&received, limit).await {
+                    Ok(true) => Ok(()),
+                    Ok(false) if pair.spec.failover.accept_data_loss => {
+                        data_loss_accepted = true;
+                        Ok(())
+                    }
+                    Ok(false) => Err(Error::Sql {
+                        step: name,
+                        node: *node,
+                        source: crate::mysql::SqlError::Unexpected {
+                            op: "promote",
+                            endpoint: sql(*node)?.endpoint().clone(),
+                            message: format!(
+                                "did not apply the received transactions {received} within {limit:?}; not promoted (failover.acceptDataLoss is false)"
+                            ),
+                        },
+                    }),
+                    Err(e) => Err(sql_err(*node)(e)),
+                }
+            }
             Step::Unfence { node } => sql(*node)?.unfence().await.map_err(sql_err(*node)),
             Step::Label { node, role } => pods
                 .patch(
@@ -349,7 +414,10 @@ pub async fn act(
             }
         }
     }
-    Ok(skipped)
+    Ok(Acted {
+        skipped,
+        data_loss_accepted,
+    })
 }
 
 /// Observes, decides, acts: one cycle of the pair loop.
@@ -358,13 +426,32 @@ pub async fn cycle(
     ctx: &Context,
     passwords: &AccountPasswords,
     act_allowed: bool,
-) -> Result<(Observed, Plan, Result<Vec<SkippedTransaction>, Error>), Error> {
+) -> Result<(Observed, Plan, Result<Acted, Error>), Error> {
     let observed = observe(pair, ctx, passwords).await?;
-    let plan = topology::decide(&input(pair, &observed));
+    // The detection window: how long the writer has been unreachable.
+    let key = format!("{}/{}", Names::of(pair).namespace, Names::of(pair).pair);
+    let writer_down =
+        current_writer(pair).is_some_and(|w| !observed.facts[w as usize % 2].reachable());
+    let long_enough = {
+        let mut since = ctx.writer_down_since.lock().expect("writer_down_since");
+        if writer_down {
+            let first = *since
+                .entry(key.clone())
+                .or_insert_with(std::time::Instant::now);
+            first.elapsed()
+                >= std::time::Duration::from_secs(u64::from(
+                    pair.spec.failover.detection_window_seconds,
+                ))
+        } else {
+            since.remove(&key);
+            false
+        }
+    };
+    let plan = topology::decide(&input(pair, &observed, long_enough));
     let outcome = if act_allowed && !plan.steps.is_empty() {
         act(pair, ctx, &observed, &plan, passwords).await
     } else {
-        Ok(vec![])
+        Ok(Acted::default())
     };
     Ok((observed, plan, outcome))
 }

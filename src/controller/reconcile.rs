@@ -311,7 +311,19 @@ fn key(pair: &MySQLActiveActive) -> String {
     )
 }
 
-async fn reconcile_inner(pair: &MySQLActiveActive, ctx: &Context) -> Result<Action, Error> {
+async fn reconcile_inner(cached: &MySQLActiveActive, ctx: &Context) -> Result<Action, Error> {
+    // Decisions read status (the designated writer): read it fresh, as the
+    // watch cache may not have seen the status this operator just wrote.
+    let api: Api<MySQLActiveActive> =
+        Api::namespaced(ctx.client.clone(), &cached.namespace().unwrap_or_default());
+    let Some(fresh) = api
+        .get_opt(&cached.name_any())
+        .await
+        .map_err(kube("read"))?
+    else {
+        return Ok(Action::await_change());
+    };
+    let pair = &fresh;
     if pair.metadata.deletion_timestamp.is_some() {
         // Owned objects go with the resource (ownerReferences); PVCs follow
         // spec.pvcRetentionPolicy through the StatefulSet.
@@ -360,8 +372,38 @@ async fn reconcile_inner(pair: &MySQLActiveActive, ctx: &Context) -> Result<Acti
         ));
     }
     let step_error = match acted {
-        Ok(skipped) => {
-            outcome.skipped = skipped;
+        Ok(done) => {
+            outcome.skipped = done.skipped;
+            if let Some((from, to)) = plan.failover {
+                let names = Names::of(pair);
+                let started = ctx
+                    .writer_down_since
+                    .lock()
+                    .expect("writer_down_since")
+                    .remove(&key(pair));
+                let duration = started.map(|s| s.elapsed()).unwrap_or_default();
+                ctx.metrics
+                    .failovers
+                    .get_or_create(&super::metrics::KindLabels {
+                        kind: "automatic".into(),
+                    })
+                    .inc();
+                outcome.failover = Some(crate::api::RoleChange {
+                    from: names.pod(from),
+                    to: names.pod(to),
+                    reason: format!(
+                        "{} was unreachable for at least {}s",
+                        names.pod(from),
+                        pair.spec.failover.detection_window_seconds
+                    ),
+                    started_at: Time(
+                        jiff::Timestamp::now()
+                            - jiff::SignedDuration::try_from(duration).unwrap_or_default(),
+                    ),
+                    duration_millis: duration.as_millis() as u64,
+                    data_loss_accepted: done.data_loss_accepted,
+                });
+            }
             None
         }
         Err(e) => {

@@ -28,6 +28,8 @@ pub struct Outcome {
     pub acted: bool,
     /// Transactions skipped this cycle.
     pub skipped: Vec<SkippedTransaction>,
+    /// An automatic failover completed this cycle.
+    pub failover: Option<crate::api::RoleChange>,
 }
 
 fn condition(
@@ -112,7 +114,7 @@ pub fn build(
     let oc = &old.conditions;
     let mut status = MySQLActiveActiveStatus {
         observed_generation: generation,
-        last_failover: old.last_failover.clone(),
+        last_failover: outcome.failover.clone().or(old.last_failover.clone()),
         last_switchover: old.last_switchover.clone(),
         skipped_transactions: old.skipped_transactions.clone(),
         ..Default::default()
@@ -143,8 +145,13 @@ pub fn build(
         .iter()
         .map(|n| node_status(&name, &pair.spec, n, plan.writer, pair.spec.write_mode))
         .collect();
+    // The designated writer stays recorded while it is unreachable (until a
+    // failover names another): it is what the next cycle measures against.
     status.writer = match pair.spec.write_mode {
-        WriteMode::SingleWriter => plan.writer.map(|w| format!("{name}-{w}")),
+        WriteMode::SingleWriter => plan
+            .writer
+            .map(|w| format!("{name}-{w}"))
+            .or(old.writer.clone()),
         WriteMode::MultiWriter => None,
     };
     if let Some(o) = facts.iter().find_map(|n| n.server.as_ref().ok()) {
@@ -214,7 +221,10 @@ pub fn build(
             "both nodes replicate and the writer takes writes".to_string(),
         )
     };
-    let writer_msg = match (pair.spec.write_mode, &status.writer) {
+    let writer_msg = match (
+        pair.spec.write_mode,
+        plan.writer.map(|w| format!("{name}-{w}")),
+    ) {
         (WriteMode::SingleWriter, Some(w)) => format!("{w} takes writes"),
         (WriteMode::SingleWriter, None) => h
             .no_writer_reason

@@ -91,6 +91,15 @@ impl NodeFacts {
     }
 }
 
+/// Automatic failover settings and what the caller measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FailoverInput {
+    /// `spec.failover.automatic`.
+    pub automatic: bool,
+    /// The writer has been unreachable for at least the detection window.
+    pub writer_down_long_enough: bool,
+}
+
 /// Everything [`decide`] needs.
 #[derive(Clone, Debug)]
 pub struct Input {
@@ -108,6 +117,8 @@ pub struct Input {
     pub current_writer: Option<u32>,
     /// Both nodes, ordinal 0 then 1.
     pub nodes: [NodeFacts; 2],
+    /// Automatic failover.
+    pub failover: FailoverInput,
 }
 
 /// A named action of the plan. Its name is the Event reason.
@@ -142,6 +153,15 @@ pub enum Step {
         /// The role.
         role: Role,
     },
+    /// Make `node` the writer in place of the unreachable `from`: first it
+    /// applies every transaction it received from `from` (bounded by
+    /// `failover.applyTimeoutSeconds`).
+    Promote {
+        /// The new writer.
+        node: u32,
+        /// The failed writer.
+        from: u32,
+    },
     /// Skip exactly the failing transaction on `node` (SkipAndRecord).
     SkipTransaction {
         /// Ordinal.
@@ -161,6 +181,7 @@ impl Step {
             Step::Unfence { .. } => "NodeUnfenced",
             Step::Label { .. } => "RoleLabelled",
             Step::SkipTransaction { .. } => "TransactionSkipped",
+            Step::Promote { .. } => "WriterPromoted",
         }
     }
 }
@@ -187,6 +208,8 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// The writer (SingleWriter) after the plan.
     pub writer: Option<u32>,
+    /// An automatic failover this plan performs: (from, to).
+    pub failover: Option<(u32, u32)>,
     /// Health before the plan.
     pub health: Health,
 }
@@ -217,14 +240,35 @@ fn elect(input: &Input) -> (Option<u32>, Option<String>) {
     let usable = |n: &NodeFacts| n.reachable() && n.pod_ready;
     if let Some(w) = input.current_writer {
         let node = &input.nodes[w as usize % 2];
-        return if node.reachable() {
-            (Some(w), None)
-        } else {
-            (
-                None,
-                Some(format!("the writer (ordinal {w}) is unreachable")),
+        if node.reachable() {
+            return (Some(w), None);
+        }
+        let candidate = &input.nodes[1 - w as usize % 2];
+        let f = input.failover;
+        let engine_ok = candidate
+            .observation()
+            .is_some_and(|o| o.info.flavor == flavor_of(input.engine));
+        let why = if !f.automatic {
+            "automatic failover is off".to_string()
+        } else if !f.writer_down_long_enough {
+            "within the detection window".to_string()
+        } else if !(usable(candidate) && engine_ok) {
+            format!(
+                "ordinal {} cannot take over: not reachable and ready",
+                candidate.ordinal
             )
+        } else if !wired_to(input, candidate, node) {
+            format!(
+                "ordinal {} cannot take over: it was not replicating from the writer",
+                candidate.ordinal
+            )
+        } else {
+            return (Some(candidate.ordinal), None);
         };
+        return (
+            None,
+            Some(format!("the writer (ordinal {w}) is unreachable; {why}")),
+        );
     }
     let writable: Vec<&NodeFacts> = input
         .nodes
@@ -353,6 +397,11 @@ pub fn decide(input: &Input) -> Plan {
         WriteMode::SingleWriter => {
             let (writer, why) = elect(input);
             plan.writer = writer;
+            if let (Some(w), Some(old)) = (writer, input.current_writer)
+                && w != old
+            {
+                plan.failover = Some((old, w));
+            }
             health.no_writer_reason = why;
             match writer {
                 Some(w) => {
@@ -393,7 +442,10 @@ pub fn decide(input: &Input) -> Plan {
             }
         }
     }
-    // Invariant 1: take away before giving.
+    // Invariant 1: take away before giving; a promotion catches up first.
+    if let Some((from, to)) = plan.failover {
+        plan.steps.push(Step::Promote { node: to, from });
+    }
     plan.steps.extend(fences);
     plan.steps.extend(replica_labels);
     plan.steps.extend(unfences);

@@ -70,7 +70,16 @@ fn input(mode: WriteMode, current_writer: Option<u32>, nodes: [NodeFacts; 2]) ->
         port: 3306,
         current_writer,
         nodes,
+        failover: FailoverInput {
+            automatic: true,
+            writer_down_long_enough: false,
+        },
     }
+}
+
+fn after_window(mut i: Input) -> Input {
+    i.failover.writer_down_long_enough = true;
+    i
 }
 
 fn with<F: FnOnce(&mut NodeFacts)>(mut n: NodeFacts, f: F) -> NodeFacts {
@@ -230,6 +239,99 @@ fn cases() -> Vec<Case> {
                         .contains("unreachable")
                 );
             },
+        },
+        Case {
+            name: "writer unreachable past the detection window: the replica is promoted, then unfenced and labelled",
+            input: after_window(input(
+                SingleWriter,
+                Some(0),
+                [
+                    with(healthy()[0].clone(), |n| {
+                        n.server = Err("connection refused".into())
+                    }),
+                    healthy()[1].clone(),
+                ],
+            )),
+            steps: vec![
+                Step::Promote { node: 1, from: 0 },
+                label(0, Replica),
+                Step::Unfence { node: 1 },
+                label(1, Writer),
+            ],
+            writer: Some(1),
+            check: |p| assert_eq!(p.failover, Some((0, 1))),
+        },
+        Case {
+            name: "automatic failover off: no promotion",
+            input: {
+                let mut i = after_window(input(
+                    SingleWriter,
+                    Some(0),
+                    [
+                        with(healthy()[0].clone(), |n| n.server = Err("down".into())),
+                        healthy()[1].clone(),
+                    ],
+                ));
+                i.failover.automatic = false;
+                i
+            },
+            steps: vec![label(0, Replica)],
+            writer: None,
+            check: |p| {
+                assert!(
+                    p.health
+                        .no_writer_reason
+                        .as_deref()
+                        .unwrap()
+                        .contains("automatic failover is off")
+                )
+            },
+        },
+        Case {
+            name: "candidate not replicating from the writer: no promotion",
+            input: after_window(input(
+                SingleWriter,
+                Some(0),
+                [
+                    with(healthy()[0].clone(), |n| n.server = Err("down".into())),
+                    with(healthy()[1].clone(), |n| obs(n).replica = None),
+                ],
+            )),
+            steps: vec![label(0, Replica), wire(1)].into_iter().rev().collect(),
+            writer: None,
+            check: |p| assert!(p.failover.is_none()),
+        },
+        Case {
+            name: "candidate not ready: no promotion",
+            input: after_window(input(
+                SingleWriter,
+                Some(0),
+                [
+                    with(healthy()[0].clone(), |n| n.server = Err("down".into())),
+                    with(healthy()[1].clone(), |n| n.pod_ready = false),
+                ],
+            )),
+            steps: vec![label(0, Replica)],
+            writer: None,
+            check: |p| assert!(p.failover.is_none()),
+        },
+        Case {
+            name: "old writer back after a failover: it stays a replica and is fenced",
+            input: input(
+                SingleWriter,
+                Some(1),
+                [
+                    with(healthy()[0].clone(), |n| n.role_label = Some(Replica)),
+                    with(healthy()[1].clone(), |n| {
+                        obs(n).read_only = false;
+                        obs(n).super_read_only = Some(false);
+                        n.role_label = Some(Writer);
+                    }),
+                ],
+            ),
+            steps: vec![Step::Fence { node: 0 }],
+            writer: Some(1),
+            check: |p| assert!(p.failover.is_none()),
         },
         Case {
             name: "applier halted under Halt: reported, left alone",

@@ -128,6 +128,8 @@ pub struct Kubelet {
     root: PathBuf,
     network: Arc<Mutex<Network>>,
     pods: HashMap<String, PodRun>,
+    /// Pods whose "node" is down: containers killed and not restarted.
+    down: std::collections::HashSet<(String, String)>,
 }
 
 fn kill_group(pid: u32, signal: &str) {
@@ -149,7 +151,19 @@ impl Kubelet {
             root,
             network,
             pods: HashMap::new(),
+            down: Default::default(),
         }
+    }
+
+    /// Simulates the loss of the node running `pod`: its containers are
+    /// killed (SIGKILL) and not restarted until [`Kubelet::recover`].
+    pub fn fail(&mut self, namespace: &str, pod: &str) {
+        self.down.insert((namespace.to_string(), pod.to_string()));
+    }
+
+    /// Brings a failed pod's node back.
+    pub fn recover(&mut self, namespace: &str, pod: &str) {
+        self.down.remove(&(namespace.to_string(), pod.to_string()));
     }
 
     /// Main PID of a running container, for tests (`kill -9`).
@@ -619,6 +633,23 @@ impl Kubelet {
 
     async fn advance(&mut self, run: &mut PodRun, pod: &Value) {
         if run.net.is_none() {
+            return;
+        }
+        if self
+            .down
+            .contains(&(run.namespace.clone(), run.name.clone()))
+        {
+            for c in run.inits.iter_mut().chain(run.containers.iter_mut()) {
+                if let Some(pid) = c.pid.take() {
+                    kill_group(pid, "KILL");
+                }
+                if let Some(mut child) = c.child.take() {
+                    let _ = child.wait().await;
+                }
+                c.reset_probes();
+                c.waiting = Some(("NodeDown".into(), "the node of this pod is down".into()));
+                c.next_start = Instant::now();
+            }
             return;
         }
         // Init containers, in order; each must exit 0.

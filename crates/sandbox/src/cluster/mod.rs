@@ -83,6 +83,17 @@ impl Cluster {
             .container_pid(namespace, pod, container)
     }
 
+    /// Simulates the loss of `pod`'s node: its processes are killed and not
+    /// restarted until [`Cluster::recover_node`].
+    pub async fn fail_node(&self, namespace: &str, pod: &str) {
+        self.kubelet.lock().await.fail(namespace, pod);
+    }
+
+    /// Brings `pod`'s node back: its containers start again.
+    pub async fn recover_node(&self, namespace: &str, pod: &str) {
+        self.kubelet.lock().await.recover(namespace, pod);
+    }
+
     /// Where the box keeps its files.
     pub fn root(&self) -> &PathBuf {
         &self.root
