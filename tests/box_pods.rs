@@ -305,3 +305,82 @@ async fn mysql_rendered_statefulset_runs_real_servers() {
 async fn mariadb_rendered_statefulset_runs_real_servers() {
     rendered_statefulset_runs_real_servers("MariaDB").await;
 }
+
+/// A pod spec that would fail in a real cluster fails here too: a missing
+/// Secret, a command that does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_pod_specs_fail_as_in_a_cluster() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!(".cache/boxes/broken-{}", std::process::id()));
+    let cluster = Cluster::start(root, Config::default()).await.unwrap();
+    let kubeconfig =
+        kube::config::Kubeconfig::from_yaml(&cluster.api.kubeconfig("box-test")).unwrap();
+    let client = Client::try_from(
+        kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let pod = |name: &str, command: &str, env: Value| -> Pod {
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"containers": [{"name": "c", "image": "mysql:8.4", "command": [command, "--version"], "env": env}]}
+        }))
+        .unwrap()
+    };
+    pods.create(
+        &Default::default(),
+        &pod(
+            "nosecret",
+            "/bin/sleep",
+            json!([{"name": "X", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "k"}}}]),
+        ),
+    )
+    .await
+    .unwrap();
+    pods.create(
+        &Default::default(),
+        &pod("badcommand", "/no/such/program", json!([])),
+    )
+    .await
+    .unwrap();
+    let reason = |p: &Pod| -> Option<String> {
+        p.status.as_ref()?.container_statuses.as_ref()?[0]
+            .state
+            .as_ref()?
+            .waiting
+            .as_ref()?
+            .reason
+            .clone()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let a = pods.get("nosecret").await.unwrap();
+        let b = pods.get("badcommand").await.unwrap();
+        let restarts = b
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .map(|c| c[0].restart_count)
+            .unwrap_or(0);
+        if reason(&a).as_deref() == Some("CreateContainerConfigError")
+            && restarts >= 1
+            && !ready(&b)
+        {
+            let msg = a.status.unwrap().container_statuses.unwrap()[0]
+                .state
+                .clone()
+                .unwrap()
+                .waiting
+                .unwrap()
+                .message
+                .unwrap_or_default();
+            assert!(msg.contains("absent"), "{msg}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{:?} / {:?}", a.status, b.status);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    cluster.shutdown().await;
+}

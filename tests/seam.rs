@@ -759,3 +759,51 @@ for_both_servers!(
     bad_input_gives_typed_errors_in_time,
     unsupported_version_is_refused,
 );
+
+/// TLS: the operator's own connection and the replication channel, on
+/// MySQL (which generates its certificates at initialization; MariaDB 10.11
+/// has none unless given some).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_9_7_tls_client_and_replication_channel() {
+    use mysql_aa_operator::mysql::ChannelTls;
+    use mysql_aa_operator::mysql::client::ClientTls;
+    let pair = Pair::start(Kind::MySql).await;
+    // The operator's connection over TLS (certificate not verified).
+    let mut opts = ConnectOptions::new(
+        endpoint(&pair.nodes[0]),
+        ADMIN_USER,
+        Password::new(ADMIN_PW),
+    );
+    opts.tls = ClientTls::Required;
+    let tls_client = MySqlClient::new(opts);
+    // (mysql_async refuses to go on without TLS when TLS options are set.)
+    tls_client.observe().await.unwrap();
+    // Replication channels that require TLS.
+    for ord in 0..2 {
+        let mut source = pair.source_for(ord);
+        source.tls = ChannelTls::Required;
+        assert_eq!(
+            pair.admin[ord].ensure_replication(&source).await.unwrap(),
+            WireOutcome::Reconfigured
+        );
+    }
+    for ord in 0..2 {
+        let o = pair.wait_until(ord, "replicating over TLS", running).await;
+        assert!(o.replica.as_ref().unwrap().ssl, "the channel requires TLS");
+    }
+    pair.unfence_both().await;
+    pair.sql(0, &["CREATE DATABASE tls_ok"]).await;
+    pair.converge().await;
+    // Switching the channel back to plain is a change; the same settings are not.
+    let mut plain = pair.source_for(1);
+    plain.tls = ChannelTls::Required;
+    assert_eq!(
+        pair.admin[1].ensure_replication(&plain).await.unwrap(),
+        WireOutcome::Unchanged
+    );
+    plain.tls = ChannelTls::Disabled;
+    assert_eq!(
+        pair.admin[1].ensure_replication(&plain).await.unwrap(),
+        WireOutcome::Reconfigured
+    );
+}
