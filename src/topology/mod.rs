@@ -199,6 +199,8 @@ pub struct Health {
     pub halted: Vec<(u32, ApplierFailure)>,
     /// Why no writer could be chosen, when none was.
     pub no_writer_reason: Option<String>,
+    /// A replica with errant transactions (SingleWriter).
+    pub errant: Option<u32>,
 }
 
 /// The outcome of [`decide`].
@@ -440,6 +442,28 @@ pub fn decide(input: &Input) -> Plan {
                 Role::Replica => replica_labels.push(step),
                 Role::Writer => writer_labels.push(step),
             }
+        }
+    }
+    // Errant transactions (SingleWriter): the replica executed something the
+    // writer does not have. Reported; such a node is never elected (the
+    // first election requires containment) until it is repaired.
+    if let Some(w) = plan.writer
+        && plan.failover.is_none()
+    {
+        let (writer, replica) = (
+            &input.nodes[w as usize % 2],
+            &input.nodes[1 - w as usize % 2],
+        );
+        if let (Some(wo), Some(ro)) = (
+            writer.observation(),
+            replica.observation().filter(|_| engine_ok(replica)),
+        ) && !gtid::contains(flavor, &wo.gtid_executed, &ro.gtid_executed)
+        {
+            health.errant = Some(replica.ordinal);
+            health.degraded.push(format!(
+                "ordinal {} has errant transactions: it executed GTIDs the writer does not have",
+                replica.ordinal
+            ));
         }
     }
     // Invariant 1: take away before giving; a promotion catches up first.

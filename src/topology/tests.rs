@@ -334,6 +334,41 @@ fn cases() -> Vec<Case> {
             check: |p| assert!(p.failover.is_none()),
         },
         Case {
+            name: "errant transaction on the replica: reported, nothing else",
+            input: input(
+                SingleWriter,
+                Some(0),
+                [
+                    healthy()[0].clone(),
+                    with(healthy()[1].clone(), |n| {
+                        obs(n).gtid_executed = format!("{U0}:1-5,{U1}:1");
+                    }),
+                ],
+            ),
+            steps: vec![],
+            writer: Some(0),
+            check: |p| {
+                assert_eq!(p.health.errant, Some(1));
+                assert!(p.health.degraded.iter().any(|d| d.contains("errant")));
+            },
+        },
+        Case {
+            name: "a lagging replica is not errant",
+            input: input(
+                SingleWriter,
+                Some(0),
+                [
+                    with(healthy()[0].clone(), |n| {
+                        obs(n).gtid_executed = format!("{U0}:1-9")
+                    }),
+                    healthy()[1].clone(),
+                ],
+            ),
+            steps: vec![],
+            writer: Some(0),
+            check: |p| assert_eq!(p.health.errant, None),
+        },
+        Case {
             name: "applier halted under Halt: reported, left alone",
             input: input(
                 SingleWriter,
