@@ -163,6 +163,17 @@ impl TestBox {
         ips
     }
 
+    /// Merge-patches the pair's spec (as a user editing it would).
+    async fn patch_spec(&self, name: &str, spec: Value) -> Result<MySQLActiveActive, kube::Error> {
+        let api: Api<MySQLActiveActive> = Api::namespaced(self.client.clone(), "shop");
+        api.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": spec })),
+        )
+        .await
+    }
+
     async fn admin_password(&self, pair: &str) -> String {
         let api: Api<k8s_openapi::api::core::v1::Secret> =
             Api::namespaced(self.client.clone(), "shop");
@@ -610,12 +621,8 @@ async fn bad_resources_are_refused_or_reported_and_change_nothing() {
     let (name, _) = b.apply_example("pair.yaml", "MySQL").await;
     b.wait_ready(&name, Duration::from_secs(240)).await;
     let before = sts.get(&name).await.unwrap().resource_version();
-    let err = typed
-        .patch(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"serverIdBase": 7}})),
-        )
+    let err = b
+        .patch_spec(&name, json!({"serverIdBase": 7}))
         .await
         .unwrap_err();
     assert!(
@@ -623,14 +630,12 @@ async fn bad_resources_are_refused_or_reported_and_change_nothing() {
         "{err}"
     );
     // A credentials change to a missing Secret is reported; nothing existing changes.
-    typed
-        .patch(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"credentials": {"replicationSecretName": "nope"}}})),
-        )
-        .await
-        .unwrap();
+    b.patch_spec(
+        &name,
+        json!({"credentials": {"replicationSecretName": "nope"}}),
+    )
+    .await
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let p = typed.get(&name).await.unwrap();
@@ -664,16 +669,12 @@ async fn applier_errors_follow_the_policy(engine: &str) {
     b.wait_ready(&name, Duration::from_secs(240)).await;
     let typed: Api<MySQLActiveActive> = Api::namespaced(b.client.clone(), "shop");
     // Pause the operator, make the same key on both sides while replication is stopped.
-    typed
-        .patch(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(
-                json!({"spec": {"paused": true, "replication": {"applierErrorPolicy": "Halt"}}}),
-            ),
-        )
-        .await
-        .unwrap();
+    b.patch_spec(
+        &name,
+        json!({"paused": true, "replication": {"applierErrorPolicy": "Halt"}}),
+    )
+    .await
+    .unwrap();
     let pw = b.admin_password(&name).await;
     let ips = b.endpoint_ips(&format!("{name}-writer")).await;
     let mut c0 = conn(&ips[0], &pw).await;
@@ -700,14 +701,7 @@ async fn applier_errors_follow_the_policy(engine: &str) {
     c0.query_drop("START REPLICA").await.unwrap();
     c1.query_drop("START REPLICA").await.unwrap();
     // Unpaused under Halt: reported, left stopped.
-    typed
-        .patch(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"paused": false}})),
-        )
-        .await
-        .unwrap();
+    b.patch_spec(&name, json!({"paused": false})).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let conflict = loop {
         let p = typed.get(&name).await.unwrap();
@@ -738,16 +732,12 @@ async fn applier_errors_follow_the_policy(engine: &str) {
             .is_some_and(|r| r.sql_running == "No" && r.last_sql_errno == 1062)
     }));
     // SkipAndRecord: exactly the failing transactions are skipped and recorded.
-    typed
-        .patch(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(
-                json!({"spec": {"replication": {"applierErrorPolicy": "SkipAndRecord"}}}),
-            ),
-        )
-        .await
-        .unwrap();
+    b.patch_spec(
+        &name,
+        json!({"replication": {"applierErrorPolicy": "SkipAndRecord"}}),
+    )
+    .await
+    .unwrap();
     let p = b.wait_ready(&name, Duration::from_secs(60)).await;
     let skipped = p.status.unwrap().skipped_transactions;
     assert!(
@@ -905,12 +895,7 @@ async fn writer_failure_fails_over(engine: &str) {
     let (name, _) = b.apply_example("pair.yaml", engine).await;
     b.wait_ready(&name, Duration::from_secs(240)).await;
     let typed: Api<MySQLActiveActive> = Api::namespaced(b.client.clone(), "shop");
-    typed
-        .patch(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"failover": {"detectionWindowSeconds": 3}}})),
-        )
+    b.patch_spec(&name, json!({"failover": {"detectionWindowSeconds": 3}}))
         .await
         .unwrap();
     let p = b.wait_ready(&name, Duration::from_secs(60)).await;
