@@ -1,5 +1,6 @@
 //! Command line: `run` is the operator, `crd` prints the CRD, `render`
-//! previews the objects of a pair.
+//! previews the objects of a pair, `switchover` and `check-divergence`
+//! make requests of a running pair.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -43,6 +44,25 @@ pub enum Command {
         #[arg(short = 'f', long = "filename")]
         file: PathBuf,
     },
+    /// Move the writer role to the other pod (or `--to POD`): writes
+    /// `spec.switchover` with a new requestId and waits for the outcome in
+    /// `status.lastSwitchover`. Exits non-zero unless it succeeded.
+    Switchover {
+        /// The pair and how long to wait.
+        #[command(flatten)]
+        target: crate::request::Target,
+        /// Pod that should take writes; default: the one that does not now.
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Compare both nodes' tables now: writes
+    /// `spec.divergenceCheck.requestId` and prints `status.divergence`.
+    /// Exits non-zero unless the nodes were found consistent.
+    CheckDivergence {
+        /// The pair and how long to wait.
+        #[command(flatten)]
+        target: crate::request::Target,
+    },
 }
 
 /// Runs `cli`, writing results to `out`.
@@ -52,6 +72,12 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             .context("starting the runtime")?
             .block_on(crate::controller::run(settings)),
         Command::Crd => write_crd(out),
+        Command::Switchover { target, to } => tokio::runtime::Runtime::new()
+            .context("starting the runtime")?
+            .block_on(crate::request::switchover(&target, to, out)),
+        Command::CheckDivergence { target } => tokio::runtime::Runtime::new()
+            .context("starting the runtime")?
+            .block_on(crate::request::check_divergence(&target, out)),
         Command::Render { file } => {
             let text = read_input(&file)?;
             write_render(&text, out)

@@ -19,4 +19,5 @@ pub mod cli;
 pub mod controller;
 pub mod mysql;
 pub mod render;
+pub mod request;
 pub mod topology;

@@ -427,14 +427,23 @@ fn generated_passwords_are_long_random_and_distinct() {
 fn semi_sync_and_tls_settings_follow_the_spec() {
     let mut pair = load("pair.yaml");
     pair.spec.replication.semi_sync = true;
+    pair.spec.replication.semi_sync_timeout_seconds = 3;
     pair.spec.replication.tls.secret_name = Some("repl-tls".into());
     let r = render::render(&pair).unwrap();
     let opts = cnf(&r, 1);
     assert_eq!(
-        opts["loose_plugin_load_add"],
+        opts["plugin_load_add"],
         ["semisync_source.so", "semisync_replica.so"]
     );
     assert_eq!(one(&opts, "loose_rpl_semi_sync_source_enabled"), "ON");
+    assert_eq!(one(&opts, "loose_rpl_semi_sync_source_timeout"), "3000");
+    let mut maria = load("pair.yaml");
+    maria.spec.engine = mysql_aa_operator::api::Engine::MariaDB;
+    maria.spec.replication.semi_sync = true;
+    let maria_opts = cnf(&render::render(&maria).unwrap(), 0);
+    assert_eq!(one(&maria_opts, "rpl_semi_sync_master_enabled"), "ON");
+    assert_eq!(one(&maria_opts, "rpl_semi_sync_slave_enabled"), "ON");
+    assert_eq!(one(&maria_opts, "rpl_semi_sync_master_timeout"), "10000");
     assert_eq!(one(&opts, "ssl_ca"), "/etc/mysql-aa-tls/ca.crt");
     let pod = r.statefulset.spec.template.spec.as_ref().unwrap();
     let tls = pod
@@ -497,4 +506,38 @@ fn placement_and_retention_reach_the_pods() {
             .as_deref(),
         Some("Delete")
     );
+}
+
+#[test]
+fn a_config_change_rolls_the_pods_and_nothing_else_does() {
+    let digest = |p: &MySQLActiveActive| {
+        let r = render::render(p).unwrap();
+        r.statefulset
+            .spec
+            .template
+            .metadata
+            .unwrap()
+            .annotations
+            .unwrap()["mysql-aa.io/config-digest"]
+            .clone()
+    };
+    let pair = load("pair.yaml");
+    let base = digest(&pair);
+    let mut changed = pair.clone();
+    changed
+        .spec
+        .mysqld_config
+        .insert("max_connections".into(), "900".into());
+    assert_ne!(
+        digest(&changed),
+        base,
+        "my.cnf changed: the template changes"
+    );
+    let mut semi = pair.clone();
+    semi.spec.replication.semi_sync = true;
+    assert_ne!(digest(&semi), base);
+    let mut same = pair.clone();
+    same.spec.paused = true;
+    same.spec.failover.detection_window_seconds = 30;
+    assert_eq!(digest(&same), base, "no my.cnf change: no restart");
 }

@@ -122,6 +122,21 @@ pub struct MySQLActiveActiveSpec {
     #[serde(default)]
     pub failover: FailoverSpec,
 
+    /// A request to move the writer role to `target` (SingleWriter). The
+    /// operator fences the writer, waits until the target has applied every
+    /// transaction, promotes it and moves the writer label. Each request is
+    /// carried out once: its outcome is recorded in `status.lastSwitchover`
+    /// under the same `requestId`; set a new `requestId` to ask again.
+    /// `mysql-aa-operator switchover` writes this field for you.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switchover: Option<SwitchoverRequest>,
+
+    /// Checks that both nodes hold the same data, table by table
+    /// (`CHECKSUM TABLE` at a point where both have executed the same GTID
+    /// set). Reports diverged tables in `status.divergence`.
+    #[serde(default)]
+    pub divergence_check: DivergenceCheckSpec,
+
     /// Where and how the two server pods are scheduled.
     #[serde(default)]
     pub placement: PlacementSpec,
@@ -247,7 +262,7 @@ pub struct CredentialsSpec {
 }
 
 /// Replication options.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplicationSpec {
     /// TLS of the replication connections between the two servers.
@@ -260,6 +275,13 @@ pub struct ReplicationSpec {
     #[serde(default)]
     pub semi_sync: bool,
 
+    /// How long, in seconds, a semi-synchronous commit waits for the peer's
+    /// acknowledgement before replication falls back to asynchronous.
+    /// 1 to 3600, default 10. Used only with `semiSync: true`.
+    #[serde(default = "default_semi_sync_timeout")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub semi_sync_timeout_seconds: u32,
+
     /// What the operator does when a replica's applier stops on an error
     /// (duplicate key 1062, missing row 1032, ...). `Halt` (default): leave
     /// it stopped and report. `SkipAndRecord`: skip exactly the failing
@@ -267,6 +289,54 @@ pub struct ReplicationSpec {
     /// and a metric. Errors are never skipped silently.
     #[serde(default)]
     pub applier_error_policy: ApplierErrorPolicy,
+}
+
+fn default_semi_sync_timeout() -> u32 {
+    10
+}
+
+impl Default for ReplicationSpec {
+    fn default() -> Self {
+        Self {
+            tls: ReplicationTls::default(),
+            semi_sync: false,
+            semi_sync_timeout_seconds: default_semi_sync_timeout(),
+            applier_error_policy: ApplierErrorPolicy::default(),
+        }
+    }
+}
+
+/// A request to move the writer role (`spec.switchover`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SwitchoverRequest {
+    /// Pod that should take writes, e.g. `mypair-1`.
+    #[schemars(length(min = 1, max = 63))]
+    pub target: String,
+
+    /// Names this request. The operator acts on a request whose `requestId`
+    /// differs from `status.lastSwitchover.requestId`, once; reusing an id
+    /// does nothing, so re-applying the same manifest is safe.
+    #[schemars(length(min = 1, max = 63))]
+    pub request_id: String,
+}
+
+/// Divergence check settings (`spec.divergenceCheck`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DivergenceCheckSpec {
+    /// Run the check every this many minutes; `0` (default) runs it only on
+    /// request. Each check reads every table of every user schema on both
+    /// nodes (`CHECKSUM TABLE`): its cost grows with the data size.
+    #[serde(default)]
+    #[schemars(range(max = 10080))]
+    pub interval_minutes: u32,
+
+    /// Ask for one check now: the operator runs it when this differs from
+    /// `status.divergence.requestId`, once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub request_id: Option<String>,
 }
 
 /// TLS settings of the replication channels.

@@ -44,7 +44,8 @@ pub struct MySQLActiveActiveStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failover: Option<RoleChange>,
 
-    /// The last requested switchover, if any.
+    /// The last requested switchover, if any, with its `requestId` and
+    /// outcome.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_switchover: Option<RoleChange>,
 
@@ -52,6 +53,45 @@ pub struct MySQLActiveActiveStatus {
     /// last, at most 20 entries (older ones remain in Events and metrics).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped_transactions: Vec<SkippedTransaction>,
+
+    /// Effective durability of commits: `Asynchronous`, `SemiSynchronous`
+    /// (every writer waits for its peer's acknowledgement), or
+    /// `AsynchronousFallback` (semi-sync is asked for but a writer fell back
+    /// to asynchronous, for example because its peer is down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub durability: Option<String>,
+
+    /// The last divergence check, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub divergence: Option<DivergenceReport>,
+}
+
+/// Result of a divergence check.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DivergenceReport {
+    /// `spec.divergenceCheck.requestId` this check answered, when requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// `Consistent`, `Diverged`, or `NotCompared` (no point where both
+    /// nodes had executed the same GTID set was found, or a node could not
+    /// be read; see `message`).
+    pub result: String,
+    /// When the check ran.
+    pub checked_at: Time,
+    /// The GTID set both nodes had executed when their tables were compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtid_set: Option<String>,
+    /// How many tables were compared.
+    #[serde(default)]
+    pub tables_checked: u32,
+    /// Tables (`schema.table`) whose checksums differ or that exist on one
+    /// node only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diverged_tables: Vec<String>,
+    /// Details, e.g. why nothing was compared.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
 }
 
 /// Observed state of one server.
@@ -81,9 +121,20 @@ pub struct NodeStatus {
     /// `super_read_only` at the last observation (MySQL only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub super_read_only: Option<bool>,
+    /// `server_uuid` (MySQL only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_uuid: Option<String>,
+    /// Transactions this node executed that the writer does not have
+    /// (SingleWriter). A node with errant transactions is never promoted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errant_gtid_set: Option<String>,
     /// Executed GTID set (`gtid_executed`, or `gtid_current_pos` on MariaDB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executed_gtid_set: Option<String>,
+    /// Whether this node, as a source, currently waits for semi-synchronous
+    /// acknowledgements (unset when semi-sync is not loaded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semi_sync_source_active: Option<bool>,
     /// State of the channel replicating from the peer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication: Option<ReplicationStatus>,
@@ -138,6 +189,17 @@ pub struct RoleChange {
     /// given up (only with `failover.acceptDataLoss: true`).
     #[serde(default)]
     pub data_loss_accepted: bool,
+    /// The `spec.switchover.requestId` this change answered (switchovers
+    /// only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// `Succeeded`, `Refused` (a precondition did not hold; nothing was
+    /// changed) or `Failed` (a step failed; the old writer was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// Details of the outcome.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
 }
 
 /// A transaction skipped under `SkipAndRecord`.

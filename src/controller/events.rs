@@ -13,6 +13,16 @@
 //! | `RoleLabelled` | Normal | a pod's `mysql-aa.io/role` label changed |
 //! | `TransactionSkipped` | Warning | `SkipAndRecord` skipped a failing transaction |
 //! | `ApplierHalted` | Warning | a node's applier stopped on an error and is left stopped (`Halt`) |
+//! | `WriterPromoted` | Normal | failover: a replica applied what it had received and was promoted |
+//! | `WriterCaughtUp` | Normal | switchover: the target applied every transaction of the fenced writer |
+//! | `SwitchoverSucceeded` | Normal | a `spec.switchover` request was carried out (or its target already was the writer) |
+//! | `SwitchoverRefused` | Warning | a `spec.switchover` request's precondition did not hold; nothing changed |
+//! | `SwitchoverFailed` | Warning | a switchover step failed; the old writer is kept |
+//! | `ErrantTransactions` | Warning | a replica executed transactions the writer does not have; it will not be promoted |
+//! | `DurabilityChanged` | Normal/Warning | semi-sync became active, or fell back to asynchronous (Warning) |
+//! | `DivergenceChecked` | Normal | a divergence check found both nodes' tables identical |
+//! | `DivergenceFound` | Warning | a divergence check found tables that differ; names them |
+//! | `DivergenceNotCompared` | Warning | a divergence check found no quiet point (writes in progress) or could not read a node |
 //! | `StepFailed` | Warning | a step failed; the reconcile retries with back-off |
 
 /// A secret was generated.
@@ -27,3 +37,7 @@ pub const INVALID_SPEC: &str = "InvalidSpec";
 pub const APPLIER_HALTED: &str = "ApplierHalted";
 /// A step failed.
 pub const STEP_FAILED: &str = "StepFailed";
+/// A replica executed transactions the writer does not have.
+pub const ERRANT_TRANSACTIONS: &str = "ErrantTransactions";
+/// The effective durability of commits changed.
+pub const DURABILITY_CHANGED: &str = "DurabilityChanged";

@@ -28,6 +28,19 @@ pub struct KindLabels {
     pub kind: String,
 }
 
+/// Labels of per-pair metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PairLabels {
+    /// Namespace of the pair.
+    pub namespace: String,
+    /// Name of the pair.
+    pub pair: String,
+}
+
+fn role_change_histogram() -> Histogram {
+    Histogram::new([0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0])
+}
+
 /// Every metric of the operator.
 pub struct Metrics {
     registry: Registry,
@@ -47,8 +60,15 @@ pub struct Metrics {
     pub applier_halted: Family<NodeLabels, Gauge>,
     /// Transactions skipped under SkipAndRecord.
     pub skipped_transactions: Family<NodeLabels, Counter>,
-    /// Writer role changes, by kind (`automatic`).
+    /// Automatic failovers, by result (`promoted`).
     pub failovers: Family<KindLabels, Counter>,
+    /// Duration of writer role changes (failovers from first detection,
+    /// switchovers from the fence), by kind (`failover`, `switchover`).
+    pub role_change_seconds: Family<KindLabels, Histogram, fn() -> Histogram>,
+    /// Switchover requests, by outcome (`Succeeded`, `Refused`, `Failed`).
+    pub switchovers: Family<KindLabels, Counter>,
+    /// Tables found diverged by the last divergence check of a pair.
+    pub diverged_tables: Family<PairLabels, Gauge>,
     /// Set once the controller's cache is synced.
     pub ready: AtomicBool,
 }
@@ -68,6 +88,11 @@ impl Default for Metrics {
             applier_halted: Family::default(),
             skipped_transactions: Family::default(),
             failovers: Family::default(),
+            role_change_seconds: Family::new_with_constructor(
+                role_change_histogram as fn() -> Histogram,
+            ),
+            switchovers: Family::default(),
+            diverged_tables: Family::default(),
             ready: AtomicBool::new(false),
             registry: Registry::default(),
         };
@@ -102,6 +127,22 @@ impl Default for Metrics {
             "skipped_transactions",
             "Transactions skipped under SkipAndRecord",
             m.skipped_transactions.clone(),
+        );
+        registry.register("failovers", "Automatic failovers", m.failovers.clone());
+        registry.register(
+            "role_change_duration_seconds",
+            "Duration of writer role changes",
+            m.role_change_seconds.clone(),
+        );
+        registry.register(
+            "switchovers",
+            "Switchover requests by outcome",
+            m.switchovers.clone(),
+        );
+        registry.register(
+            "diverged_tables",
+            "Tables found diverged by the last divergence check",
+            m.diverged_tables.clone(),
         );
         Self { registry, ..m }
     }

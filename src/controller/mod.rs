@@ -8,6 +8,7 @@
 //! (`--observe-interval-seconds`). Leader election on a Lease keeps two
 //! operator replicas from acting at once.
 
+pub mod divergence;
 pub mod error;
 pub mod events;
 pub mod metrics;

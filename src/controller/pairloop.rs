@@ -46,6 +46,13 @@ pub struct Observed {
     clients: [Option<Arc<MySqlClient>>; 2],
 }
 
+impl Observed {
+    /// The client of `ordinal`'s server, when it has an address.
+    pub fn client(&self, ordinal: u32) -> Option<&MySqlClient> {
+        self.clients[ordinal as usize % 2].as_deref()
+    }
+}
+
 impl Context {
     fn client_for(&self, key: String, address: &str, password: &str) -> Arc<MySqlClient> {
         let mut cache = self.clients.lock().expect("client cache");
@@ -161,6 +168,21 @@ pub fn input(
         .as_ref()
         .and_then(|s| s.writer.as_ref())
         .and_then(|w| (0..2).find(|o| names.pod(*o) == *w));
+    let writer_history = current_writer.and_then(|w| {
+        let n = pair
+            .status
+            .as_ref()?
+            .nodes
+            .iter()
+            .find(|n| n.ordinal == w)?;
+        Some(topology::WriterHistory {
+            gtid_executed: n.executed_gtid_set.clone()?,
+            source: match pair.spec.engine {
+                crate::api::Engine::MySQL => n.server_uuid.clone()?,
+                crate::api::Engine::MariaDB => n.server_id?.to_string(),
+            },
+        })
+    });
     Input {
         mode: pair.spec.write_mode,
         engine: pair.spec.engine,
@@ -173,7 +195,37 @@ pub fn input(
             automatic: pair.spec.failover.automatic,
             writer_down_long_enough,
         },
+        writer_history,
+        switchover: pending_switchover(pair).and_then(|(_, target)| target.ok()),
     }
+}
+
+/// The switchover request not yet answered in status, if any, with the
+/// ordinal of its target (`Err`: the target is not a pod of this pair).
+pub fn pending_switchover(
+    pair: &MySQLActiveActive,
+) -> Option<(&crate::api::SwitchoverRequest, Result<u32, String>)> {
+    let req = pair.spec.switchover.as_ref()?;
+    let answered = pair
+        .status
+        .as_ref()
+        .and_then(|s| s.last_switchover.as_ref())
+        .and_then(|c| c.request_id.as_deref());
+    if answered == Some(req.request_id.as_str()) {
+        return None;
+    }
+    let names = Names::of(pair);
+    let target = (0..2u32)
+        .find(|o| names.pod(*o) == req.target)
+        .ok_or_else(|| {
+            format!(
+                "target {:?} is not a pod of this pair (expected {} or {})",
+                req.target,
+                names.pod(0),
+                names.pod(1)
+            )
+        });
+    Some((req, target))
 }
 
 /// The writer recorded in status, if any.
@@ -217,6 +269,11 @@ fn describe(step: &Step, names: &Names) -> String {
         ),
         Step::Promote { node, from } => format!(
             "{} promoted to writer in place of the unreachable {}",
+            names.pod(*node),
+            names.pod(*from)
+        ),
+        Step::CatchUp { node, from } => format!(
+            "{} applied every transaction of the fenced {}",
             names.pod(*node),
             names.pod(*from)
         ),
@@ -335,6 +392,33 @@ pub async fn act(
                     Err(e) => Err(sql_err(*node)(e)),
                 }
             }
+            Step::CatchUp { node, from } => async {
+                // The old writer is fenced: its executed set is final.
+                let target = sql(*from)?
+                    .observe()
+                    .await
+                    .map_err(sql_err(*from))?
+                    .gtid_executed;
+                let limit = std::time::Duration::from_secs(u64::from(
+                    pair.spec.failover.apply_timeout_seconds,
+                ));
+                match sql(*node)?.wait_for_gtid_set(&target, limit).await {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(Error::Sql {
+                        step: name,
+                        node: *node,
+                        source: crate::mysql::SqlError::Unexpected {
+                            op: "catch_up",
+                            endpoint: sql(*node)?.endpoint().clone(),
+                            message: format!(
+                                "did not apply {target} within {limit:?} (failover.applyTimeoutSeconds)"
+                            ),
+                        },
+                    }),
+                    Err(e) => Err(sql_err(*node)(e)),
+                }
+            }
+            .await,
             Step::Unfence { node } => sql(*node)?.unfence().await.map_err(sql_err(*node)),
             Step::Label { node, role } => pods
                 .patch(

@@ -20,9 +20,9 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 
 use super::error::{Error, kube};
-use super::pairloop;
 use super::status::{self, Outcome};
 use super::{Context, MANAGER, events};
+use super::{divergence, pairloop};
 use crate::accounts::PASSWORD_KEY;
 use crate::api::MySQLActiveActive;
 use crate::mysql::{AccountPasswords, Password};
@@ -33,12 +33,7 @@ use crate::render::{self, Credential, Names, secrets};
 pub const APPLIED_HASH: &str = "mysql-aa.io/applied-hash";
 
 fn hash(v: &Value) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in v.to_string().bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016x}")
+    render::meta::digest(&v.to_string())
 }
 
 /// Server-side applies `obj` unless the live object carries the same hash.
@@ -184,15 +179,36 @@ async fn apply_objects(pair: &MySQLActiveActive, ctx: &Context) -> Result<usize,
     Ok(changed)
 }
 
-/// A JSON merge patch turning `old` status into `new` (absent keys → null).
-fn status_patch(old: &Value, new: &Value) -> Value {
-    let mut patch = new.clone();
-    if let (Some(o), Some(p)) = (old.as_object(), patch.as_object_mut()) {
-        for k in o.keys() {
-            p.entry(k.clone()).or_insert(Value::Null);
+/// A JSON merge patch (RFC 7386) turning `old` into `new`: keys that are
+/// gone become `null` at every depth (a merge patch merges nested objects,
+/// so a key left out would survive), arrays and scalars are replaced.
+fn merge_patch(old: &Value, new: &Value) -> Value {
+    match (old.as_object(), new.as_object()) {
+        (Some(o), Some(n)) => {
+            let mut patch = serde_json::Map::new();
+            for (k, v) in n {
+                match o.get(k) {
+                    Some(ov) if ov == v => {}
+                    Some(ov) => {
+                        patch.insert(k.clone(), merge_patch(ov, v));
+                    }
+                    None => {
+                        patch.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            for k in o.keys().filter(|k| !n.contains_key(*k)) {
+                patch.insert(k.clone(), Value::Null);
+            }
+            Value::Object(patch)
         }
+        _ => new.clone(),
     }
-    json!({ "status": patch })
+}
+
+/// The status patch turning `old` status into `new`.
+fn status_patch(old: &Value, new: &Value) -> Value {
+    json!({ "status": merge_patch(old, new) })
 }
 
 async fn write_status(
@@ -214,6 +230,50 @@ async fn write_status(
     )
     .await
     .map_err(kube("status"))?;
+    // Transitions worth an Event of their own.
+    let old_status = pair.status.clone().unwrap_or_default();
+    for n in &new.nodes {
+        let had = old_status
+            .nodes
+            .iter()
+            .any(|o| o.name == n.name && o.errant_gtid_set.is_some());
+        if let (Some(set), false) = (&n.errant_gtid_set, had) {
+            ctx.publish(
+                Event {
+                    type_: EventType::Warning,
+                    reason: events::ERRANT_TRANSACTIONS.into(),
+                    note: Some(format!(
+                        "{} executed transactions the writer does not have: {set}; it will not be promoted",
+                        n.name
+                    )),
+                    action: "Observe".into(),
+                    secondary: None,
+                },
+                &pair.object_ref(&()),
+            )
+            .await;
+        }
+    }
+    if new.durability != old_status.durability
+        && let Some(d) = new.durability.as_deref()
+        && old_status.durability.is_some()
+    {
+        ctx.publish(
+            Event {
+                type_: if d == "AsynchronousFallback" {
+                    EventType::Warning
+                } else {
+                    EventType::Normal
+                },
+                reason: events::DURABILITY_CHANGED.into(),
+                note: Some(format!("commits are now {d}")),
+                action: "Observe".into(),
+                secondary: None,
+            },
+            &pair.object_ref(&()),
+        )
+        .await;
+    }
     let was_halted = pair.status.as_ref().is_some_and(|s| {
         s.conditions
             .iter()
@@ -359,7 +419,9 @@ async fn reconcile_inner(cached: &MySQLActiveActive, ctx: &Context) -> Result<Ac
             .await;
         }
     }
+    let cycle_started = (jiff::Timestamp::now(), Instant::now());
     let (observed, plan, acted) = pairloop::cycle(pair, ctx, &passwords, !paused).await?;
+    let cycle_elapsed = cycle_started.1.elapsed();
     record_metrics(pair, ctx, &observed.facts);
     let mut outcome = Outcome {
         acted: !plan.steps.is_empty() && !paused,
@@ -385,7 +447,7 @@ async fn reconcile_inner(cached: &MySQLActiveActive, ctx: &Context) -> Result<Ac
                 ctx.metrics
                     .failovers
                     .get_or_create(&super::metrics::KindLabels {
-                        kind: "automatic".into(),
+                        kind: "promoted".into(),
                     })
                     .inc();
                 outcome.failover = Some(crate::api::RoleChange {
@@ -402,7 +464,16 @@ async fn reconcile_inner(cached: &MySQLActiveActive, ctx: &Context) -> Result<Ac
                     ),
                     duration_millis: duration.as_millis() as u64,
                     data_loss_accepted: done.data_loss_accepted,
+                    request_id: None,
+                    outcome: Some("Succeeded".into()),
+                    message: String::new(),
                 });
+                ctx.metrics
+                    .role_change_seconds
+                    .get_or_create(&super::metrics::KindLabels {
+                        kind: "failover".into(),
+                    })
+                    .observe(duration.as_secs_f64());
             }
             None
         }
@@ -411,6 +482,23 @@ async fn reconcile_inner(cached: &MySQLActiveActive, ctx: &Context) -> Result<Ac
             Some(e)
         }
     };
+    if !paused {
+        outcome.switchover = switchover_record(
+            pair,
+            &plan,
+            step_error.as_ref(),
+            Time(cycle_started.0),
+            cycle_elapsed,
+        );
+        if let Some(change) = &outcome.switchover {
+            announce_switchover(pair, ctx, change, cycle_elapsed).await;
+        }
+        if step_error.is_none() && divergence::due(pair, jiff::Timestamp::now()) {
+            let report = divergence::check(pair, &observed).await;
+            divergence::announce(pair, ctx, &report).await;
+            outcome.divergence = Some(report);
+        }
+    }
     write_status(
         pair,
         ctx,
@@ -422,6 +510,113 @@ async fn reconcile_inner(cached: &MySQLActiveActive, ctx: &Context) -> Result<Ac
         None if outcome.acted => Ok(Action::requeue(Duration::from_millis(500))),
         None => Ok(Action::requeue(ctx.settings.observe_interval())),
     }
+}
+
+/// What status records of a pending switchover request after this cycle.
+fn switchover_record(
+    pair: &MySQLActiveActive,
+    plan: &crate::topology::Plan,
+    step_error: Option<&Error>,
+    started_at: Time,
+    elapsed: Duration,
+) -> Option<crate::api::RoleChange> {
+    use crate::topology::Switchover;
+    let (req, target) = pairloop::pending_switchover(pair)?;
+    let names = Names::of(pair);
+    let writer = pair.status.as_ref().and_then(|s| s.writer.clone());
+    let (from, to, outcome, message) = match (target, &plan.switchover) {
+        (Err(why), _) => (
+            writer.unwrap_or_default(),
+            req.target.clone(),
+            "Refused",
+            why,
+        ),
+        (Ok(_), None) => return None,
+        (Ok(_), Some(Switchover::Refused(why))) => (
+            writer.unwrap_or_default(),
+            req.target.clone(),
+            "Refused",
+            why.clone(),
+        ),
+        (Ok(t), Some(Switchover::AlreadyWriter)) => (
+            names.pod(t),
+            names.pod(t),
+            "Succeeded",
+            format!("{} already takes writes", names.pod(t)),
+        ),
+        (Ok(_), Some(Switchover::Move { from, to })) => match step_error {
+            None => (
+                names.pod(*from),
+                names.pod(*to),
+                "Succeeded",
+                format!(
+                    "{} takes writes; {} replicates from it",
+                    names.pod(*to),
+                    names.pod(*from)
+                ),
+            ),
+            Some(e) => (
+                names.pod(*from),
+                names.pod(*to),
+                "Failed",
+                format!("{e}; {} stays the writer", names.pod(*from)),
+            ),
+        },
+    };
+    Some(crate::api::RoleChange {
+        from,
+        to,
+        reason: format!("switchover requested (requestId {})", req.request_id),
+        started_at,
+        duration_millis: if outcome == "Refused" {
+            0
+        } else {
+            elapsed.as_millis() as u64
+        },
+        data_loss_accepted: false,
+        request_id: Some(req.request_id.clone()),
+        outcome: Some(outcome.into()),
+        message,
+    })
+}
+
+async fn announce_switchover(
+    pair: &MySQLActiveActive,
+    ctx: &Context,
+    change: &crate::api::RoleChange,
+    elapsed: Duration,
+) {
+    let outcome = change.outcome.clone().unwrap_or_default();
+    ctx.metrics
+        .switchovers
+        .get_or_create(&super::metrics::KindLabels {
+            kind: outcome.clone(),
+        })
+        .inc();
+    if outcome == "Succeeded" && change.from != change.to {
+        ctx.metrics
+            .role_change_seconds
+            .get_or_create(&super::metrics::KindLabels {
+                kind: "switchover".into(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+    tracing::info!(outcome = %outcome, from = %change.from, to = %change.to, detail = %change.message, "switchover answered");
+    ctx.publish(
+        Event {
+            type_: if outcome == "Succeeded" {
+                EventType::Normal
+            } else {
+                EventType::Warning
+            },
+            reason: format!("Switchover{outcome}"),
+            note: Some(change.message.clone()),
+            action: "Switchover".into(),
+            secondary: None,
+        },
+        &pair.object_ref(&()),
+    )
+    .await;
 }
 
 fn record_metrics(
@@ -467,4 +662,48 @@ pub fn error_policy(pair: Arc<MySQLActiveActive>, error: &Error, ctx: Arc<Contex
     let delay = Duration::from_secs((1u64 << (*n).min(9)).min(300));
     tracing::warn!(pair = %key(&pair), error = %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 7386 application, to check the patches.
+    fn apply(target: &Value, patch: &Value) -> Value {
+        match (target.as_object(), patch.as_object()) {
+            (_, None) => patch.clone(),
+            (t, Some(p)) => {
+                let mut out = t.cloned().unwrap_or_default();
+                for (k, v) in p {
+                    if v.is_null() {
+                        out.remove(k);
+                    } else {
+                        let cur = out.get(k).cloned().unwrap_or(Value::Null);
+                        out.insert(k.clone(), apply(&cur, v));
+                    }
+                }
+                Value::Object(out)
+            }
+        }
+    }
+
+    #[test]
+    fn merge_patches_remove_nested_keys_and_replace_arrays() {
+        let cases = [
+            (json!({"a": 1}), json!({"a": 2})),
+            (json!({"a": 1, "b": 2}), json!({"a": 1})),
+            (
+                json!({"d": {"result": "Diverged", "divergedTables": ["app.t"]}}),
+                json!({"d": {"result": "Consistent"}}),
+            ),
+            (json!({"n": [{"x": 1}, {"x": 2}]}), json!({"n": [{"x": 1}]})),
+            (json!({}), json!({"w": "p-0", "c": {"k": [1]}})),
+            (json!({"w": "p-0"}), json!({})),
+        ];
+        for (old, new) in cases {
+            let patch = merge_patch(&old, &new);
+            assert_eq!(apply(&old, &patch), new, "{old} -> {new} via {patch}");
+        }
+        assert_eq!(merge_patch(&json!({"a": 1}), &json!({"a": 1})), json!({}));
+    }
 }

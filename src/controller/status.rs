@@ -30,6 +30,10 @@ pub struct Outcome {
     pub skipped: Vec<SkippedTransaction>,
     /// An automatic failover completed this cycle.
     pub failover: Option<crate::api::RoleChange>,
+    /// A switchover request answered this cycle.
+    pub switchover: Option<crate::api::RoleChange>,
+    /// A divergence check that ran this cycle.
+    pub divergence: Option<crate::api::DivergenceReport>,
 }
 
 fn condition(
@@ -62,9 +66,10 @@ pub fn node_status(
     pair_name: &str,
     spec: &crate::api::MySQLActiveActiveSpec,
     n: &NodeFacts,
-    writer: Option<u32>,
+    plan: &Plan,
     mode: WriteMode,
 ) -> NodeStatus {
+    let writer = plan.writer;
     let o = n.server.as_ref().ok();
     let role = match (mode, writer, n.reachable()) {
         (_, _, false) => "Unknown",
@@ -83,6 +88,14 @@ pub fn node_status(
         reachable: n.reachable(),
         read_only: o.map(|o| o.read_only),
         super_read_only: o.and_then(|o| o.super_read_only),
+        server_uuid: o.and_then(|o| o.info.server_uuid.clone()),
+        errant_gtid_set: plan
+            .health
+            .errant
+            .as_ref()
+            .filter(|(e, _)| *e == n.ordinal)
+            .map(|(_, set)| set.clone()),
+        semi_sync_source_active: o.and_then(|o| o.semi_sync_source_active),
         executed_gtid_set: o.map(|o| o.gtid_executed.clone()),
         replication: o
             .and_then(|o| o.replica.as_ref())
@@ -97,6 +110,37 @@ pub fn node_status(
                 seconds_behind_source: r.seconds_behind_source,
                 retrieved_gtid_set: Some(r.retrieved_gtid_set.clone()).filter(|s| !s.is_empty()),
             }),
+    }
+}
+
+/// Effective durability of commits (`status.durability`).
+pub fn durability(
+    pair: &crate::api::MySQLActiveActive,
+    facts: &[NodeFacts; 2],
+    plan: &Plan,
+) -> &'static str {
+    if !pair.spec.replication.semi_sync {
+        return "Asynchronous";
+    }
+    let writers: Vec<&NodeFacts> = facts
+        .iter()
+        .filter(|n| match pair.spec.write_mode {
+            WriteMode::MultiWriter => true,
+            WriteMode::SingleWriter => plan.writer == Some(n.ordinal),
+        })
+        .collect();
+    let all_semi_sync = !writers.is_empty()
+        && writers.iter().all(|n| {
+            n.server
+                .as_ref()
+                .ok()
+                .and_then(|o| o.semi_sync_source_active)
+                == Some(true)
+        });
+    if all_semi_sync {
+        "SemiSynchronous"
+    } else {
+        "AsynchronousFallback"
     }
 }
 
@@ -115,7 +159,8 @@ pub fn build(
     let mut status = MySQLActiveActiveStatus {
         observed_generation: generation,
         last_failover: outcome.failover.clone().or(old.last_failover.clone()),
-        last_switchover: old.last_switchover.clone(),
+        last_switchover: outcome.switchover.clone().or(old.last_switchover.clone()),
+        divergence: outcome.divergence.clone().or(old.divergence.clone()),
         skipped_transactions: old.skipped_transactions.clone(),
         ..Default::default()
     };
@@ -143,17 +188,20 @@ pub fn build(
     let h = &plan.health;
     status.nodes = facts
         .iter()
-        .map(|n| node_status(&name, &pair.spec, n, plan.writer, pair.spec.write_mode))
+        .map(|n| node_status(&name, &pair.spec, n, plan, pair.spec.write_mode))
         .collect();
     // The designated writer stays recorded while it is unreachable (until a
     // failover names another): it is what the next cycle measures against.
+    // A plan whose step failed did not happen: the writer stays recorded.
     status.writer = match pair.spec.write_mode {
+        WriteMode::SingleWriter if outcome.failed.is_some() => old.writer.clone(),
         WriteMode::SingleWriter => plan
             .writer
             .map(|w| format!("{name}-{w}"))
             .or(old.writer.clone()),
         WriteMode::MultiWriter => None,
     };
+    status.durability = Some(durability(pair, facts, plan).into());
     if let Some(o) = facts.iter().find_map(|n| n.server.as_ref().ok()) {
         status.engine = Some(o.info.flavor.to_string());
         status.version = Some(o.info.version.to_string());
@@ -186,6 +234,16 @@ pub fn build(
         })
         .collect::<Vec<_>>()
         .join("; ");
+    let diverged = status
+        .divergence
+        .as_ref()
+        .filter(|d| !d.diverged_tables.is_empty())
+        .map(|d| {
+            format!(
+                "the last divergence check found tables that differ between the nodes: {}",
+                d.diverged_tables.join(", ")
+            )
+        });
     let degraded = !h.degraded.is_empty() || !h.halted.is_empty();
     let (ready, reason, message) = if let Some((reason, msg)) = &outcome.blocked {
         (false, reason.clone(), msg.clone())
@@ -283,13 +341,18 @@ pub fn build(
         ),
         condition(
             "ConflictDetected",
-            !h.halted.is_empty(),
-            if h.halted.is_empty() {
-                "NoConflict"
-            } else {
-                "ApplierHalted"
+            !h.halted.is_empty() || diverged.is_some(),
+            match (h.halted.is_empty(), &diverged) {
+                (false, _) => "ApplierHalted",
+                (true, Some(_)) => "TablesDiverged",
+                (true, None) => "NoConflict",
             },
-            halted_msg,
+            [Some(halted_msg), diverged]
+                .into_iter()
+                .flatten()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join("; "),
             generation,
             oc,
             &now,

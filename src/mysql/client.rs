@@ -471,7 +471,20 @@ impl Server for MySqlClient {
             .first()
             .and_then(|r| r.get("File").cloned().flatten());
         let replica = self.replica_status(&mut conn, OP).await?;
+        let semi_sync_rows: Vec<(String, String)> = self
+            .query(&mut conn, OP, dialect::semi_sync_source_status(info.flavor))
+            .await?
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.get("Variable_name").cloned().flatten()?,
+                    r.get("Value").cloned().flatten()?,
+                ))
+            })
+            .collect();
+        let semi_sync_source_active = dialect::semi_sync_in_effect(&semi_sync_rows);
         Ok(Observation {
+            semi_sync_source_active,
             gtid_executed,
             read_only: flag("ro").unwrap_or(false),
             super_read_only: flag("sro"),
@@ -757,5 +770,15 @@ impl Server for MySqlClient {
             out.insert(name, sum);
         }
         Ok(out)
+    }
+
+    async fn user_schemas(&self) -> Result<Vec<String>, SqlError> {
+        const OP: &str = "user_schemas";
+        let mut conn = self.conn(OP).await?;
+        let rows = self.query(&mut conn, OP, dialect::USER_SCHEMAS).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.get("s").cloned().flatten())
+            .collect())
     }
 }

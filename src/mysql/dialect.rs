@@ -9,6 +9,7 @@
 //! | read-only for all | `super_read_only` | `read_only` (users without READ ONLY ADMIN) |
 //! | wait for GTIDs | `WAIT_FOR_EXECUTED_GTID_SET(set, s)` | `MASTER_GTID_WAIT(pos, s)` |
 //! | skip one transaction | empty transaction with `gtid_next` | `sql_slave_skip_counter = 1` (one event group) |
+//! | semi-sync source state | `Rpl_semi_sync_source_status`, `_clients` | `Rpl_semi_sync_master_status`, `_clients` |
 
 use super::version::{Flavor, Version};
 use super::{ChannelTls, SourceSpec};
@@ -58,6 +59,43 @@ pub fn executed_gtid_query(flavor: Flavor) -> &'static str {
         Flavor::MariaDB => "SELECT @@GLOBAL.gtid_current_pos",
     }
 }
+
+/// Query of the semi-synchronous source's state: its `..._status` (ON
+/// while it waits for acknowledgements) and `..._clients` (replicas
+/// connected in semi-sync mode). No rows when semi-sync is not loaded.
+pub fn semi_sync_source_status(flavor: Flavor) -> &'static str {
+    match flavor {
+        Flavor::MySQL => {
+            "SHOW GLOBAL STATUS WHERE Variable_name IN \
+             ('Rpl_semi_sync_source_status', 'Rpl_semi_sync_source_clients')"
+        }
+        Flavor::MariaDB => {
+            "SHOW GLOBAL STATUS WHERE Variable_name IN \
+             ('Rpl_semi_sync_master_status', 'Rpl_semi_sync_master_clients')"
+        }
+    }
+}
+
+/// Whether a semi-sync source is in effect: it waits for acknowledgements
+/// and a replica is connected to give them (a source with no semi-sync
+/// replica reports ON while `wait_no_replica` holds, yet nobody can ack).
+/// `rows` are (`Variable_name`, `Value`) of [`semi_sync_source_status`];
+/// `None` when semi-sync is not loaded.
+pub fn semi_sync_in_effect(rows: &[(String, String)]) -> Option<bool> {
+    let get = |suffix: &str| {
+        rows.iter()
+            .find(|(k, _)| k.to_ascii_lowercase().ends_with(suffix))
+            .map(|(_, v)| v.as_str())
+    };
+    let status = get("_status")?;
+    let clients: u32 = get("_clients").and_then(|v| v.parse().ok()).unwrap_or(0);
+    Some(status.eq_ignore_ascii_case("ON") && clients > 0)
+}
+
+/// Schemas that hold user data: every schema but the servers' own.
+pub const USER_SCHEMAS: &str = "SELECT SCHEMA_NAME AS s FROM information_schema.SCHEMATA \
+     WHERE SCHEMA_NAME NOT IN ('mysql', 'sys', 'information_schema', 'performance_schema') \
+     ORDER BY SCHEMA_NAME";
 
 /// Starts both replication threads.
 pub fn start_replica() -> &'static str {
@@ -237,6 +275,31 @@ mod tests {
         assert_eq!(quote("it's"), "'it''s'");
         assert_eq!(quote("a\\b"), "'a\\\\b'");
         assert_eq!(quote("x\ny"), "'x\\ny'");
+    }
+
+    #[test]
+    fn semi_sync_needs_a_connected_replica() {
+        let rows = |status: &str, clients: &str| {
+            vec![
+                (
+                    "Rpl_semi_sync_source_clients".to_string(),
+                    clients.to_string(),
+                ),
+                (
+                    "Rpl_semi_sync_source_status".to_string(),
+                    status.to_string(),
+                ),
+            ]
+        };
+        assert_eq!(semi_sync_in_effect(&rows("ON", "1")), Some(true));
+        assert_eq!(semi_sync_in_effect(&rows("ON", "0")), Some(false));
+        assert_eq!(semi_sync_in_effect(&rows("OFF", "1")), Some(false));
+        assert_eq!(semi_sync_in_effect(&[]), None);
+        let maria = vec![
+            ("Rpl_semi_sync_master_status".to_string(), "ON".to_string()),
+            ("Rpl_semi_sync_master_clients".to_string(), "1".to_string()),
+        ];
+        assert_eq!(semi_sync_in_effect(&maria), Some(true));
     }
 
     #[test]

@@ -72,6 +72,110 @@ pub fn contains(flavor: Flavor, superset: &str, subset: &str) -> bool {
     }
 }
 
+fn subtract(have: &[(u64, u64)], (a, b): (u64, u64)) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut next = a;
+    for &(x, y) in have {
+        if next > b {
+            break;
+        }
+        if y < next {
+            continue;
+        }
+        if x > next {
+            out.push((next, b.min(x - 1)));
+        }
+        next = next.max(y.saturating_add(1));
+    }
+    if next <= b {
+        out.push((next, b));
+    }
+    out
+}
+
+/// One source's part of a GTID set: its source (MySQL `uuid[:tag]`, MariaDB
+/// `domain-server`) and the text of the transactions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Part {
+    /// MySQL: the source uuid (with `:tag`); MariaDB: the originating
+    /// `server_id`.
+    pub source: String,
+    /// The part as it is written in a set.
+    pub text: String,
+}
+
+/// The transactions of `of` that `have` lacks, per source. An unparsable set
+/// is reported whole (nothing can be shown to be contained).
+pub fn missing(flavor: Flavor, have: &str, of: &str) -> Vec<Part> {
+    match flavor {
+        Flavor::MySQL => {
+            let (Some(h), Some(o)) = (parse_mysql(have), parse_mysql(of)) else {
+                return vec![Part {
+                    source: String::new(),
+                    text: of.trim().to_string(),
+                }];
+            };
+            o.iter()
+                .filter_map(|(source, intervals)| {
+                    let held = h.get(source).map(Vec::as_slice).unwrap_or(&[]);
+                    let gaps: Vec<String> = intervals
+                        .iter()
+                        .flat_map(|&iv| subtract(held, iv))
+                        .map(|(a, b)| {
+                            if a == b {
+                                a.to_string()
+                            } else {
+                                format!("{a}-{b}")
+                            }
+                        })
+                        .collect();
+                    (!gaps.is_empty()).then(|| Part {
+                        source: source.clone(),
+                        text: format!("{source}:{}", gaps.join(":")),
+                    })
+                })
+                .collect()
+        }
+        Flavor::MariaDB => {
+            let cur = super::status::parse_mariadb_pos(have).unwrap_or_default();
+            of.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .filter_map(|p| {
+                    let mut it = p.split('-');
+                    let (d, s, n) = (it.next()?, it.next()?, it.next()?);
+                    let (d, n): (u32, u64) = (d.parse().ok()?, n.parse().ok()?);
+                    (cur.get(&d).is_none_or(|c| *c < n)).then(|| Part {
+                        source: s.to_string(),
+                        text: p.to_string(),
+                    })
+                })
+                .collect()
+        }
+    }
+}
+
+/// Errant transactions of a failover candidate: what it executed beyond
+/// the last executed set known of the failed writer (`writer_known`),
+/// except what originated on the writer itself (`writer_source`: its
+/// server uuid on MySQL, its server_id on MariaDB), which the candidate may
+/// have received after that set was recorded. Empty: none.
+pub fn errant(
+    flavor: Flavor,
+    candidate: &str,
+    writer_known: &str,
+    writer_source: &str,
+) -> Vec<String> {
+    missing(flavor, writer_known, candidate)
+        .into_iter()
+        .filter(|p| {
+            let origin = p.source.split(':').next().unwrap_or_default();
+            !origin.eq_ignore_ascii_case(writer_source)
+        })
+        .map(|p| p.text)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +212,114 @@ mod tests {
             "1001-1001-3"
         ));
         assert!(!contains(Flavor::MariaDB, "1000-1000-5", "1001-1001-1"));
+    }
+
+    #[test]
+    fn missing_table() {
+        let cases = [
+            (format!("{A}:1-10"), format!("{A}:1-5"), vec![]),
+            (
+                format!("{A}:1-5"),
+                format!("{A}:1-10"),
+                vec![format!("{A}:6-10")],
+            ),
+            (
+                format!("{A}:1-5:8-9"),
+                format!("{A}:1-12"),
+                vec![format!("{A}:6-7:10-12")],
+            ),
+            (
+                format!("{A}:2-3"),
+                format!("{A}:1-4"),
+                vec![format!("{A}:1:4")],
+            ),
+            (
+                format!("{A}:1-5"),
+                format!("{A}:1-5,{B}:1-2"),
+                vec![format!("{B}:1-2")],
+            ),
+            (String::new(), format!("{A}:7"), vec![format!("{A}:7")]),
+            (format!("{A}:1-5"), String::new(), vec![]),
+        ];
+        for (have, of, want) in cases {
+            let got: Vec<String> = missing(Flavor::MySQL, &have, &of)
+                .into_iter()
+                .map(|p| p.text)
+                .collect();
+            assert_eq!(got, want, "{of} - {have}");
+        }
+        let got = missing(Flavor::MariaDB, "0-1-10,1-2-3", "0-1-10,1-3-5,2-2-1");
+        assert_eq!(
+            got,
+            vec![
+                Part {
+                    source: "3".into(),
+                    text: "1-3-5".into()
+                },
+                Part {
+                    source: "2".into(),
+                    text: "2-2-1".into()
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn errant_table() {
+        // (candidate, last known writer set, writer source, errant)
+        let cases: Vec<(Flavor, String, String, &str, Vec<String>)> = vec![
+            // Received more from the writer after status recorded it: fine.
+            (
+                Flavor::MySQL,
+                format!("{A}:1-20"),
+                format!("{A}:1-10"),
+                A,
+                vec![],
+            ),
+            // Its own transactions the writer never had: errant.
+            (
+                Flavor::MySQL,
+                format!("{A}:1-10,{B}:1-3"),
+                format!("{A}:1-10,{B}:1"),
+                A,
+                vec![format!("{B}:2-3")],
+            ),
+            // The writer had them (replicated in master-master): fine.
+            (
+                Flavor::MySQL,
+                format!("{A}:1-10,{B}:1-3"),
+                format!("{A}:1-10,{B}:1-3"),
+                A,
+                vec![],
+            ),
+            (
+                Flavor::MariaDB,
+                "0-1-20".into(),
+                "0-1-10".into(),
+                "1",
+                vec![],
+            ),
+            (
+                Flavor::MariaDB,
+                "0-2-11".into(),
+                "0-1-10".into(),
+                "1",
+                vec!["0-2-11".into()],
+            ),
+            (
+                Flavor::MariaDB,
+                "0-2-9".into(),
+                "0-1-10".into(),
+                "1",
+                vec![],
+            ),
+        ];
+        for (flavor, cand, known, source, want) in cases {
+            assert_eq!(
+                errant(flavor, &cand, &known, source),
+                want,
+                "{cand} vs {known}"
+            );
+        }
     }
 }

@@ -165,6 +165,9 @@ pub struct Observation {
     pub binlog_file: Option<String>,
     /// The replication channel from the peer, if one is configured.
     pub replica: Option<ReplicaStatus>,
+    /// Whether the server, as a source, waits for semi-synchronous
+    /// acknowledgements; `None` when semi-sync is not loaded.
+    pub semi_sync_source_active: Option<bool>,
 }
 
 impl Observation {
@@ -296,6 +299,10 @@ pub trait Server {
         &self,
         failure: &ApplierFailure,
     ) -> impl Future<Output = Result<(), SqlError>> + Send;
+
+    /// Schemas holding user data (all but `mysql`, `sys` and the two
+    /// metadata schemas).
+    fn user_schemas(&self) -> impl Future<Output = Result<Vec<String>, SqlError>> + Send;
 
     /// `CHECKSUM TABLE` of every base table of `schema`.
     fn table_checksums(

@@ -122,3 +122,18 @@ pub fn object_meta(pair: &MySQLActiveActive, names: &Names, name: String) -> Obj
 pub fn owner_reference(pair: &MySQLActiveActive) -> Option<OwnerReference> {
     pair.controller_owner_ref(&())
 }
+
+/// Pod template annotation with a digest of the ConfigMap's data: a change
+/// of my.cnf or the scripts changes the template, so the StatefulSet rolls
+/// the pods (one at a time) onto the new configuration.
+pub const CONFIG_DIGEST: &str = "mysql-aa.io/config-digest";
+
+/// A short, stable digest of `text` (64-bit FNV-1a, hex). Not for secrets.
+pub fn digest(text: &str) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}

@@ -89,9 +89,17 @@ pub fn render(pair: &MySQLActiveActive) -> Result<Rendered, InvalidSpec> {
         .filter(|c| c.is_generated(pair))
         .map(|c| secrets::build_secret(pair, &names, c, None))
         .collect();
+    let config_map = configmap::build_config_map(pair, &names);
+    let mut statefulset = statefulset::build_statefulset(pair, &names);
+    let data = serde_json::to_string(&config_map.data).unwrap_or_default();
+    if let Some(meta) = statefulset.spec.template.metadata.as_mut() {
+        meta.annotations
+            .get_or_insert_with(Default::default)
+            .insert(meta::CONFIG_DIGEST.into(), meta::digest(&data));
+    }
     Ok(Rendered {
-        config_map: configmap::build_config_map(pair, &names),
-        statefulset: statefulset::build_statefulset(pair, &names),
+        config_map,
+        statefulset,
         services: vec![
             services::build_headless_service(pair, &names),
             services::build_writer_service(pair, &names),

@@ -112,17 +112,21 @@ pub fn render_mycnf(spec: &MySQLActiveActiveSpec, names: &Names, ordinal: u32) -
         }
     }
     if spec.replication.semi_sync {
-        c.text("# semi-synchronous replication in both directions");
+        c.text("# semi-synchronous replication in both directions: a commit waits for");
+        c.text("# the peer's acknowledgement, at most the timeout, then falls back to async");
+        let timeout_ms = u64::from(spec.replication.semi_sync_timeout_seconds) * 1000;
         match spec.engine {
             Engine::MySQL => {
-                c.set("loose_plugin_load_add", "semisync_source.so");
-                c.set("loose_plugin_load_add", "semisync_replica.so");
+                c.set("plugin_load_add", "semisync_source.so");
+                c.set("plugin_load_add", "semisync_replica.so");
                 c.set("loose_rpl_semi_sync_source_enabled", "ON");
                 c.set("loose_rpl_semi_sync_replica_enabled", "ON");
+                c.set("loose_rpl_semi_sync_source_timeout", timeout_ms);
             }
             Engine::MariaDB => {
                 c.set("rpl_semi_sync_master_enabled", "ON");
                 c.set("rpl_semi_sync_slave_enabled", "ON");
+                c.set("rpl_semi_sync_master_timeout", timeout_ms);
             }
         }
     }

@@ -100,6 +100,17 @@ pub struct FailoverInput {
     pub writer_down_long_enough: bool,
 }
 
+/// What is known of the writer from earlier cycles (status), for the errant
+/// check of a failover candidate when the writer cannot be asked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriterHistory {
+    /// The writer's executed GTID set at its last observation.
+    pub gtid_executed: String,
+    /// Where its own transactions come from: its server uuid (MySQL) or
+    /// server_id (MariaDB).
+    pub source: String,
+}
+
 /// Everything [`decide`] needs.
 #[derive(Clone, Debug)]
 pub struct Input {
@@ -119,6 +130,10 @@ pub struct Input {
     pub nodes: [NodeFacts; 2],
     /// Automatic failover.
     pub failover: FailoverInput,
+    /// The writer's last known GTID set and identity (from status).
+    pub writer_history: Option<WriterHistory>,
+    /// A pending switchover request: the ordinal that should take writes.
+    pub switchover: Option<u32>,
 }
 
 /// A named action of the plan. Its name is the Event reason.
@@ -162,6 +177,15 @@ pub enum Step {
         /// The failed writer.
         from: u32,
     },
+    /// Switchover: wait until `node` has applied every transaction the
+    /// fenced writer `from` executed (bounded by
+    /// `failover.applyTimeoutSeconds`).
+    CatchUp {
+        /// The new writer.
+        node: u32,
+        /// The fenced old writer.
+        from: u32,
+    },
     /// Skip exactly the failing transaction on `node` (SkipAndRecord).
     SkipTransaction {
         /// Ordinal.
@@ -182,6 +206,7 @@ impl Step {
             Step::Label { .. } => "RoleLabelled",
             Step::SkipTransaction { .. } => "TransactionSkipped",
             Step::Promote { .. } => "WriterPromoted",
+            Step::CatchUp { .. } => "WriterCaughtUp",
         }
     }
 }
@@ -199,8 +224,25 @@ pub struct Health {
     pub halted: Vec<(u32, ApplierFailure)>,
     /// Why no writer could be chosen, when none was.
     pub no_writer_reason: Option<String>,
-    /// A replica with errant transactions (SingleWriter).
-    pub errant: Option<u32>,
+    /// A replica with errant transactions (SingleWriter): its ordinal and
+    /// the transactions the writer does not have.
+    pub errant: Option<(u32, String)>,
+}
+
+/// What a plan does with a pending switchover request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Switchover {
+    /// The writer moves: fence `from`, catch `to` up, promote `to`.
+    Move {
+        /// The old writer.
+        from: u32,
+        /// The new writer.
+        to: u32,
+    },
+    /// The target already is the writer: nothing to do.
+    AlreadyWriter,
+    /// A precondition does not hold; nothing changes.
+    Refused(String),
 }
 
 /// The outcome of [`decide`].
@@ -212,6 +254,8 @@ pub struct Plan {
     pub writer: Option<u32>,
     /// An automatic failover this plan performs: (from, to).
     pub failover: Option<(u32, u32)>,
+    /// What happens to the pending switchover request, if any.
+    pub switchover: Option<Switchover>,
     /// Health before the plan.
     pub health: Health,
 }
@@ -234,6 +278,49 @@ fn wired_to(input: &Input, node: &NodeFacts, peer: &NodeFacts) -> bool {
             && r.source_user == input.replication_user
             && r.auto_position
     })
+}
+
+/// Errant transactions of a failover candidate, judged against what status
+/// last recorded of the writer.
+fn candidate_errant(input: &Input, candidate: &NodeFacts) -> Option<String> {
+    let (h, o) = (input.writer_history.as_ref()?, candidate.observation()?);
+    let errant = gtid::errant(
+        flavor_of(input.engine),
+        &o.gtid_executed,
+        &h.gtid_executed,
+        &h.source,
+    );
+    (!errant.is_empty()).then(|| errant.join(","))
+}
+
+/// Whether `target` may take the writer role from the reachable writer `w`
+/// by a switchover; `Err` says why not.
+fn switchover_ready(input: &Input, w: u32, target: u32, errant: bool) -> Result<(), String> {
+    let (writer, t) = (
+        &input.nodes[w as usize % 2],
+        &input.nodes[target as usize % 2],
+    );
+    let flavor = flavor_of(input.engine);
+    let replica = t.observation().and_then(|o| o.replica.as_ref());
+    if !(t.reachable() && t.pod_ready) {
+        Err(format!("ordinal {target} is not reachable and ready"))
+    } else if !t.observation().is_some_and(|o| o.info.flavor == flavor) {
+        Err(format!("ordinal {target} does not run {:?}", input.engine))
+    } else if !wired_to(input, t, writer) {
+        Err(format!(
+            "ordinal {target} does not replicate from the writer"
+        ))
+    } else if !replica
+        .is_some_and(|r| r.io_running == ThreadState::Yes && r.sql_running == ThreadState::Yes)
+    {
+        Err(format!(
+            "ordinal {target}'s replication threads are not both running"
+        ))
+    } else if errant {
+        Err(format!("ordinal {target} has errant transactions"))
+    } else {
+        Ok(())
+    }
 }
 
 /// Chooses the writer (SingleWriter).
@@ -262,6 +349,11 @@ fn elect(input: &Input) -> (Option<u32>, Option<String>) {
         } else if !wired_to(input, candidate, node) {
             format!(
                 "ordinal {} cannot take over: it was not replicating from the writer",
+                candidate.ordinal
+            )
+        } else if let Some(errant) = candidate_errant(input, candidate) {
+            format!(
+                "ordinal {} cannot take over: it has errant transactions {errant}",
                 candidate.ordinal
             )
         } else {
@@ -301,6 +393,25 @@ fn elect(input: &Input) -> (Option<u32>, Option<String>) {
             Some("the nodes have diverged: neither has every transaction of the other".into()),
         )
     }
+}
+
+/// Errant transactions (SingleWriter): what the replica executed that the
+/// writer `w` does not have. Such a node is reported and never promoted.
+fn errant_replica(input: &Input, w: u32) -> Option<(u32, String)> {
+    let flavor = flavor_of(input.engine);
+    let (writer, replica) = (
+        &input.nodes[w as usize % 2],
+        &input.nodes[1 - w as usize % 2],
+    );
+    let (wo, ro) = (writer.observation()?, replica.observation()?);
+    if ro.info.flavor != flavor || gtid::contains(flavor, &wo.gtid_executed, &ro.gtid_executed) {
+        return None;
+    }
+    let parts: Vec<String> = gtid::missing(flavor, &wo.gtid_executed, &ro.gtid_executed)
+        .into_iter()
+        .map(|p| p.text)
+        .collect();
+    Some((replica.ordinal, parts.join(",")))
 }
 
 /// Computes the plan for one cycle. Pure.
@@ -395,16 +506,49 @@ pub fn decide(input: &Input) -> Plan {
 
     // Who should be writable, and the labels.
     let desired: [Option<Role>; 2] = match input.mode {
-        WriteMode::MultiWriter => [Some(Role::Writer), Some(Role::Writer)],
+        WriteMode::MultiWriter => {
+            if input.switchover.is_some() {
+                plan.switchover = Some(Switchover::Refused(
+                    "MultiWriter: both nodes take writes; there is no writer to move".into(),
+                ));
+            }
+            [Some(Role::Writer), Some(Role::Writer)]
+        }
         WriteMode::SingleWriter => {
-            let (writer, why) = elect(input);
-            plan.writer = writer;
+            let (mut writer, why) = elect(input);
             if let (Some(w), Some(old)) = (writer, input.current_writer)
                 && w != old
             {
                 plan.failover = Some((old, w));
             }
             health.no_writer_reason = why;
+            health.errant = writer
+                .filter(|_| plan.failover.is_none())
+                .and_then(|w| errant_replica(input, w));
+            if let Some(t) = input.switchover {
+                let verdict = match writer {
+                    _ if plan.failover.is_some() => {
+                        Switchover::Refused("a failover is in progress".into())
+                    }
+                    None => Switchover::Refused(format!(
+                        "there is no writer to move: {}",
+                        health.no_writer_reason.clone().unwrap_or_default()
+                    )),
+                    Some(w) if w == t => Switchover::AlreadyWriter,
+                    Some(w) => {
+                        let errant = health.errant.as_ref().is_some_and(|(n, _)| *n == t);
+                        match switchover_ready(input, w, t, errant) {
+                            Ok(()) => {
+                                writer = Some(t);
+                                Switchover::Move { from: w, to: t }
+                            }
+                            Err(why) => Switchover::Refused(why),
+                        }
+                    }
+                };
+                plan.switchover = Some(verdict);
+            }
+            plan.writer = writer;
             match writer {
                 Some(w) => {
                     let mut d = [Some(Role::Replica), Some(Role::Replica)];
@@ -444,27 +588,10 @@ pub fn decide(input: &Input) -> Plan {
             }
         }
     }
-    // Errant transactions (SingleWriter): the replica executed something the
-    // writer does not have. Reported; such a node is never elected (the
-    // first election requires containment) until it is repaired.
-    if let Some(w) = plan.writer
-        && plan.failover.is_none()
-    {
-        let (writer, replica) = (
-            &input.nodes[w as usize % 2],
-            &input.nodes[1 - w as usize % 2],
-        );
-        if let (Some(wo), Some(ro)) = (
-            writer.observation(),
-            replica.observation().filter(|_| engine_ok(replica)),
-        ) && !gtid::contains(flavor, &wo.gtid_executed, &ro.gtid_executed)
-        {
-            health.errant = Some(replica.ordinal);
-            health.degraded.push(format!(
-                "ordinal {} has errant transactions: it executed GTIDs the writer does not have",
-                replica.ordinal
-            ));
-        }
+    if let Some((n, set)) = &health.errant {
+        health.degraded.push(format!(
+            "ordinal {n} has errant transactions (executed, but not on the writer): {set}"
+        ));
     }
     // Invariant 1: take away before giving; a promotion catches up first.
     if let Some((from, to)) = plan.failover {
@@ -472,6 +599,9 @@ pub fn decide(input: &Input) -> Plan {
     }
     plan.steps.extend(fences);
     plan.steps.extend(replica_labels);
+    if let Some(Switchover::Move { from, to }) = plan.switchover {
+        plan.steps.push(Step::CatchUp { node: to, from });
+    }
     plan.steps.extend(unfences);
     plan.steps.extend(writer_labels);
 

@@ -56,6 +56,7 @@ fn node(ordinal: u32, writable: bool, wired: bool, gtids: &str, label: Option<Ro
             super_read_only: Some(!writable),
             binlog_file: None,
             replica,
+            semi_sync_source_active: None,
         }),
         failure: None,
     }
@@ -74,6 +75,28 @@ fn input(mode: WriteMode, current_writer: Option<u32>, nodes: [NodeFacts; 2]) ->
             automatic: true,
             writer_down_long_enough: false,
         },
+        writer_history: None,
+        switchover: None,
+    }
+}
+
+fn switch_to(mut i: Input, target: u32) -> Input {
+    i.switchover = Some(target);
+    i
+}
+
+fn history(mut i: Input, gtids: &str, source: &str) -> Input {
+    i.writer_history = Some(WriterHistory {
+        gtid_executed: gtids.into(),
+        source: source.into(),
+    });
+    i
+}
+
+fn refused(p: &Plan) -> String {
+    match &p.switchover {
+        Some(Switchover::Refused(why)) => why.clone(),
+        other => panic!("expected a refusal, got {other:?}"),
     }
 }
 
@@ -348,7 +371,7 @@ fn cases() -> Vec<Case> {
             steps: vec![],
             writer: Some(0),
             check: |p| {
-                assert_eq!(p.health.errant, Some(1));
+                assert_eq!(p.health.errant, Some((1, format!("{U1}:1"))));
                 assert!(p.health.degraded.iter().any(|d| d.contains("errant")));
             },
         },
@@ -642,6 +665,167 @@ fn cases() -> Vec<Case> {
                 )
             },
         },
+        Case {
+            name: "switchover: fence the writer, label it replica, catch the target up, then promote it",
+            input: switch_to(input(SingleWriter, Some(0), healthy()), 1),
+            steps: vec![
+                Step::Fence { node: 0 },
+                label(0, Replica),
+                Step::CatchUp { node: 1, from: 0 },
+                Step::Unfence { node: 1 },
+                label(1, Writer),
+            ],
+            writer: Some(1),
+            check: |p| {
+                assert_eq!(p.switchover, Some(Switchover::Move { from: 0, to: 1 }));
+                assert_eq!(p.failover, None);
+            },
+        },
+        Case {
+            name: "switchover to the current writer: nothing to do, answered",
+            input: switch_to(input(SingleWriter, Some(0), healthy()), 0),
+            steps: vec![],
+            writer: Some(0),
+            check: |p| assert_eq!(p.switchover, Some(Switchover::AlreadyWriter)),
+        },
+        Case {
+            name: "switchover to a target whose applier is halted: refused, nothing changes",
+            input: switch_to(
+                input(
+                    SingleWriter,
+                    Some(0),
+                    [healthy()[0].clone(), halted(healthy()[1].clone())],
+                ),
+                1,
+            ),
+            steps: vec![],
+            writer: Some(0),
+            check: |p| assert!(refused(p).contains("not both running"), "{}", refused(p)),
+        },
+        Case {
+            name: "switchover to a target that is not ready: refused",
+            input: switch_to(
+                input(
+                    SingleWriter,
+                    Some(0),
+                    [
+                        healthy()[0].clone(),
+                        with(healthy()[1].clone(), |n| n.pod_ready = false),
+                    ],
+                ),
+                1,
+            ),
+            steps: vec![],
+            writer: Some(0),
+            check: |p| assert!(refused(p).contains("not reachable and ready")),
+        },
+        Case {
+            name: "switchover to a target with errant transactions: refused and reported",
+            input: switch_to(
+                input(
+                    SingleWriter,
+                    Some(0),
+                    [
+                        healthy()[0].clone(),
+                        with(healthy()[1].clone(), |n| {
+                            obs(n).gtid_executed = format!("{U0}:1-5,{U1}:1-2");
+                        }),
+                    ],
+                ),
+                1,
+            ),
+            steps: vec![],
+            writer: Some(0),
+            check: |p| {
+                assert!(refused(p).contains("errant"));
+                assert_eq!(p.health.errant, Some((1, format!("{U1}:1-2"))));
+            },
+        },
+        Case {
+            name: "switchover while the writer is unreachable: refused (failover's job)",
+            input: switch_to(
+                input(
+                    SingleWriter,
+                    Some(0),
+                    [
+                        with(healthy()[0].clone(), |n| n.server = Err("refused".into())),
+                        healthy()[1].clone(),
+                    ],
+                ),
+                1,
+            ),
+            steps: vec![label(0, Replica)],
+            writer: None,
+            check: |p| assert!(refused(p).contains("no writer")),
+        },
+        Case {
+            name: "switchover in MultiWriter: refused",
+            input: switch_to(
+                input(
+                    MultiWriter,
+                    None,
+                    [
+                        node(0, true, true, "", Some(Writer)),
+                        node(1, true, true, "", Some(Writer)),
+                    ],
+                ),
+                1,
+            ),
+            steps: vec![],
+            writer: None,
+            check: |p| assert!(refused(p).contains("MultiWriter")),
+        },
+        Case {
+            name: "failover candidate with transactions of its own the writer never had: not promoted",
+            input: history(
+                after_window(input(
+                    SingleWriter,
+                    Some(0),
+                    [
+                        with(healthy()[0].clone(), |n| n.server = Err("refused".into())),
+                        with(healthy()[1].clone(), |n| {
+                            obs(n).gtid_executed = format!("{U0}:1-5,{U1}:1-3");
+                        }),
+                    ],
+                )),
+                &format!("{U0}:1-5,{U1}:1"),
+                U0,
+            ),
+            steps: vec![label(0, Replica)],
+            writer: None,
+            check: |p| {
+                let why = p.health.no_writer_reason.clone().unwrap();
+                assert!(
+                    why.contains("errant") && why.contains(&format!("{U1}:2-3")),
+                    "{why}"
+                );
+            },
+        },
+        Case {
+            name: "failover candidate that received more from the writer than status recorded: promoted",
+            input: history(
+                after_window(input(
+                    SingleWriter,
+                    Some(0),
+                    [
+                        with(healthy()[0].clone(), |n| n.server = Err("refused".into())),
+                        with(healthy()[1].clone(), |n| {
+                            obs(n).gtid_executed = format!("{U0}:1-9");
+                        }),
+                    ],
+                )),
+                &format!("{U0}:1-5"),
+                U0,
+            ),
+            steps: vec![
+                Step::Promote { node: 1, from: 0 },
+                label(0, Replica),
+                Step::Unfence { node: 1 },
+                label(1, Writer),
+            ],
+            writer: Some(1),
+            check: |p| assert_eq!(p.failover, Some((0, 1))),
+        },
     ]
 }
 
@@ -679,6 +863,22 @@ fn check_invariants(input: &Input, plan: &Plan) {
     for step in &plan.steps {
         if let Step::Unfence { node } = step {
             assert_eq!(Some(*node), plan.writer, "only the writer is unfenced");
+        }
+    }
+    // Invariant 2/3 of a switchover: the old writer is fenced before the
+    // target catches up, and the target is unfenced only after.
+    let at = |want: &Step| plan.steps.iter().position(|s| s == want);
+    for step in &plan.steps {
+        if let Step::CatchUp { node, from } = step {
+            let catch_up = at(step).unwrap();
+            if input.nodes[*from as usize]
+                .server
+                .as_ref()
+                .is_ok_and(Observation::writable)
+            {
+                assert!(at(&Step::Fence { node: *from }).is_some_and(|f| f < catch_up));
+            }
+            assert!(at(&Step::Unfence { node: *node }).is_none_or(|u| u > catch_up));
         }
     }
 }

@@ -1,0 +1,150 @@
+//! Requests a user makes of a running pair from the command line: a
+//! switchover and a divergence check. Each writes the declarative request
+//! into the pair's spec (what `kubectl patch` or a GitOps commit would do)
+//! and waits for the operator's answer in status.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+
+use crate::api::MySQLActiveActive;
+
+/// Where the pair is and how long to wait for the answer.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Target {
+    /// Name of the MySQLActiveActive.
+    pub name: String,
+    /// Its namespace; the kubeconfig's current namespace when unset.
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Seconds to wait for the operator's answer; 0 returns once the request
+    /// is written.
+    #[arg(long, default_value_t = 180)]
+    pub wait_seconds: u64,
+}
+
+/// A fresh request id: the CLI's prefix and the time in milliseconds.
+fn request_id() -> String {
+    format!("cli-{}", jiff::Timestamp::now().as_millisecond())
+}
+
+async fn api(t: &Target) -> Result<Api<MySQLActiveActive>> {
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the cluster (KUBECONFIG, ~/.kube/config or in-cluster)")?;
+    let ns = t
+        .namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    Ok(Api::namespaced(client, &ns))
+}
+
+async fn wait_for<T>(
+    api: &Api<MySQLActiveActive>,
+    t: &Target,
+    mut answered: impl FnMut(&MySQLActiveActive) -> Option<T>,
+) -> Result<T> {
+    let deadline = Instant::now() + Duration::from_secs(t.wait_seconds);
+    loop {
+        let pair = api.get(&t.name).await.context("reading the pair")?;
+        if let Some(v) = answered(&pair) {
+            return Ok(v);
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "no answer from the operator within {}s (is it running?)",
+                t.wait_seconds
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// `switchover`: asks for the writer role to move to `to` (default: the
+/// pod that is not the writer), waits for the outcome and prints it.
+pub async fn switchover(t: &Target, to: Option<String>, out: &mut dyn Write) -> Result<()> {
+    let api = api(t).await?;
+    let pair = api
+        .get(&t.name)
+        .await
+        .with_context(|| format!("reading MySQLActiveActive {}", t.name))?;
+    let writer = pair.status.as_ref().and_then(|s| s.writer.clone());
+    let target = match (to, &writer) {
+        (Some(to), _) => to,
+        (None, Some(w)) => {
+            let names = crate::render::Names::of(&pair);
+            if *w == names.pod(0) {
+                names.pod(1)
+            } else {
+                names.pod(0)
+            }
+        }
+        (None, None) => bail!("the pair has no writer now; name the target with --to"),
+    };
+    let id = request_id();
+    api.patch(
+        &t.name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"switchover": {"target": target, "requestId": id}}})),
+    )
+    .await
+    .context("writing spec.switchover")?;
+    writeln!(out, "switchover to {target} requested (requestId {id})")?;
+    if t.wait_seconds == 0 {
+        return Ok(());
+    }
+    let change = wait_for(&api, t, |p| {
+        p.status
+            .as_ref()?
+            .last_switchover
+            .clone()
+            .filter(|c| c.request_id.as_deref() == Some(id.as_str()))
+    })
+    .await?;
+    let outcome = change.outcome.clone().unwrap_or_default();
+    writeln!(
+        out,
+        "{outcome}: {} -> {} in {} ms: {}",
+        change.from, change.to, change.duration_millis, change.message
+    )?;
+    if outcome != "Succeeded" {
+        bail!("switchover {outcome}");
+    }
+    Ok(())
+}
+
+/// `check-divergence`: asks for one divergence check and prints its result.
+pub async fn check_divergence(t: &Target, out: &mut dyn Write) -> Result<()> {
+    let api = api(t).await?;
+    let id = request_id();
+    api.patch(
+        &t.name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"divergenceCheck": {"requestId": id}}})),
+    )
+    .await
+    .context("writing spec.divergenceCheck.requestId")?;
+    writeln!(out, "divergence check requested (requestId {id})")?;
+    if t.wait_seconds == 0 {
+        return Ok(());
+    }
+    let report = wait_for(&api, t, |p| {
+        p.status
+            .as_ref()?
+            .divergence
+            .clone()
+            .filter(|d| d.request_id.as_deref() == Some(id.as_str()))
+    })
+    .await?;
+    writeln!(out, "{}: {}", report.result, report.message)?;
+    for table in &report.diverged_tables {
+        writeln!(out, "diverged: {table}")?;
+    }
+    match report.result.as_str() {
+        "Consistent" => Ok(()),
+        other => bail!("divergence check: {other}"),
+    }
+}

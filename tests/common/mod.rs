@@ -1,0 +1,432 @@
+//! The test kit of the whole-system tests and benchmarks: a cluster-in-a-box
+//! with the real operator binary, and helpers to talk to the pods' servers,
+//! run a write load through the writer Service and watch for two writable
+//! nodes.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Endpoints, Namespace};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use mysql_aa_operator::api::MySQLActiveActive;
+use mysql_async::prelude::Queryable;
+use sandbox::apiserver::Config;
+use sandbox::cluster::Cluster;
+use serde_json::{Value, json};
+
+pub const OPERATOR_USER: &str = "mysql-aa-operator";
+pub const OBSERVE_SECONDS: u64 = 2;
+
+pub struct TestBox {
+    pub cluster: Cluster,
+    pub client: Client,
+    pub kubeconfig: PathBuf,
+    pub operator: Option<Child>,
+}
+
+impl TestBox {
+    pub async fn start(name: &str) -> Self {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join(format!(".cache/boxes/{name}-{}", std::process::id()));
+        let cluster = Cluster::start(root.clone(), Config::default())
+            .await
+            .unwrap();
+        let kubeconfig = root.join("operator.kubeconfig");
+        cluster
+            .api
+            .write_kubeconfig(&kubeconfig, OPERATOR_USER)
+            .unwrap();
+        let kc = kube::config::Kubeconfig::from_yaml(&cluster.api.kubeconfig("test")).unwrap();
+        let client = Client::try_from(
+            kube::Config::from_custom_kubeconfig(kc, &Default::default())
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        let crd: CustomResourceDefinition = serde_saphyr::from_str(
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/crds/mysqlactiveactives.mysql-aa.io.yaml"
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        Api::<CustomResourceDefinition>::all(client.clone())
+            .create(&PostParams::default(), &crd)
+            .await
+            .unwrap();
+        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "shop"}})).unwrap();
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
+        let mut b = TestBox {
+            cluster,
+            client,
+            kubeconfig,
+            operator: None,
+        };
+        b.start_operator();
+        b
+    }
+
+    pub fn start_operator(&mut self) {
+        let log = std::fs::File::create(self.cluster.root().join("operator.log")).unwrap();
+        let child = Command::new(operator_binary())
+            .args([
+                "run",
+                "--address-mode",
+                "pod-ip",
+                "--observe-interval-seconds",
+                &OBSERVE_SECONDS.to_string(),
+                "--metrics-address",
+                "127.0.0.1:0",
+            ])
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.operator = Some(child);
+    }
+
+    pub fn kill9_operator(&mut self) {
+        if let Some(mut c) = self.operator.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn operator_log(&self) -> String {
+        std::fs::read_to_string(self.cluster.root().join("operator.log")).unwrap_or_default()
+    }
+
+    pub async fn apply_example(&self, file: &str, engine: &str) -> (String, Value) {
+        let text =
+            std::fs::read_to_string(format!("{}/examples/{file}", env!("CARGO_MANIFEST_DIR")))
+                .unwrap();
+        let mut pair: Value = serde_saphyr::from_str(&text).unwrap();
+        pair["spec"]["engine"] = json!(engine);
+        pair["spec"]["image"] = json!(if engine == "MariaDB" {
+            "mariadb:11.4"
+        } else {
+            "mysql:8.4"
+        });
+        pair["metadata"]["namespace"] = json!("shop");
+        let name = pair["metadata"]["name"].as_str().unwrap().to_string();
+        let api: Api<MySQLActiveActive> = Api::namespaced(self.client.clone(), "shop");
+        api.patch(&name, &PatchParams::apply("test"), &Patch::Apply(&pair))
+            .await
+            .unwrap();
+        (name, pair)
+    }
+
+    pub async fn wait_ready(&self, name: &str, limit: Duration) -> MySQLActiveActive {
+        let api: Api<MySQLActiveActive> = Api::namespaced(self.client.clone(), "shop");
+        let deadline = Instant::now() + limit;
+        loop {
+            let p = api.get(name).await.unwrap();
+            let ready = p.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+            });
+            if ready && p.status.as_ref().unwrap().observed_generation == p.metadata.generation {
+                return p;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} not Ready: {:#?}\noperator log tail:\n{}",
+                p.status,
+                tail(&self.operator_log())
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    pub async fn endpoint_ips(&self, service: &str) -> Vec<String> {
+        let api: Api<Endpoints> = Api::namespaced(self.client.clone(), "shop");
+        let mut ips: Vec<String> = api
+            .get_opt(service)
+            .await
+            .unwrap()
+            .and_then(|e| e.subsets)
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|s| s.addresses.clone().unwrap_or_default())
+            .map(|a| a.ip)
+            .collect();
+        ips.sort();
+        ips
+    }
+
+    /// Merge-patches the pair's spec (as a user editing it would).
+    pub async fn patch_spec(
+        &self,
+        name: &str,
+        spec: Value,
+    ) -> Result<MySQLActiveActive, kube::Error> {
+        let api: Api<MySQLActiveActive> = Api::namespaced(self.client.clone(), "shop");
+        api.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": spec })),
+        )
+        .await
+    }
+
+    pub async fn admin_password(&self, pair: &str) -> String {
+        let api: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(self.client.clone(), "shop");
+        let s = api.get(&format!("{pair}-admin")).await.unwrap();
+        String::from_utf8(s.data.unwrap()["password"].0.clone()).unwrap()
+    }
+
+    pub async fn shutdown(mut self) {
+        self.kill9_operator();
+        self.cluster.shutdown().await;
+    }
+}
+
+pub fn tail(s: &str) -> String {
+    s.lines()
+        .rev()
+        .take(30)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub async fn conn(ip: &str, password: &str) -> mysql_async::Conn {
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(ip)
+        .tcp_port(3306)
+        .user(Some("mysqlaa_admin"))
+        .pass(Some(password))
+        .prefer_socket(false);
+    mysql_async::Conn::new(opts).await.unwrap()
+}
+
+pub async fn wait_row(ip: &str, password: &str, query: &str, want: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut c = conn(ip, password).await;
+        let got: Option<u64> = c.query_first(query).await.ok().flatten();
+        c.disconnect().await.unwrap();
+        if got == Some(want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{query} on {ip}: {got:?}, want {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The operator binary: the one cargo built for this test or benchmark.
+fn operator_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_mysql-aa-operator"))
+}
+
+/// Options of a server connection as the admin account.
+pub fn admin_opts(ip: &str, password: &str) -> mysql_async::OptsBuilder {
+    mysql_async::OptsBuilder::default()
+        .ip_or_hostname(ip)
+        .tcp_port(3306)
+        .user(Some("mysqlaa_admin"))
+        .pass(Some(password))
+        .prefer_socket(false)
+}
+
+/// The pod IPs the Endpoints of `service` list now.
+pub async fn service_ips(client: &Client, service: &str) -> Vec<String> {
+    let endpoints: Api<Endpoints> = Api::namespaced(client.clone(), "shop");
+    endpoints
+        .get(service)
+        .await
+        .ok()
+        .and_then(|e| e.subsets)
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|s| s.addresses.clone().unwrap_or_default())
+        .map(|a| a.ip)
+        .collect()
+}
+
+/// A continuous write load through the writer Service: one connection per
+/// insert (as a client following the Service would), each row carrying a
+/// client-side sequence number; the acknowledged numbers are kept.
+pub struct WriteLoad {
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<BTreeSet<u64>>>,
+    /// When each acknowledged write returned.
+    pub acked_at: Arc<Mutex<Vec<Instant>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WriteLoad {
+    /// Creates `app.load` through the writer Service and starts writing.
+    pub async fn start(b: &TestBox, pair: &str, password: &str) -> Self {
+        let writer = b.endpoint_ips(&format!("{pair}-writer")).await;
+        let mut c = conn(&writer[0], password).await;
+        c.query_drop("CREATE DATABASE IF NOT EXISTS app")
+            .await
+            .unwrap();
+        c.query_drop("CREATE TABLE IF NOT EXISTS app.load (id BIGINT AUTO_INCREMENT PRIMARY KEY, seq BIGINT NOT NULL UNIQUE)")
+            .await
+            .unwrap();
+        c.disconnect().await.unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(Mutex::new(BTreeSet::new()));
+        let acked_at = Arc::new(Mutex::new(Vec::new()));
+        let task = {
+            let (stop, acked, acked_at, client, pw, svc) = (
+                stop.clone(),
+                acked.clone(),
+                acked_at.clone(),
+                b.client.clone(),
+                password.to_string(),
+                format!("{pair}-writer"),
+            );
+            tokio::spawn(async move {
+                let mut seq = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    if let [ip] = service_ips(&client, &svc).await.as_slice()
+                        && let Ok(Ok(mut c)) = tokio::time::timeout(
+                            Duration::from_secs(2),
+                            mysql_async::Conn::new(admin_opts(ip, &pw)),
+                        )
+                        .await
+                    {
+                        seq += 1;
+                        let insert = format!("INSERT INTO app.load (seq) VALUES ({seq})");
+                        if let Ok(Ok(())) =
+                            tokio::time::timeout(Duration::from_secs(5), c.query_drop(insert)).await
+                        {
+                            acked.lock().unwrap().insert(seq);
+                            acked_at.lock().unwrap().push(Instant::now());
+                        }
+                        let _ = c.disconnect().await;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        };
+        WriteLoad {
+            stop,
+            acked,
+            acked_at,
+            task,
+        }
+    }
+
+    /// How many writes were acknowledged so far.
+    pub fn count(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// Stops the load; returns the acknowledged sequence numbers.
+    pub async fn stop(self) -> BTreeSet<u64> {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.task.await;
+        self.acked.lock().unwrap().clone()
+    }
+}
+
+/// Every acknowledged write is on the server at `ip` (waits for replication).
+pub async fn assert_all_present(ip: &str, password: &str, acked: &BTreeSet<u64>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut c = conn(ip, password).await;
+        let present: Vec<u64> = c.query("SELECT seq FROM app.load").await.unwrap();
+        c.disconnect().await.unwrap();
+        let present: BTreeSet<u64> = present.into_iter().collect();
+        let missing: Vec<&u64> = acked.difference(&present).collect();
+        if missing.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} acknowledged write(s) missing on {ip}: {:?}",
+            missing.len(),
+            missing.iter().take(20).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Watches both servers' `read_only` every 100 ms and counts the
+/// observations in which both were writable.
+pub struct WritableWatch {
+    stop: Arc<AtomicBool>,
+    two: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WritableWatch {
+    /// Starts watching the servers at `ips`.
+    pub fn start(ips: Vec<String>, password: &str) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let two = Arc::new(AtomicUsize::new(0));
+        let task = {
+            let (stop, two, pw) = (stop.clone(), two.clone(), password.to_string());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    let mut writable = 0;
+                    for ip in &ips {
+                        if let Ok(Ok(mut c)) = tokio::time::timeout(
+                            Duration::from_millis(500),
+                            mysql_async::Conn::new(admin_opts(ip, &pw)),
+                        )
+                        .await
+                        {
+                            let ro: Option<u8> = c
+                                .query_first("SELECT @@GLOBAL.read_only")
+                                .await
+                                .ok()
+                                .flatten();
+                            if ro == Some(0) {
+                                writable += 1;
+                            }
+                            let _ = c.disconnect().await;
+                        }
+                    }
+                    if writable > 1 {
+                        two.fetch_add(1, Ordering::SeqCst);
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        };
+        WritableWatch { stop, two, task }
+    }
+
+    /// Stops; returns how many observations saw two writable nodes.
+    pub async fn stop(self) -> usize {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.task.await;
+        self.two.load(Ordering::SeqCst)
+    }
+}
+
+/// The pods' IPs, ordinal 0 then 1.
+pub async fn pod_ips(client: &Client, pair: &str) -> Vec<String> {
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), "shop");
+    let mut out = Vec::new();
+    for o in 0..2 {
+        let p = pods.get(&format!("{pair}-{o}")).await.unwrap();
+        out.push(p.status.unwrap().pod_ip.unwrap());
+    }
+    out
+}

@@ -1,0 +1,620 @@
+//! Moving the writer role and watching the data, in the cluster-in-a-box
+//! with the real operator binary and real MySQL 9.7 / MariaDB 10.11 pods:
+//! failover under a write load, switchover under a write load (every
+//! acknowledged write counted), semi-synchronous durability, conflicts and
+//! the divergence check.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use kube::api::Api;
+use mysql_aa_operator::api::{MySQLActiveActive, MySQLActiveActiveStatus};
+use mysql_async::prelude::Queryable;
+use serde_json::json;
+
+async fn status(b: &TestBox, name: &str) -> MySQLActiveActiveStatus {
+    let api: Api<MySQLActiveActive> = Api::namespaced(b.client.clone(), "shop");
+    api.get(name).await.unwrap().status.unwrap_or_default()
+}
+
+/// Waits until `f` holds of the pair's status; returns that status.
+async fn wait_status(
+    b: &TestBox,
+    name: &str,
+    limit: Duration,
+    what: &str,
+    f: impl Fn(&MySQLActiveActiveStatus) -> bool,
+) -> MySQLActiveActiveStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        let st = status(b, name).await;
+        if f(&st) {
+            return st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {st:#?}\n{}",
+            tail(&b.operator_log())
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `Last_SQL_Errno` of the server's replica channel.
+async fn applier_errno(c: &mut mysql_async::Conn) -> u64 {
+    let rows: Vec<mysql_async::Row> = c.query("SHOW REPLICA STATUS").await.unwrap();
+    rows.first()
+        .and_then(|r| r.get_opt::<u64, _>("Last_SQL_Errno"))
+        .and_then(Result::ok)
+        .unwrap_or(0)
+}
+
+/// (acknowledged, not acknowledged) semi-synchronous commits of a source.
+async fn semi_sync_counts(c: &mut mysql_async::Conn, engine: &str) -> (u64, u64) {
+    let role = if engine == "MySQL" {
+        "source"
+    } else {
+        "master"
+    };
+    let rows: Vec<(String, String)> = c
+        .query(format!(
+            "SHOW GLOBAL STATUS WHERE Variable_name IN ('Rpl_semi_sync_{role}_yes_tx', 'Rpl_semi_sync_{role}_no_tx')"
+        ))
+        .await
+        .unwrap();
+    let get = |suffix: &str| {
+        rows.iter()
+            .find(|(k, _)| k.ends_with(suffix))
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (get("_yes_tx"), get("_no_tx"))
+}
+
+/// Sends `sig` to `pid`; whether it was delivered.
+fn signal(pid: u32, sig: &str) -> bool {
+    Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap()
+        .success()
+}
+
+fn other(name: &str, pod: &str) -> String {
+    if pod.ends_with("-0") {
+        format!("{name}-1")
+    } else {
+        format!("{name}-0")
+    }
+}
+
+/// Runs the operator's CLI against the box; returns (success, output).
+fn cli(b: &TestBox, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mysql-aa-operator"))
+        .args(args)
+        .env("KUBECONFIG", &b.kubeconfig)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The longest pause between two acknowledged writes around `at`.
+fn longest_gap(acked_at: &[Instant], from: Instant, to: Instant) -> Duration {
+    acked_at
+        .windows(2)
+        .filter(|w| w[1] >= from && w[0] <= to)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default()
+}
+
+async fn writer_failure_fails_over(engine: &str) {
+    let b = TestBox::start(&format!("failover-{engine}")).await;
+    let (name, _) = b.apply_example("pair.yaml", engine).await;
+    b.wait_ready(&name, Duration::from_secs(240)).await;
+    b.patch_spec(&name, json!({"failover": {"detectionWindowSeconds": 3}}))
+        .await
+        .unwrap();
+    let p = b.wait_ready(&name, Duration::from_secs(60)).await;
+    let old = p.status.unwrap().writer.unwrap();
+    let new = other(&name, &old);
+    let pw = b.admin_password(&name).await;
+    let ips = pod_ips(&b.client, &name).await;
+    let load = WriteLoad::start(&b, &name, &pw).await;
+    let watch = WritableWatch::start(ips.clone(), &pw);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(load.count() > 0, "the load writes before the failure");
+    // kill -9 of the writer's server, and its node stays down.
+    let failed_at = Instant::now();
+    b.cluster.fail_node("shop", &old).await;
+    let st = wait_status(&b, &name, Duration::from_secs(90), "no failover", |s| {
+        s.writer.as_deref() == Some(new.as_str()) && s.last_failover.is_some()
+    })
+    .await;
+    let failover = st.last_failover.unwrap();
+    let at_failover = load.count();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while load.count() <= at_failover {
+        assert!(Instant::now() < deadline, "writes did not resume on {new}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "{engine}: writer {old} lost; writes resumed on {new} {:.1}s after the failure (lastFailover.durationMillis={} from first detection, window 3s)",
+        failed_at.elapsed().as_secs_f64(),
+        failover.duration_millis
+    );
+    assert_eq!(
+        (failover.from.as_str(), failover.to.as_str()),
+        (old.as_str(), new.as_str())
+    );
+    assert_eq!(failover.outcome.as_deref(), Some("Succeeded"));
+    assert!(!failover.data_loss_accepted);
+    // The old writer returns fenced, replicates from the new one, and does
+    // not take the role back.
+    b.cluster.recover_node("shop", &old).await;
+    let p = b.wait_ready(&name, Duration::from_secs(120)).await;
+    let st = p.status.unwrap();
+    assert_eq!(st.writer.as_deref(), Some(new.as_str()));
+    let old_node = st.nodes.iter().find(|n| n.name == old).unwrap();
+    assert_eq!(old_node.role.as_deref(), Some("Replica"));
+    assert_eq!(old_node.read_only, Some(true));
+    assert_eq!(
+        old_node
+            .replication
+            .as_ref()
+            .map(|r| r.sql_running.as_str()),
+        Some("Yes")
+    );
+    let acked = load.stop().await;
+    assert_eq!(watch.stop().await, 0, "two writable nodes were observed");
+    // Every acknowledged write is on both nodes.
+    for ip in &ips {
+        assert_all_present(ip, &pw, &acked).await;
+    }
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_writer_failure_fails_over() {
+    writer_failure_fails_over("MySQL").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_writer_failure_fails_over() {
+    writer_failure_fails_over("MariaDB").await;
+}
+
+async fn switchover_under_load(engine: &str) {
+    let b = TestBox::start(&format!("switchover-{engine}")).await;
+    let (name, _) = b.apply_example("pair.yaml", engine).await;
+    let p = b.wait_ready(&name, Duration::from_secs(240)).await;
+    let old = p.status.unwrap().writer.unwrap();
+    let new = other(&name, &old);
+    let pw = b.admin_password(&name).await;
+    let ips = pod_ips(&b.client, &name).await;
+    let load = WriteLoad::start(&b, &name, &pw).await;
+    let watch = WritableWatch::start(ips.clone(), &pw);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = load.count();
+    assert!(before > 0, "the load writes before the switchover");
+
+    // The CLI writes spec.switchover and waits for the outcome.
+    let asked = Instant::now();
+    let (ok, out) = cli(&b, &["switchover", &name, "-n", "shop"]);
+    let answered = Instant::now();
+    assert!(ok, "switchover failed: {out}\n{}", tail(&b.operator_log()));
+    assert!(out.contains("Succeeded"), "{out}");
+    let st = status(&b, &name).await;
+    assert_eq!(st.writer.as_deref(), Some(new.as_str()));
+    let change = st.last_switchover.clone().unwrap();
+    assert_eq!(
+        (change.from.as_str(), change.to.as_str()),
+        (old.as_str(), new.as_str())
+    );
+    assert!(change.request_id.as_deref().unwrap().starts_with("cli-"));
+    // Writes continue on the new writer.
+    let at_switch = load.count();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while load.count() <= at_switch + 20 {
+        assert!(Instant::now() < deadline, "writes did not resume on {new}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let p = b.wait_ready(&name, Duration::from_secs(60)).await;
+    let st = p.status.unwrap();
+    let old_node = st.nodes.iter().find(|n| n.name == old).unwrap();
+    assert_eq!(old_node.role.as_deref(), Some("Replica"));
+    assert_eq!(
+        old_node
+            .replication
+            .as_ref()
+            .map(|r| r.sql_running.as_str()),
+        Some("Yes"),
+        "the old writer replicates from the new one"
+    );
+    let gap = longest_gap(
+        &load.acked_at.lock().unwrap(),
+        asked,
+        answered + Duration::from_secs(1),
+    );
+    let acked = load.stop().await;
+    assert_eq!(watch.stop().await, 0, "two writable nodes were observed");
+    for ip in &ips {
+        assert_all_present(ip, &pw, &acked).await;
+    }
+    eprintln!(
+        "{engine}: switchover {old} -> {new}: {} acknowledged writes all present on both nodes; operator duration {} ms; longest write pause {} ms",
+        acked.len(),
+        change.duration_millis,
+        gap.as_millis()
+    );
+
+    // The same request again (GitOps re-applying the manifest): nothing moves.
+    let spec_before = {
+        let api: Api<MySQLActiveActive> = Api::namespaced(b.client.clone(), "shop");
+        api.get(&name).await.unwrap().spec.switchover.unwrap()
+    };
+    b.patch_spec(
+        &name,
+        json!({"switchover": {"target": spec_before.target, "requestId": spec_before.request_id}}),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(OBSERVE_SECONDS * 2)).await;
+    let st = status(&b, &name).await;
+    assert_eq!(st.writer.as_deref(), Some(new.as_str()));
+    assert_eq!(st.last_switchover, Some(change));
+
+    // A request naming a pod outside the pair is refused; nothing changes.
+    let (ok, out) = cli(
+        &b,
+        &["switchover", &name, "-n", "shop", "--to", "elsewhere-3"],
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("Refused") && out.contains("not a pod of this pair"),
+        "{out}"
+    );
+    let st = status(&b, &name).await;
+    assert_eq!(st.writer.as_deref(), Some(new.as_str()));
+
+    // And back again, to the original writer.
+    let (ok, out) = cli(&b, &["switchover", &name, "-n", "shop", "--to", &old]);
+    assert!(ok, "{out}");
+    b.wait_ready(&name, Duration::from_secs(60)).await;
+    assert_eq!(
+        status(&b, &name).await.writer.as_deref(),
+        Some(old.as_str())
+    );
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(b.client.clone(), "shop");
+    let reasons: Vec<String> = api
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|e| e.reason)
+        .collect();
+    for want in [
+        "NodeFenced",
+        "WriterCaughtUp",
+        "SwitchoverSucceeded",
+        "SwitchoverRefused",
+    ] {
+        assert!(
+            reasons.iter().any(|r| r == want),
+            "no {want} Event: {reasons:?}"
+        );
+    }
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_switchover_under_load() {
+    switchover_under_load("MySQL").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_switchover_under_load() {
+    switchover_under_load("MariaDB").await;
+}
+
+async fn semi_sync_reports_durability(engine: &str) {
+    let b = TestBox::start(&format!("semisync-{engine}")).await;
+    let (name, _) = b.apply_example("pair.yaml", engine).await;
+    b.wait_ready(&name, Duration::from_secs(240)).await;
+    b.patch_spec(
+        &name,
+        json!({"replication": {"semiSync": true, "semiSyncTimeoutSeconds": 2}, "failover": {"automatic": false}}),
+    )
+    .await
+    .unwrap();
+    // The new my.cnf rolls the pods; semi-sync is then active on the writer.
+    let st = wait_status(
+        &b,
+        &name,
+        Duration::from_secs(240),
+        "semi-sync never active",
+        |s| s.durability.as_deref() == Some("SemiSynchronous"),
+    )
+    .await;
+    let writer = st.writer.clone().unwrap();
+    let replica = other(&name, &writer);
+    let pw = b.admin_password(&name).await;
+    let ips = pod_ips(&b.client, &name).await;
+    let writer_ip = &ips[if writer.ends_with("-0") { 0 } else { 1 }];
+    let mut c = conn(writer_ip, &pw).await;
+    c.query_drop("CREATE DATABASE app").await.unwrap();
+    c.query_drop("CREATE TABLE app.t (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO app.t VALUES (0)").await.unwrap();
+    let (yes_before, _) = semi_sync_counts(&mut c, engine).await;
+    assert!(yes_before > 0, "commits were acknowledged by the peer");
+    // The replica's server stops answering (SIGSTOP: its connections stay
+    // open, as in a network partition). The next commit waits for the
+    // timeout, then the writer falls back to asynchronous replication.
+    let pid = b
+        .cluster
+        .container_pid("shop", &replica, "mysqld")
+        .await
+        .expect("the replica's server runs");
+    assert!(signal(pid, "STOP"), "kill -STOP {pid}");
+    let started = Instant::now();
+    c.query_drop("INSERT INTO app.t VALUES (1)").await.unwrap();
+    let waited = started.elapsed();
+    let started = Instant::now();
+    c.query_drop("INSERT INTO app.t VALUES (2)").await.unwrap();
+    let next = started.elapsed();
+    let (_, no_after) = semi_sync_counts(&mut c, engine).await;
+    eprintln!(
+        "{engine}: with the peer frozen, the first commit took {} ms (semiSyncTimeoutSeconds 2), the next {} ms; commits not acknowledged: {no_after}",
+        waited.as_millis(),
+        next.as_millis()
+    );
+    assert!(
+        no_after >= 1,
+        "a commit went through without the peer's acknowledgement"
+    );
+    wait_status(
+        &b,
+        &name,
+        Duration::from_secs(60),
+        "no fallback reported",
+        |s| s.durability.as_deref() == Some("AsynchronousFallback"),
+    )
+    .await;
+    // The peer answers again (or, if its liveness probe had it restarted,
+    // comes back): it catches up and semi-sync is active again.
+    signal(pid, "CONT");
+    wait_status(
+        &b,
+        &name,
+        Duration::from_secs(180),
+        "semi-sync not restored",
+        |s| s.durability.as_deref() == Some("SemiSynchronous"),
+    )
+    .await;
+    c.disconnect().await.unwrap();
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(b.client.clone(), "shop");
+    let notes: Vec<String> = api
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("DurabilityChanged"))
+        .filter_map(|e| e.note)
+        .collect();
+    assert!(
+        notes.iter().any(|n| n.contains("AsynchronousFallback")),
+        "{notes:?}"
+    );
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_semi_sync_reports_durability() {
+    semi_sync_reports_durability("MySQL").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_semi_sync_reports_durability() {
+    semi_sync_reports_durability("MariaDB").await;
+}
+
+async fn conflicts_and_divergence(engine: &str) {
+    let b = TestBox::start(&format!("conflicts-{engine}")).await;
+    let (name, _) = b.apply_example("active-active.yaml", engine).await;
+    b.wait_ready(&name, Duration::from_secs(240)).await;
+    b.patch_spec(
+        &name,
+        json!({"replication": {"applierErrorPolicy": "Halt"}}),
+    )
+    .await
+    .unwrap();
+    b.wait_ready(&name, Duration::from_secs(60)).await;
+    let pw = b.admin_password(&name).await;
+    let ips = pod_ips(&b.client, &name).await;
+    let mut c0 = conn(&ips[0], &pw).await;
+    let mut c1 = conn(&ips[1], &pw).await;
+    c0.query_drop("CREATE DATABASE app").await.unwrap();
+    c0.query_drop("CREATE TABLE app.t (id INT PRIMARY KEY, v TEXT)")
+        .await
+        .unwrap();
+    c0.query_drop("INSERT INTO app.t VALUES (1, 'same')")
+        .await
+        .unwrap();
+    c0.query_drop("CREATE TABLE app.c (id INT PRIMARY KEY, v TEXT)")
+        .await
+        .unwrap();
+    wait_row(&ips[1], &pw, "SELECT COUNT(*) FROM app.t", 1).await;
+    wait_row(
+        &ips[1],
+        &pw,
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app'",
+        2,
+    )
+    .await;
+
+    // A check of a consistent pair.
+    let (ok, out) = cli(&b, &["check-divergence", &name, "-n", "shop"]);
+    assert!(ok, "{out}\n{}", tail(&b.operator_log()));
+    assert!(
+        out.starts_with("divergence check requested") && out.contains("Consistent"),
+        "{out}"
+    );
+    let report = status(&b, &name).await.divergence.unwrap();
+    assert_eq!(report.tables_checked, 2, "{report:?}");
+
+    // Divergence: the same row updated on both sides while replication is
+    // stopped (the operator paused so it does not restart it). Row-based
+    // replication then swaps the values without an error.
+    b.patch_spec(&name, json!({"paused": true})).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    c0.query_drop("STOP REPLICA").await.unwrap();
+    c1.query_drop("STOP REPLICA").await.unwrap();
+    c0.query_drop("UPDATE app.t SET v = 'zero' WHERE id = 1")
+        .await
+        .unwrap();
+    c1.query_drop("UPDATE app.t SET v = 'one' WHERE id = 1")
+        .await
+        .unwrap();
+    c0.query_drop("START REPLICA").await.unwrap();
+    c1.query_drop("START REPLICA").await.unwrap();
+    b.patch_spec(&name, json!({"paused": false})).await.unwrap();
+    b.wait_ready(&name, Duration::from_secs(60)).await;
+    let (ok, out) = cli(&b, &["check-divergence", &name, "-n", "shop"]);
+    assert!(!ok, "a diverged pair is reported as a failure: {out}");
+    assert!(
+        out.contains("Diverged") && out.contains("diverged: app.t"),
+        "{out}"
+    );
+    let st = status(&b, &name).await;
+    let report = st.divergence.clone().unwrap();
+    assert_eq!(report.diverged_tables, vec!["app.t".to_string()]);
+    assert!(report.gtid_set.is_some());
+    let cond = st
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "ConflictDetected")
+        .unwrap();
+    assert_eq!(
+        (cond.status.as_str(), cond.reason.as_str()),
+        ("True", "TablesDiverged")
+    );
+    // Repaired by hand, the next check clears it.
+    c0.query_drop("SET SESSION sql_log_bin = 0").await.unwrap();
+    c0.query_drop("UPDATE app.t SET v = 'same' WHERE id = 1")
+        .await
+        .unwrap();
+    c1.query_drop("SET SESSION sql_log_bin = 0").await.unwrap();
+    c1.query_drop("UPDATE app.t SET v = 'same' WHERE id = 1")
+        .await
+        .unwrap();
+    let (ok, out) = cli(&b, &["check-divergence", &name, "-n", "shop"]);
+    assert!(ok, "{out}");
+    let st = status(&b, &name).await;
+    assert!(st.divergence.as_ref().unwrap().diverged_tables.is_empty());
+    assert!(
+        st.conditions
+            .iter()
+            .any(|c| c.type_ == "ConflictDetected" && c.status == "False")
+    );
+    c0.query_drop("SET SESSION sql_log_bin = 1").await.unwrap();
+    c1.query_drop("SET SESSION sql_log_bin = 1").await.unwrap();
+
+    // A conflict: the same key inserted on both sides at the same moment.
+    // Each node commits its own row, then its applier meets the peer's
+    // (error 1062) and halts.
+    let mut injected_at = None;
+    for key in 1..=20 {
+        c0.query_drop("BEGIN").await.unwrap();
+        c1.query_drop("BEGIN").await.unwrap();
+        c0.query_drop(format!("INSERT INTO app.c VALUES ({key}, 'zero')"))
+            .await
+            .unwrap();
+        c1.query_drop(format!("INSERT INTO app.c VALUES ({key}, 'one')"))
+            .await
+            .unwrap();
+        let (a, b1) = tokio::join!(c0.query_drop("COMMIT"), c1.query_drop("COMMIT"));
+        a.unwrap();
+        b1.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let halted = applier_errno(&mut c0).await == 1062 || applier_errno(&mut c1).await == 1062;
+        if halted {
+            injected_at = Some(Instant::now());
+            break;
+        }
+    }
+    let injected_at = injected_at.expect("no conflict arose from 20 concurrent same-key inserts");
+    let st = wait_status(
+        &b,
+        &name,
+        Duration::from_secs(30),
+        "no ConflictDetected",
+        |s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "ConflictDetected" && c.reason == "ApplierHalted")
+        },
+    )
+    .await;
+    let seen_after = injected_at.elapsed();
+    let cond = st
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "ConflictDetected")
+        .unwrap();
+    assert!(cond.message.contains("error 1062"), "{}", cond.message);
+    let gtid_like = if engine == "MySQL" {
+        cond.message.contains(" stopped on ")
+            && cond
+                .message
+                .split(" stopped on ")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .contains(':')
+    } else {
+        cond.message
+            .split(" stopped on ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .split('-')
+            .count()
+            == 3
+    };
+    assert!(gtid_like, "the message names the GTID: {}", cond.message);
+    eprintln!(
+        "{engine}: conflict reported {} ms after the applier halted (observe interval {} s): {}",
+        seen_after.as_millis(),
+        OBSERVE_SECONDS,
+        cond.message
+    );
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_conflicts_and_divergence() {
+    conflicts_and_divergence("MySQL").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_conflicts_and_divergence() {
+    conflicts_and_divergence("MariaDB").await;
+}
