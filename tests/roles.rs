@@ -108,16 +108,6 @@ fn cli(b: &TestBox, args: &[&str]) -> (bool, String) {
     )
 }
 
-/// The longest pause between two acknowledged writes around `at`.
-fn longest_gap(acked_at: &[Instant], from: Instant, to: Instant) -> Duration {
-    acked_at
-        .windows(2)
-        .filter(|w| w[1] >= from && w[0] <= to)
-        .map(|w| w[1] - w[0])
-        .max()
-        .unwrap_or_default()
-}
-
 async fn writer_failure_fails_over(engine: &str) {
     let b = TestBox::start(&format!("failover-{engine}")).await;
     let (name, _) = b.apply_example("pair.yaml", engine).await;
@@ -241,11 +231,7 @@ async fn switchover_under_load(engine: &str) {
         Some("Yes"),
         "the old writer replicates from the new one"
     );
-    let gap = longest_gap(
-        &load.acked_at.lock().unwrap(),
-        asked,
-        answered + Duration::from_secs(1),
-    );
+    let gap = load.longest_gap(asked, answered + Duration::from_secs(1));
     let acked = load.stop().await;
     assert_eq!(watch.stop().await, 0, "two writable nodes were observed");
     for ip in &ips {

@@ -1,8 +1,10 @@
 //! The Kubernetes half: `mysql-aa-operator run`.
 //!
-//! One kube-runtime Controller for `MySQLActiveActive` that owns the
-//! ConfigMap, StatefulSet, Services, Secrets and PodDisruptionBudget, and
-//! also watches the pairs' pods. Each reconcile runs the pipeline in
+//! One kube-runtime Controller for `MySQLActiveActive` (per watched
+//! namespace, or one over all) that owns the ConfigMap, StatefulSet,
+//! Services and PodDisruptionBudget, and also watches the pairs' pods.
+//! Secrets are not watched (least privilege: no list/watch of Secrets); a
+//! deleted generated Secret is recreated at the next timed observation. Each reconcile runs the pipeline in
 //! [`reconcile`] and then the pair loop in [`pairloop`]; MySQL state is
 //! invisible to watches, so every pair is also requeued on a timer
 //! (`--observe-interval-seconds`). Leader election on a Lease keeps two
@@ -24,7 +26,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams};
 use kube::runtime::events::{Event, Recorder, Reporter};
@@ -76,9 +78,12 @@ pub struct Settings {
     /// Name of the leader-election Lease.
     #[arg(long, default_value = "mysql-aa-operator")]
     pub lease_name: String,
-    /// Watch only this namespace (default: all namespaces).
-    #[arg(long, env = "MYSQL_AA_NAMESPACE")]
-    pub namespace: Option<String>,
+    /// Watch only these namespaces (repeat the flag, or separate with
+    /// commas); default: all namespaces. With a list, the operator needs
+    /// permissions in those namespaces only (the Helm chart's namespaced
+    /// mode grants exactly that).
+    #[arg(long = "namespace", env = "MYSQL_AA_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
     /// Seconds to wait for a connection to a server.
     #[arg(long, default_value_t = 3)]
     pub connect_timeout_seconds: u64,
@@ -174,16 +179,26 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let client = Client::try_default()
         .await
         .context("connecting to the Kubernetes API")?;
-    let pairs: Api<MySQLActiveActive> = match &settings.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
+    // One controller per watched namespace (or one over all of them).
+    let scopes: Vec<Option<String>> = if settings.namespaces.is_empty() {
+        vec![None]
+    } else {
+        settings.namespaces.iter().cloned().map(Some).collect()
     };
-    if let Err(e) = pairs.list(&ListParams::default().limit(1)).await {
-        match e {
-            kube::Error::Api(s) if s.code == 404 => bail!(
-                "the MySQLActiveActive CRD is not installed: kubectl apply -f crds/mysqlactiveactives.mysql-aa.io.yaml"
-            ),
-            other => return Err(other).context("listing MySQLActiveActive resources"),
+    for ns in &scopes {
+        let pairs = scoped::<MySQLActiveActive>(&client, ns.as_deref());
+        if let Err(e) = pairs.list(&ListParams::default().limit(1)).await {
+            match e {
+                kube::Error::Api(s) if s.code == 404 => bail!(
+                    "the MySQLActiveActive CRD is not installed: kubectl apply -f crds/mysqlactiveactives.mysql-aa.io.yaml"
+                ),
+                other => {
+                    return Err(other).context(format!(
+                        "listing MySQLActiveActive resources in {}",
+                        ns.as_deref().unwrap_or("all namespaces")
+                    ));
+                }
+            }
         }
     }
     let metrics = Arc::new(metrics::Metrics::default());
@@ -237,60 +252,70 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         failures: Mutex::new(HashMap::new()),
         writer_down_since: Mutex::new(HashMap::new()),
     });
-    let ns = settings.namespace.as_deref();
-    let (sts, cms, svcs) = (
-        scoped::<StatefulSet>(&client, ns),
-        scoped::<ConfigMap>(&client, ns),
-        scoped::<Service>(&client, ns),
-    );
-    let (secrets, pdbs, pods) = (
-        scoped::<Secret>(&client, ns),
-        scoped::<PodDisruptionBudget>(&client, ns),
-        scoped::<Pod>(&client, ns),
-    );
-    let ours = watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}"));
-    let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let lost_flag = lost.clone();
-    let controller = Controller::new(pairs, watcher::Config::default())
-        .owns(sts, ours.clone())
-        .owns(cms, ours.clone())
-        .owns(svcs, ours.clone())
-        .owns(secrets, ours.clone())
-        .owns(pdbs, ours.clone())
-        .watches(pods, ours, |pod: Pod| {
+    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    {
+        let (lost, stop_tx) = (lost.clone(), stop_tx.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = shutdown_signal() => tracing::info!("shutting down"),
+                r = lost_rx => if r.is_ok() { lost.store(true, Ordering::SeqCst) },
+            }
+            let _ = stop_tx.send(());
+        });
+    }
+    let mut runs = Vec::new();
+    let mut stores = Vec::new();
+    for ns in &scopes {
+        let ns = ns.as_deref();
+        let ours = watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}"));
+        let mut stop = stop_tx.subscribe();
+        let controller = Controller::new(
+            scoped::<MySQLActiveActive>(&client, ns),
+            watcher::Config::default(),
+        )
+        .owns(scoped::<StatefulSet>(&client, ns), ours.clone())
+        .owns(scoped::<ConfigMap>(&client, ns), ours.clone())
+        .owns(scoped::<Service>(&client, ns), ours.clone())
+        .owns(scoped::<PodDisruptionBudget>(&client, ns), ours.clone())
+        .watches(scoped::<Pod>(&client, ns), ours, |pod: Pod| {
             let ns = pod.namespace()?;
             let pair = pod.labels().get(LABEL_INSTANCE)?.clone();
             Some(ObjectRef::<MySQLActiveActive>::new(&pair).within(&ns))
         })
         .graceful_shutdown_on(async move {
-            tokio::select! {
-                _ = shutdown_signal() => tracing::info!("shutting down"),
-                r = lost_rx => if r.is_ok() { lost_flag.store(true, Ordering::SeqCst) },
-            }
+            let _ = stop.recv().await;
         });
-    let store = controller.store();
+        stores.push(controller.store());
+        runs.push(
+            controller
+                .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
+                .for_each(|result| async move {
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, "reconcile error");
+                    }
+                }),
+        );
+    }
     let ready_metrics = metrics.clone();
     tokio::spawn(async move {
         // Re-poll: the store's readiness does not always wake its waiter
         // (seen with kube-runtime 5.0), but a new poll sees it at once.
-        loop {
-            match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready()).await {
-                Ok(Ok(())) => break,
-                Ok(Err(_)) => return,
-                Err(_) => continue,
+        for store in stores {
+            loop {
+                match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready())
+                    .await
+                {
+                    Ok(Ok(())) => break,
+                    Ok(Err(_)) => return,
+                    Err(_) => continue,
+                }
             }
         }
         ready_metrics.ready.store(true, Ordering::SeqCst);
         tracing::info!("caches synced: ready");
     });
-    controller
-        .run(reconcile::reconcile, reconcile::error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "reconcile error");
-            }
-        })
-        .await;
+    futures::future::join_all(runs).await;
     if lost.load(Ordering::SeqCst) {
         bail!("lost the leader-election Lease");
     }

@@ -270,8 +270,9 @@ pub async fn service_ips(client: &Client, service: &str) -> Vec<String> {
 pub struct WriteLoad {
     stop: Arc<AtomicBool>,
     acked: Arc<Mutex<BTreeSet<u64>>>,
-    /// When each acknowledged write returned.
-    pub acked_at: Arc<Mutex<Vec<Instant>>>,
+    /// When each acknowledged write returned, and the server (IP) that
+    /// took it.
+    pub acked_at: Arc<Mutex<Vec<(Instant, String)>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -315,7 +316,7 @@ impl WriteLoad {
                             tokio::time::timeout(Duration::from_secs(5), c.query_drop(insert)).await
                         {
                             acked.lock().unwrap().insert(seq);
-                            acked_at.lock().unwrap().push(Instant::now());
+                            acked_at.lock().unwrap().push((Instant::now(), ip.clone()));
                         }
                         let _ = c.disconnect().await;
                     }
@@ -329,6 +330,29 @@ impl WriteLoad {
             acked_at,
             task,
         }
+    }
+
+    /// The longest pause between two acknowledged writes that overlaps
+    /// `from..to`.
+    pub fn longest_gap(&self, from: Instant, to: Instant) -> Duration {
+        self.acked_at
+            .lock()
+            .unwrap()
+            .windows(2)
+            .filter(|w| w[1].0 >= from && w[0].0 <= to)
+            .map(|w| w[1].0 - w[0].0)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// When the first write after `t` acknowledged by `ip` returned.
+    pub fn first_ack_on(&self, ip: &str, t: Instant) -> Option<Instant> {
+        self.acked_at
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(at, on)| *at > t && on == ip)
+            .map(|(at, _)| *at)
     }
 
     /// How many writes were acknowledged so far.

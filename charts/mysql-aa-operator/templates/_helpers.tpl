@@ -1,0 +1,85 @@
+{{/* Full name of the release's objects. */}}
+{{- define "mysql-aa-operator.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels of every object. */}}
+{{- define "mysql-aa-operator.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: operator
+app.kubernetes.io/part-of: mysql-aa-operator
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{/* Selector of the operator pods. */}}
+{{- define "mysql-aa-operator.selector" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* The ServiceAccount's name. */}}
+{{- define "mysql-aa-operator.serviceAccount" -}}
+{{- default (include "mysql-aa-operator.fullname" .) .Values.serviceAccount.name -}}
+{{- end -}}
+
+{{/*
+The rules the operator needs on the pairs' objects, in a ClusterRole
+(cluster-wide) or in a Role per watched namespace (namespaced mode). Every
+rule says why it is there; a test runs the operator against these rules and
+fails on a permission it never used, unless the rule says why it is kept.
+*/}}
+{{- define "mysql-aa-operator.pairRules" -}}
+# why: the operator's own resource: the controller lists and watches every
+# pair, and reads each one fresh before it decides.
+- apiGroups: ["mysql-aa.io"]
+  resources: ["mysqlactiveactives"]
+  verbs: ["get", "list", "watch"]
+# why: status is the operator's report (conditions, writer, nodes, failover,
+# switchover and divergence outcomes). The spec is never written.
+- apiGroups: ["mysql-aa.io"]
+  resources: ["mysqlactiveactives/status"]
+  verbs: ["patch"]
+# why: the owned ConfigMap (my.cnf) and Services: server-side apply (get to
+# compare the applied hash, patch to apply), list/watch so a change to them
+# triggers a reconcile.
+- apiGroups: [""]
+  resources: ["configmaps", "services"]
+  verbs: ["get", "list", "watch", "patch"]
+# why: the owned StatefulSet of the two servers, as above.
+- apiGroups: ["apps"]
+  resources: ["statefulsets"]
+  verbs: ["get", "list", "watch", "patch"]
+# why: the owned PodDisruptionBudget, as above.
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["get", "list", "watch", "patch"]
+# why: account passwords: read them (get) and create the generated Secrets
+# once. No list or watch: the operator never reads Secrets it was not named.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "create"]
+# kept: refills the `password` key of a generated Secret that lost it; only
+# happens after someone edits the Secret by hand.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["patch"]
+# why: observe the servers' pods (IP, readiness) and move the writer label
+# (mysql-aa.io/role), which routes the writer Service.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list", "watch", "patch"]
+# why: an Event for every step (fenced, promoted, switched over, ...).
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create"]
+# kept: repeated Events are folded into a series by patching the first one.
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["patch"]
+{{- end -}}
