@@ -15,7 +15,6 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -91,24 +90,13 @@ async fn engine(engine: &str, trials: usize, window: u32) {
     let mut switchovers = Vec::new();
     for trial in 1..=trials {
         let asked = Instant::now();
-        let out = Command::new(env!("CARGO_BIN_EXE_mysql-aa-operator"))
-            .args(["switchover", &name, "-n", "shop"])
-            .env("KUBECONFIG", &b.kubeconfig)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (ok, out) = b.cli(&["switchover", &name, "-n", "shop"]);
+        assert!(ok, "{out}");
         tokio::time::sleep(Duration::from_secs(1)).await;
         let gap = load.longest_gap(asked, Instant::now());
         eprintln!(
             "{engine} switchover {trial}: {} ; longest write pause {} ms",
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .last()
-                .unwrap_or_default(),
+            out.lines().last().unwrap_or_default(),
             gap.as_millis()
         );
         switchovers.push(gap);

@@ -91,23 +91,6 @@ fn other(name: &str, pod: &str) -> String {
     }
 }
 
-/// Runs the operator's CLI against the box; returns (success, output).
-fn cli(b: &TestBox, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mysql-aa-operator"))
-        .args(args)
-        .env("KUBECONFIG", &b.kubeconfig)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 async fn writer_failure_fails_over(engine: &str) {
     let b = TestBox::start(&format!("failover-{engine}")).await;
     let (name, _) = b.apply_example("pair.yaml", engine).await;
@@ -200,7 +183,7 @@ async fn switchover_under_load(engine: &str) {
 
     // The CLI writes spec.switchover and waits for the outcome.
     let asked = Instant::now();
-    let (ok, out) = cli(&b, &["switchover", &name, "-n", "shop"]);
+    let (ok, out) = b.cli(&["switchover", &name, "-n", "shop"]);
     let answered = Instant::now();
     assert!(ok, "switchover failed: {out}\n{}", tail(&b.operator_log()));
     assert!(out.contains("Succeeded"), "{out}");
@@ -261,10 +244,7 @@ async fn switchover_under_load(engine: &str) {
     assert_eq!(st.last_switchover, Some(change));
 
     // A request naming a pod outside the pair is refused; nothing changes.
-    let (ok, out) = cli(
-        &b,
-        &["switchover", &name, "-n", "shop", "--to", "elsewhere-3"],
-    );
+    let (ok, out) = b.cli(&["switchover", &name, "-n", "shop", "--to", "elsewhere-3"]);
     assert!(!ok, "{out}");
     assert!(
         out.contains("Refused") && out.contains("not a pod of this pair"),
@@ -274,7 +254,7 @@ async fn switchover_under_load(engine: &str) {
     assert_eq!(st.writer.as_deref(), Some(new.as_str()));
 
     // And back again, to the original writer.
-    let (ok, out) = cli(&b, &["switchover", &name, "-n", "shop", "--to", &old]);
+    let (ok, out) = b.cli(&["switchover", &name, "-n", "shop", "--to", &old]);
     assert!(ok, "{out}");
     b.wait_ready(&name, Duration::from_secs(60)).await;
     assert_eq!(
@@ -453,7 +433,7 @@ async fn conflicts_and_divergence(engine: &str) {
     .await;
 
     // A check of a consistent pair.
-    let (ok, out) = cli(&b, &["check-divergence", &name, "-n", "shop"]);
+    let (ok, out) = b.cli(&["check-divergence", &name, "-n", "shop"]);
     assert!(ok, "{out}\n{}", tail(&b.operator_log()));
     assert!(
         out.starts_with("divergence check requested") && out.contains("Consistent"),
@@ -479,7 +459,7 @@ async fn conflicts_and_divergence(engine: &str) {
     c1.query_drop("START REPLICA").await.unwrap();
     b.patch_spec(&name, json!({"paused": false})).await.unwrap();
     b.wait_ready(&name, Duration::from_secs(60)).await;
-    let (ok, out) = cli(&b, &["check-divergence", &name, "-n", "shop"]);
+    let (ok, out) = b.cli(&["check-divergence", &name, "-n", "shop"]);
     assert!(!ok, "a diverged pair is reported as a failure: {out}");
     assert!(
         out.contains("Diverged") && out.contains("diverged: app.t"),
@@ -507,7 +487,7 @@ async fn conflicts_and_divergence(engine: &str) {
     c1.query_drop("UPDATE app.t SET v = 'same' WHERE id = 1")
         .await
         .unwrap();
-    let (ok, out) = cli(&b, &["check-divergence", &name, "-n", "shop"]);
+    let (ok, out) = b.cli(&["check-divergence", &name, "-n", "shop"]);
     assert!(ok, "{out}");
     let st = status(&b, &name).await;
     assert!(st.divergence.as_ref().unwrap().diverged_tables.is_empty());

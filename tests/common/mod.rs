@@ -21,13 +21,20 @@ use sandbox::apiserver::Config;
 use sandbox::cluster::Cluster;
 use serde_json::{Value, json};
 
-pub const OPERATOR_USER: &str = "mysql-aa-operator";
+/// Namespace the operator runs in (the chart's release namespace).
+pub const OPERATOR_NAMESPACE: &str = "mysql-aa-system";
+/// The operator's identity: the chart's ServiceAccount. The stand-in
+/// enforces the chart's RBAC on it.
+pub const OPERATOR_USER: &str = "system:serviceaccount:mysql-aa-system:mysql-aa-operator";
 pub const OBSERVE_SECONDS: u64 = 2;
 
 pub struct TestBox {
     pub cluster: Cluster,
     pub client: Client,
+    /// The operator's kubeconfig (the chart's ServiceAccount, RBAC enforced).
     pub kubeconfig: PathBuf,
+    /// An unrestricted user's kubeconfig (for the CLI and kubectl).
+    pub admin_kubeconfig: PathBuf,
     pub operator: Option<Child>,
 }
 
@@ -35,9 +42,15 @@ impl TestBox {
     pub async fn start(name: &str) -> Self {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join(format!(".cache/boxes/{name}-{}", std::process::id()));
-        let cluster = Cluster::start(root.clone(), Config::default())
-            .await
-            .unwrap();
+        let cluster = Cluster::start(
+            root.clone(),
+            Config {
+                rbac_users: vec![OPERATOR_USER.into()],
+                ..Config::default()
+            },
+        )
+        .await
+        .unwrap();
         let kubeconfig = root.join("operator.kubeconfig");
         cluster
             .api
@@ -62,15 +75,40 @@ impl TestBox {
             .create(&PostParams::default(), &crd)
             .await
             .unwrap();
-        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "shop"}})).unwrap();
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &ns)
-            .await
+        for name in ["shop", OPERATOR_NAMESPACE] {
+            let ns: Namespace =
+                serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+            Api::<Namespace>::all(client.clone())
+                .create(&PostParams::default(), &ns)
+                .await
+                .unwrap();
+        }
+        // The operator's ServiceAccount and RBAC, exactly as the chart
+        // renders them with its default values.
+        for doc in chart_docs("{}") {
+            if matches!(
+                doc["kind"].as_str(),
+                Some(
+                    "ServiceAccount"
+                        | "ClusterRole"
+                        | "ClusterRoleBinding"
+                        | "Role"
+                        | "RoleBinding"
+                )
+            ) {
+                apply_doc(&client, &doc).await;
+            }
+        }
+        let admin_kubeconfig = root.join("admin.kubeconfig");
+        cluster
+            .api
+            .write_kubeconfig(&admin_kubeconfig, "test")
             .unwrap();
         let mut b = TestBox {
             cluster,
             client,
             kubeconfig,
+            admin_kubeconfig,
             operator: None,
         };
         b.start_operator();
@@ -88,6 +126,8 @@ impl TestBox {
                 &OBSERVE_SECONDS.to_string(),
                 "--metrics-address",
                 "127.0.0.1:0",
+                "--lease-namespace",
+                OPERATOR_NAMESPACE,
             ])
             .env("KUBECONFIG", &self.kubeconfig)
             .env("RUST_LOG", "info")
@@ -190,9 +230,52 @@ impl TestBox {
         String::from_utf8(s.data.unwrap()["password"].0.clone()).unwrap()
     }
 
-    pub async fn shutdown(mut self) {
+    /// Runs the operator's CLI as an unrestricted user (as a person would);
+    /// returns (success, stdout and stderr).
+    pub fn cli(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new(operator_binary())
+            .args(args)
+            .env("KUBECONFIG", &self.admin_kubeconfig)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    /// Requests of the operator that RBAC refused.
+    pub fn forbidden(&self) -> Vec<String> {
+        self.cluster
+            .api
+            .requests()
+            .into_iter()
+            .filter(|r| r.caller == OPERATOR_USER && r.code == 403)
+            .map(|r| format!("{} {} {}", r.verb, r.resource, r.path))
+            .collect()
+    }
+
+    /// Stops everything without the RBAC check (for a test that provoked a
+    /// 403 on purpose and checks the rest itself).
+    pub async fn kill_operator_and_shutdown_without_rbac_check(mut self) {
         self.kill9_operator();
         self.cluster.shutdown().await;
+    }
+
+    /// Stops everything; fails when the chart's RBAC refused the operator
+    /// anything.
+    pub async fn shutdown(mut self) {
+        self.kill9_operator();
+        let forbidden = self.forbidden();
+        self.cluster.shutdown().await;
+        assert!(
+            forbidden.is_empty(),
+            "the chart's RBAC refused the operator: {forbidden:#?}"
+        );
     }
 }
 
@@ -453,4 +536,62 @@ pub async fn pod_ips(client: &Client, pair: &str) -> Vec<String> {
         out.push(p.status.unwrap().pod_ip.unwrap());
     }
     out
+}
+
+/// The chart rendered by Helm's SDK with `values` (JSON), as YAML text.
+pub fn chart_text(values: &str) -> String {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let python = format!("{root}/.cache/venv/bin/python");
+    let out = Command::new(&python)
+        .args([
+            &format!("{root}/scripts/chart.py"),
+            "render",
+            "--values",
+            values,
+        ])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{python}: {e}: run scripts/install-test-tools (scripts/test does)")
+        });
+    assert!(
+        out.status.success(),
+        "chart.py render {values}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The chart rendered by Helm's SDK with `values` (JSON), as documents.
+pub fn chart_docs(values: &str) -> Vec<Value> {
+    serde_saphyr::from_multiple(&chart_text(values)).unwrap()
+}
+
+/// Server-side applies one document (any kind the stand-in serves).
+pub async fn apply_doc(client: &Client, doc: &Value) {
+    use kube::api::{ApiResource, DynamicObject};
+    let api_version = doc["apiVersion"].as_str().unwrap();
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let kind = doc["kind"].as_str().unwrap();
+    let plural = match kind {
+        "PodDisruptionBudget" => "poddisruptionbudgets".to_string(),
+        "NetworkPolicy" => "networkpolicies".to_string(),
+        k if k.ends_with('s') => format!("{}es", k.to_lowercase()),
+        k => format!("{}s", k.to_lowercase()),
+    };
+    let ar = ApiResource {
+        group: group.into(),
+        version: version.into(),
+        api_version: api_version.into(),
+        kind: kind.into(),
+        plural,
+    };
+    let obj: DynamicObject = serde_json::from_value(doc.clone()).unwrap();
+    let name = obj.metadata.name.clone().unwrap();
+    let api: Api<DynamicObject> = match doc["metadata"]["namespace"].as_str() {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    };
+    api.patch(&name, &PatchParams::apply("test"), &Patch::Apply(&obj))
+        .await
+        .unwrap_or_else(|e| panic!("applying {kind} {name}: {e}"));
 }

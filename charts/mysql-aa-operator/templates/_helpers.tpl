@@ -74,12 +74,9 @@ fails on a permission it never used, unless the rule says why it is kept.
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list", "watch", "patch"]
-# why: an Event for every step (fenced, promoted, switched over, ...).
+# why: an Event for every step (fenced, promoted, switched over, ...);
+# a repeated Event is folded into a series by patching the first one.
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
-  verbs: ["create"]
-# kept: repeated Events are folded into a series by patching the first one.
-- apiGroups: ["events.k8s.io"]
-  resources: ["events"]
-  verbs: ["patch"]
+  verbs: ["create", "patch"]
 {{- end -}}

@@ -25,6 +25,7 @@ use serde_json::json;
 async fn start() -> (ApiServer, Client) {
     let server = ApiServer::start(Config {
         bookmark_interval: Duration::from_millis(300),
+        ..Config::default()
     })
     .await
     .unwrap();
@@ -683,4 +684,93 @@ async fn a_controller_store_becomes_ready() {
             .any(|r| r.verb == "list" && r.resource == "widgets")
     );
     handle.abort();
+}
+
+#[tokio::test]
+async fn rbac_is_enforced_for_the_restricted_users() {
+    let sa = "system:serviceaccount:ops:robot";
+    let server = ApiServer::start(Config {
+        rbac_users: vec![sa.into()],
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let admin = client_for(&server, "tester").await;
+    let robot = client_for(&server, sa).await;
+    for ns in ["app", "other"] {
+        let n: k8s_openapi::api::core::v1::Namespace =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).unwrap();
+        Api::<k8s_openapi::api::core::v1::Namespace>::all(admin.clone())
+            .create(&PostParams::default(), &n)
+            .await
+            .unwrap();
+        Api::<ConfigMap>::namespaced(admin.clone(), ns)
+            .create(&PostParams::default(), &cm("c", &[], &[("k", "v")]))
+            .await
+            .unwrap();
+    }
+    let robot_app: Api<ConfigMap> = Api::namespaced(robot.clone(), "app");
+    let forbidden = |r: Result<ConfigMap, kube::Error>| matches!(r, Err(kube::Error::Api(s)) if s.code == 403 && s.reason == "Forbidden");
+    assert!(
+        forbidden(robot_app.get("c").await),
+        "nothing is granted yet"
+    );
+    let role: k8s_openapi::api::rbac::v1::Role = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "read", "namespace": "app"},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}]
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::rbac::v1::Role>::namespaced(admin.clone(), "app")
+        .create(&PostParams::default(), &role)
+        .await
+        .unwrap();
+    let binding: k8s_openapi::api::rbac::v1::RoleBinding =
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "read", "namespace": "app"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read"},
+            "subjects": [{"kind": "ServiceAccount", "name": "robot", "namespace": "ops"}]
+        }))
+        .unwrap();
+    Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(admin.clone(), "app")
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    assert_eq!(robot_app.get("c").await.unwrap().data.unwrap()["k"], "v");
+    assert_eq!(
+        robot_app
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    assert!(forbidden(
+        robot_app
+            .patch(
+                "c",
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"data": {"k": "w"}}))
+            )
+            .await
+    ));
+    assert!(forbidden(
+        Api::<ConfigMap>::namespaced(robot.clone(), "other")
+            .get("c")
+            .await
+    ));
+    assert!(
+        Api::<ConfigMap>::all(robot)
+            .list(&Default::default())
+            .await
+            .is_err(),
+        "a Role grants nothing cluster-wide"
+    );
+    // The admin is not restricted.
+    assert!(
+        Api::<ConfigMap>::namespaced(admin, "other")
+            .get("c")
+            .await
+            .is_ok()
+    );
 }

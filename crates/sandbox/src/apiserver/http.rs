@@ -54,12 +54,17 @@ impl RequestRecord {
 pub struct Config {
     /// How often a watch with `allowWatchBookmarks` gets a BOOKMARK.
     pub bookmark_interval: Duration,
+    /// Users whose requests RBAC authorizes against the Roles, ClusterRoles
+    /// and bindings in the store (403 when no rule allows); others are
+    /// unrestricted.
+    pub rbac_users: Vec<String>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             bookmark_interval: Duration::from_secs(2),
+            rbac_users: Vec::new(),
         }
     }
 }
@@ -103,7 +108,8 @@ fn error_response(e: &ApiError) -> Response {
     )
 }
 
-/// Who is calling: the user a bearer token names, else the client program
+/// Who is calling: the user a bearer token names (the token is the user
+/// name, e.g. `system:serviceaccount:ns:name`), else the client program
 /// from its User-Agent (kubectl sends no token over plain HTTP).
 fn caller(headers: &HeaderMap) -> String {
     let header_str = |h| {
@@ -112,7 +118,7 @@ fn caller(headers: &HeaderMap) -> String {
             .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
     };
     if let Some(token) = header_str(header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer ")) {
-        return token.split(':').next().unwrap_or(token).to_string();
+        return token.to_string();
     }
     header_str(header::USER_AGENT)
         .and_then(|ua| ua.split('/').next())
@@ -268,6 +274,40 @@ pub async fn handle(State(shared): State<Shared_>, req: Request) -> Response {
             415,
         );
         return error_response(&e);
+    }
+    if shared.config.rbac_users.contains(&who) {
+        let denied = {
+            let store = shared.store.lock().expect("store lock");
+            super::rbac::authorize(
+                &store,
+                &super::rbac::Attributes {
+                    user: &who,
+                    verb,
+                    group: &target.ri.group,
+                    resource: &resource,
+                    namespace: target.namespace.as_deref(),
+                    name: target.name.as_deref(),
+                },
+            )
+            .err()
+        };
+        if let Some(message) = denied {
+            log(
+                &shared,
+                verb.to_string(),
+                &target.ri.group,
+                &resource,
+                target.namespace.clone(),
+                &path,
+                &who,
+                403,
+            );
+            return error_response(&ApiError {
+                code: 403,
+                reason: "Forbidden",
+                message,
+            });
+        }
     }
     let resp = if verb == "watch" {
         watch_response(&shared, &target, &query)

@@ -22,6 +22,7 @@
 
 pub mod http;
 pub mod openapi;
+pub mod rbac;
 pub mod registry;
 pub mod selectors;
 pub mod store;

@@ -1,0 +1,472 @@
+//! The Helm chart and the plain manifests, checked with real tools: Helm's
+//! own Go SDK (PyPI `helm-python-sdk`, via scripts/chart.py) renders and
+//! lints the chart for several value sets with values-schema enforcement;
+//! every rendered object must parse into its Kubernetes type and back
+//! without losing a field; `kubectl kustomize` builds deploy/; derived
+//! files must match what generates them.
+
+mod common;
+
+use std::process::Command;
+
+use common::{chart_docs, chart_text};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn chart_py(args: &[&str]) -> (bool, String) {
+    let out = Command::new(format!("{ROOT}/.cache/venv/bin/python"))
+        .arg(format!("{ROOT}/scripts/chart.py"))
+        .args(args)
+        .output()
+        .expect("run scripts/install-test-tools first (scripts/test does)");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Drops nulls and empty objects/arrays, which serializers may add or omit.
+fn normalize(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), normalize(v)))
+                .filter(|(_, v)| {
+                    !(v.is_null()
+                        || v.as_object().is_some_and(|o| o.is_empty())
+                        || v.as_array().is_some_and(|a| a.is_empty()))
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(normalize).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Parses `doc` as `T` and checks nothing was lost (a misspelt field would be).
+fn round_trip<T: DeserializeOwned + Serialize>(doc: &Value) -> T {
+    let typed: T = serde_json::from_value(doc.clone()).unwrap_or_else(|e| {
+        panic!("{} does not parse: {e}", doc["kind"]);
+    });
+    let back = serde_json::to_value(&typed).unwrap();
+    assert_eq!(
+        normalize(&back),
+        normalize(doc),
+        "{} {} lost or changed fields in its type",
+        doc["kind"],
+        doc["metadata"]["name"]
+    );
+    typed
+}
+
+/// Every document of a render, checked against its type; returns them.
+fn render_and_parse(values: &Value) -> Vec<Value> {
+    let docs = chart_docs(&values.to_string());
+    for d in &docs {
+        match d["kind"].as_str().unwrap() {
+            "CustomResourceDefinition" => drop(round_trip::<CustomResourceDefinition>(d)),
+            "Deployment" => drop(round_trip::<Deployment>(d)),
+            "ServiceAccount" => drop(round_trip::<ServiceAccount>(d)),
+            "ClusterRole" => drop(round_trip::<ClusterRole>(d)),
+            "ClusterRoleBinding" => drop(round_trip::<ClusterRoleBinding>(d)),
+            "Role" => drop(round_trip::<Role>(d)),
+            "RoleBinding" => drop(round_trip::<RoleBinding>(d)),
+            "Service" => drop(round_trip::<Service>(d)),
+            "NetworkPolicy" => drop(round_trip::<NetworkPolicy>(d)),
+            "ServiceMonitor" => {
+                assert_eq!(d["apiVersion"], "monitoring.coreos.com/v1");
+                assert_eq!(d["spec"]["endpoints"][0]["port"], "metrics");
+            }
+            other => panic!("unexpected kind {other}"),
+        }
+    }
+    docs
+}
+
+fn kinds(docs: &[Value]) -> Vec<String> {
+    let mut k: Vec<String> = docs
+        .iter()
+        .map(|d| {
+            format!(
+                "{}/{}",
+                d["kind"].as_str().unwrap(),
+                d["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    k.sort();
+    k
+}
+
+fn deployment(docs: &[Value]) -> Deployment {
+    let d = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    serde_json::from_value(d.clone()).unwrap()
+}
+
+#[test]
+fn default_values_render_a_restricted_cluster_wide_operator() {
+    let docs = render_and_parse(&json!({}));
+    assert_eq!(
+        kinds(&docs),
+        [
+            "ClusterRole/mysql-aa-operator",
+            "ClusterRoleBinding/mysql-aa-operator",
+            "CustomResourceDefinition/mysqlactiveactives.mysql-aa.io",
+            "Deployment/mysql-aa-operator",
+            "Role/mysql-aa-operator-leader-election",
+            "RoleBinding/mysql-aa-operator-leader-election",
+            "Service/mysql-aa-operator-metrics",
+            "ServiceAccount/mysql-aa-operator",
+        ]
+    );
+    let d = deployment(&docs);
+    let pod = d.spec.template.spec.unwrap();
+    // The "restricted" Pod Security Standard.
+    let psc = pod.security_context.unwrap();
+    assert_eq!(psc.run_as_non_root, Some(true));
+    assert!(psc.run_as_user.unwrap() > 0);
+    assert_eq!(psc.seccomp_profile.unwrap().type_, "RuntimeDefault");
+    let c = &pod.containers[0];
+    let sc = c.security_context.clone().unwrap();
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    assert_eq!(sc.capabilities.unwrap().drop.unwrap(), ["ALL"]);
+    assert!(pod.volumes.is_none(), "no volumes, so no hostPath");
+    assert_eq!(
+        c.liveness_probe
+            .as_ref()
+            .unwrap()
+            .http_get
+            .as_ref()
+            .unwrap()
+            .path
+            .as_deref(),
+        Some("/healthz")
+    );
+    assert_eq!(
+        c.readiness_probe
+            .as_ref()
+            .unwrap()
+            .http_get
+            .as_ref()
+            .unwrap()
+            .path
+            .as_deref(),
+        Some("/readyz")
+    );
+    assert!(c.resources.as_ref().unwrap().limits.is_some());
+    let args = c.args.clone().unwrap();
+    assert!(args.contains(&"--leader-election=true".to_string()));
+    // Every flag the chart passes is one the operator accepts.
+    let out = Command::new(env!("CARGO_BIN_EXE_mysql-aa-operator"))
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for a in args.iter().skip(1) {
+        let flag = a.split('=').next().unwrap();
+        assert!(help.contains(flag), "the operator has no {flag}");
+    }
+    // The CRD is kept on uninstall and is the generated one.
+    let crd = docs
+        .iter()
+        .find(|d| d["kind"] == "CustomResourceDefinition")
+        .unwrap();
+    assert_eq!(
+        crd["metadata"]["annotations"]["helm.sh/resource-policy"],
+        "keep"
+    );
+    let generated: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(format!("{ROOT}/crds/mysqlactiveactives.mysql-aa.io.yaml"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(crd["spec"], generated["spec"]);
+}
+
+#[test]
+fn namespaced_mode_grants_roles_in_the_listed_namespaces_only() {
+    let docs = render_and_parse(&json!({"watchNamespaces": ["shop", "billing"]}));
+    assert!(
+        !docs
+            .iter()
+            .any(|d| d["kind"] == "ClusterRole" || d["kind"] == "ClusterRoleBinding")
+    );
+    let mut roles: Vec<(&str, &str)> = docs
+        .iter()
+        .filter(|d| d["kind"] == "Role")
+        .map(|d| {
+            (
+                d["metadata"]["namespace"].as_str().unwrap(),
+                d["metadata"]["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    roles.sort();
+    assert_eq!(
+        roles,
+        [
+            ("billing", "mysql-aa-operator"),
+            ("mysql-aa-system", "mysql-aa-operator-leader-election"),
+            ("shop", "mysql-aa-operator"),
+        ]
+    );
+    let env = deployment(&docs).spec.template.spec.unwrap().containers[0]
+        .env
+        .clone()
+        .unwrap();
+    let ns = env
+        .iter()
+        .find(|e| e.name == "MYSQL_AA_NAMESPACES")
+        .unwrap();
+    assert_eq!(ns.value.as_deref(), Some("shop,billing"));
+}
+
+#[test]
+fn optional_objects_follow_their_values() {
+    let docs = render_and_parse(
+        &json!({"serviceMonitor": {"enabled": true, "labels": {"release": "prom"}}}),
+    );
+    let sm = docs.iter().find(|d| d["kind"] == "ServiceMonitor").unwrap();
+    assert_eq!(sm["metadata"]["labels"]["release"], "prom");
+    let docs = render_and_parse(&json!({
+        "networkPolicy": {"enabled": true, "metricsFrom": [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]}
+    }));
+    let np: NetworkPolicy = serde_json::from_value(
+        docs.iter()
+            .find(|d| d["kind"] == "NetworkPolicy")
+            .unwrap()
+            .clone(),
+    )
+    .unwrap();
+    let spec = np.spec.unwrap();
+    assert_eq!(spec.ingress.unwrap().len(), 1);
+    let egress_ports: Vec<String> = spec
+        .egress
+        .unwrap()
+        .iter()
+        .flat_map(|e| e.ports.clone().unwrap_or_default())
+        .map(|p| format!("{:?}", p.port.unwrap()))
+        .collect();
+    for port in ["53", "443", "6443", "3306"] {
+        assert!(
+            egress_ports.iter().any(|p| p.contains(port)),
+            "{egress_ports:?}"
+        );
+    }
+    let docs = render_and_parse(&json!({"replicas": 2, "crds": {"install": false}}));
+    assert_eq!(deployment(&docs).spec.replicas, Some(2));
+    assert!(!docs.iter().any(|d| d["kind"] == "CustomResourceDefinition"));
+}
+
+#[test]
+fn the_chart_lints_strictly_for_every_value_set() {
+    for values in [
+        json!({}),
+        json!({"watchNamespaces": ["shop"]}),
+        json!({"serviceMonitor": {"enabled": true}}),
+        json!({"networkPolicy": {"enabled": true}}),
+        json!({"replicas": 2}),
+    ] {
+        let (ok, out) = chart_py(&["lint", "--values", &values.to_string()]);
+        assert!(ok, "lint {values}: {out}");
+        eprintln!("lint {values}: {}", out.lines().last().unwrap_or_default());
+    }
+}
+
+#[test]
+fn the_values_schema_rejects_what_cannot_work() {
+    for (values, why) in [
+        (json!({"replica": 2}), "replica"),
+        (
+            json!({"image": {"repository": "x", "pullPolicy": "Sometimes"}}),
+            "pullPolicy",
+        ),
+        (
+            json!({"replicas": 2, "leaderElection": {"enabled": false}}),
+            "enabled",
+        ),
+        (
+            json!({"watchNamespaces": ["Not_A_Namespace"]}),
+            "watchNamespaces",
+        ),
+        (
+            json!({"serviceMonitor": {"enabled": true}, "metrics": {"service": {"enabled": false}}}),
+            "enabled",
+        ),
+        (json!({"operator": {"addressMode": "magic"}}), "addressMode"),
+    ] {
+        let (ok, out) = chart_py(&["validate", "--values", &values.to_string()]);
+        assert!(!ok, "{values} was accepted");
+        assert!(out.contains(why), "{values}: {out}");
+        let (ok, _) = chart_py(&["render", "--values", &values.to_string()]);
+        assert!(!ok, "{values} rendered");
+    }
+    let (ok, out) = chart_py(&["validate", "--values", &json!({"replicas": 3}).to_string()]);
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn plain_manifests_match_the_chart_and_kustomize_builds_them() {
+    let committed =
+        std::fs::read_to_string(format!("{ROOT}/deploy/mysql-aa-operator.yaml")).unwrap();
+    let body: String = committed
+        .lines()
+        .skip_while(|l| {
+            l.starts_with("# Generated by scripts/generate") || l.starts_with("# values (")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        body.trim_end(),
+        chart_text("{}").trim_end(),
+        "deploy/mysql-aa-operator.yaml drifted from the chart: run scripts/generate"
+    );
+    let out = Command::new("kubectl")
+        .args(["kustomize", &format!("{ROOT}/deploy")])
+        .output()
+        .expect("kubectl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    let ns = docs.iter().find(|d| d["kind"] == "Namespace").unwrap();
+    assert_eq!(
+        ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "restricted"
+    );
+    assert_eq!(docs.len(), chart_docs("{}").len() + 1);
+}
+
+#[test]
+fn the_charts_crd_copy_is_the_generated_crd() {
+    let generated = mysql_aa_operator::cli::crd_yaml().unwrap();
+    let copy = std::fs::read_to_string(format!(
+        "{ROOT}/charts/mysql-aa-operator/files/mysqlactiveactives.mysql-aa.io.yaml"
+    ))
+    .unwrap();
+    assert_eq!(
+        copy, generated,
+        "the chart's CRD copy drifted: run scripts/generate"
+    );
+}
+
+fn argocd_health(obj: &Value) -> (String, String) {
+    let mut child = Command::new(format!("{ROOT}/.cache/venv/bin/python"))
+        .arg(format!("{ROOT}/scripts/argocd_health.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run scripts/install-test-tools first");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(obj.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        v["status"].as_str().unwrap().to_string(),
+        v["message"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+#[test]
+fn the_argocd_health_check_reads_ready_and_observed_generation() {
+    let cond = |t: &str, s: &str, r: &str| json!({"type": t, "status": s, "reason": r, "message": format!("{t} {r}")});
+    let pair = |generation: i64, observed: Option<i64>, conditions: Vec<Value>| {
+        let mut p = json!({"metadata": {"name": "orders", "generation": generation}, "spec": {}});
+        if let Some(o) = observed {
+            p["status"] = json!({"observedGeneration": o, "conditions": conditions});
+        }
+        p
+    };
+    let cases = [
+        (pair(1, None, vec![]), "Progressing"),
+        (
+            pair(3, Some(2), vec![cond("Ready", "True", "PairReady")]),
+            "Progressing",
+        ),
+        (
+            pair(3, Some(3), vec![cond("Ready", "True", "PairReady")]),
+            "Healthy",
+        ),
+        (
+            pair(
+                3,
+                Some(3),
+                vec![
+                    cond("Ready", "True", "PairReady"),
+                    cond("ConflictDetected", "True", "TablesDiverged"),
+                ],
+            ),
+            "Degraded",
+        ),
+        (
+            pair(
+                3,
+                Some(3),
+                vec![
+                    cond("Ready", "True", "PairReady"),
+                    cond("ConflictDetected", "False", "NoConflict"),
+                ],
+            ),
+            "Healthy",
+        ),
+        (
+            pair(
+                1,
+                Some(1),
+                vec![cond("Ready", "False", "CredentialsMissing")],
+            ),
+            "Degraded",
+        ),
+        (
+            pair(
+                1,
+                Some(1),
+                vec![cond("Ready", "False", "ReplicationHalted")],
+            ),
+            "Degraded",
+        ),
+        (
+            pair(1, Some(1), vec![cond("Ready", "False", "StepFailed")]),
+            "Degraded",
+        ),
+        (
+            pair(1, Some(1), vec![cond("Ready", "False", "Paused")]),
+            "Suspended",
+        ),
+        (
+            pair(1, Some(1), vec![cond("Ready", "False", "Reconciling")]),
+            "Progressing",
+        ),
+    ];
+    for (obj, want) in cases {
+        let (status, message) = argocd_health(&obj);
+        assert_eq!(status, want, "{obj}: {message}");
+    }
+}

@@ -1,0 +1,178 @@
+//! Least privilege, proven: the operator runs as the chart's ServiceAccount
+//! with the stand-in enforcing the chart's rendered RBAC (every whole-system
+//! test does, and fails on any 403). This test drives one pair through
+//! bring-up, a switchover and a divergence check, lists every (verb, group,
+//! resource) the operator used, and fails on any permission the chart grants
+//! that was never used, unless the rule's comment says why it is kept
+//! (`# kept: ...`).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams};
+use serde_json::Value;
+
+type Permission = (String, String, String);
+
+/// Indices of the rules marked `# kept:` in each Role/ClusterRole of the
+/// rendered text, by (kind, name).
+fn kept_rules(text: &str) -> BTreeSet<(String, String, usize)> {
+    let mut out = BTreeSet::new();
+    for doc in text.split("\n---\n") {
+        let parsed: Value = match serde_saphyr::from_str(doc) {
+            Ok(v) => v,
+            Err(_) => continue,
+        };
+        let (Some(kind), Some(name)) =
+            (parsed["kind"].as_str(), parsed["metadata"]["name"].as_str())
+        else {
+            continue;
+        };
+        let mut index = 0usize;
+        let mut kept = false;
+        let mut in_rules = false;
+        for line in doc.lines() {
+            let t = line.trim();
+            if t == "rules:" {
+                in_rules = true;
+                continue;
+            }
+            if !in_rules {
+                continue;
+            }
+            if t.starts_with("# kept:") {
+                kept = true;
+            } else if t.starts_with("- apiGroups:") {
+                if kept {
+                    out.insert((kind.to_string(), name.to_string(), index));
+                }
+                index += 1;
+                kept = false;
+            }
+        }
+    }
+    out
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chart_grants_only_what_the_operator_uses() {
+    let text = chart_text("{}");
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
+    let kept = kept_rules(&text);
+    let mut granted: BTreeSet<Permission> = BTreeSet::new();
+    let mut exempt: BTreeSet<Permission> = BTreeSet::new();
+    for d in &docs {
+        let (Some(kind @ ("ClusterRole" | "Role")), Some(name)) =
+            (d["kind"].as_str(), d["metadata"]["name"].as_str())
+        else {
+            continue;
+        };
+        for (i, rule) in d["rules"].as_array().unwrap().iter().enumerate() {
+            let is_kept = kept.contains(&(kind.to_string(), name.to_string(), i));
+            for g in strings(&rule["apiGroups"]) {
+                for r in strings(&rule["resources"]) {
+                    for v in strings(&rule["verbs"]) {
+                        let p = (v.clone(), g.clone(), r.clone());
+                        if is_kept {
+                            exempt.insert(p);
+                        } else {
+                            granted.insert(p);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(!granted.is_empty(), "no rules rendered");
+    assert!(!exempt.is_empty(), "the `# kept:` markers were not found");
+
+    let b = TestBox::start("rbac").await;
+    let (name, _) = b.apply_example("pair.yaml", "MySQL").await;
+    b.wait_ready(&name, Duration::from_secs(240)).await;
+    let out = Command::new(env!("CARGO_BIN_EXE_mysql-aa-operator"))
+        .args(["switchover", &name, "-n", "shop"])
+        .env("KUBECONFIG", &b.admin_kubeconfig)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_mysql-aa-operator"))
+        .args(["check-divergence", &name, "-n", "shop"])
+        .env("KUBECONFIG", &b.admin_kubeconfig)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    b.wait_ready(&name, Duration::from_secs(60)).await;
+
+    // Enforcement is on: what the chart does not grant is refused.
+    let kc = kube::config::Kubeconfig::read_from(&b.kubeconfig).unwrap();
+    let as_operator = kube::Client::try_from(
+        kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let pods: Api<Pod> = Api::namespaced(as_operator, "shop");
+    match pods
+        .delete(&format!("{name}-0"), &DeleteParams::default())
+        .await
+    {
+        Err(kube::Error::Api(s)) if s.code == 403 => {}
+        other => panic!("deleting a pod as the operator must be forbidden: {other:?}"),
+    }
+
+    let used: BTreeSet<Permission> = b
+        .cluster
+        .api
+        .requests()
+        .into_iter()
+        .filter(|r| r.caller == OPERATOR_USER && r.code != 403)
+        .map(|r| (r.verb, r.group, r.resource))
+        .collect();
+    assert!(!used.is_empty(), "no request was made as {OPERATOR_USER}");
+    eprintln!("the operator used:");
+    for (v, g, r) in &used {
+        eprintln!(
+            "  {v:<6} {:<22} {r}",
+            if g.is_empty() { "(core)" } else { g }
+        );
+    }
+    let unused: Vec<&Permission> = granted
+        .iter()
+        .filter(|p| !used.contains(*p) && !exempt.contains(*p))
+        .collect();
+    // The probe above was refused; anything else refused is a missing rule.
+    let forbidden: Vec<String> = b
+        .forbidden()
+        .into_iter()
+        .filter(|f| !f.starts_with("delete pods"))
+        .collect();
+    b.kill_operator_and_shutdown_without_rbac_check().await;
+    assert!(forbidden.is_empty(), "refused: {forbidden:#?}");
+    assert!(
+        unused.is_empty(),
+        "the chart grants permissions the operator never used (remove them, or say why they are kept with `# kept:`): {unused:#?}"
+    );
+}
