@@ -261,6 +261,51 @@ async fn switchover_under_load(engine: &str) {
         status(&b, &name).await.writer.as_deref(),
         Some(old.as_str())
     );
+
+    // Split brain by hand: the replica made writable behind the operator's
+    // back is fenced within an observe interval, and the watcher (which
+    // found no overlap above) does see this one.
+    let watch = WritableWatch::start(ips.clone(), &pw);
+    let replica_ip = &ips[if new.ends_with("-0") { 0 } else { 1 }];
+    let mut r = conn(replica_ip, &pw).await;
+    r.query_drop(if engine == "MySQL" {
+        "SET GLOBAL super_read_only = OFF"
+    } else {
+        "SET GLOBAL read_only = OFF"
+    })
+    .await
+    .unwrap();
+    r.query_drop("SET GLOBAL read_only = OFF").await.unwrap();
+    let tampered = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ro: Option<u8> = r
+            .query_first("SELECT @@GLOBAL.read_only")
+            .await
+            .ok()
+            .flatten();
+        if ro == Some(1) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second writer was not fenced"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "{engine}: a second writable node was fenced {} ms after it appeared (observe interval {OBSERVE_SECONDS} s)",
+        tampered.elapsed().as_millis()
+    );
+    assert!(
+        watch.stop().await > 0,
+        "the watcher saw the two writable nodes"
+    );
+    assert_eq!(
+        status(&b, &name).await.writer.as_deref(),
+        Some(old.as_str()),
+        "the labelled writer keeps the role"
+    );
     let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(b.client.clone(), "shop");
     let reasons: Vec<String> = api
         .list(&Default::default())
@@ -583,4 +628,91 @@ async fn mysql_conflicts_and_divergence() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_conflicts_and_divergence() {
     conflicts_and_divergence("MariaDB").await;
+}
+
+async fn errant_candidate_is_not_promoted(engine: &str) {
+    let b = TestBox::start(&format!("errant-{engine}")).await;
+    let (name, _) = b.apply_example("pair.yaml", engine).await;
+    b.wait_ready(&name, Duration::from_secs(240)).await;
+    b.patch_spec(&name, json!({"failover": {"detectionWindowSeconds": 3}}))
+        .await
+        .unwrap();
+    let p = b.wait_ready(&name, Duration::from_secs(60)).await;
+    let writer = p.status.unwrap().writer.unwrap();
+    let pw = b.admin_password(&name).await;
+    let ips = pod_ips(&b.client, &name).await;
+    let (wi, ri) = if writer.ends_with("-0") {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    let mut w = conn(&ips[wi], &pw).await;
+    w.query_drop("CREATE DATABASE app").await.unwrap();
+    w.query_drop("CREATE TABLE app.t (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    wait_row(
+        &ips[ri],
+        &pw,
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app'",
+        1,
+    )
+    .await;
+    // Around the operator (paused): the writer stops pulling from the
+    // replica, and someone writes on the replica. The writer never gets it.
+    b.patch_spec(&name, json!({"paused": true})).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    w.query_drop("STOP REPLICA").await.unwrap();
+    let mut r = conn(&ips[ri], &pw).await;
+    let off = if engine == "MySQL" {
+        "SET GLOBAL super_read_only = OFF"
+    } else {
+        "SET GLOBAL read_only = OFF"
+    };
+    r.query_drop(off).await.unwrap();
+    r.query_drop("INSERT INTO app.t VALUES (42)").await.unwrap();
+    r.query_drop("SET GLOBAL read_only = ON").await.unwrap();
+    if engine == "MySQL" {
+        r.query_drop("SET GLOBAL super_read_only = ON")
+            .await
+            .unwrap();
+    }
+    r.disconnect().await.unwrap();
+    w.disconnect().await.unwrap();
+    // The writer dies; the operator resumes. The replica has a transaction
+    // the writer never had: it must not be promoted.
+    b.cluster.fail_node("shop", &writer).await;
+    b.patch_spec(&name, json!({"paused": false})).await.unwrap();
+    let st = wait_status(&b, &name, Duration::from_secs(60), "no refusal", |s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.reason == "NoWriter" && c.message.contains("errant"))
+    })
+    .await;
+    let ready = st.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+    eprintln!("{engine}: {}", ready.message);
+    assert!(
+        ready.message.contains(&format!("ordinal {ri}")),
+        "{}",
+        ready.message
+    );
+    tokio::time::sleep(Duration::from_secs(OBSERVE_SECONDS * 3)).await;
+    let st = status(&b, &name).await;
+    assert_eq!(
+        st.writer.as_deref(),
+        Some(writer.as_str()),
+        "no failover happened"
+    );
+    assert!(st.last_failover.is_none());
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_errant_candidate_is_not_promoted() {
+    errant_candidate_is_not_promoted("MySQL").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_errant_candidate_is_not_promoted() {
+    errant_candidate_is_not_promoted("MariaDB").await;
 }

@@ -121,14 +121,16 @@ pub struct NodeStatus {
     /// `super_read_only` at the last observation (MySQL only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub super_read_only: Option<bool>,
-    /// `server_uuid` (MySQL only).
+    /// `server_uuid` (MySQL only), as last observed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_uuid: Option<String>,
     /// Transactions this node executed that the writer does not have
     /// (SingleWriter). A node with errant transactions is never promoted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errant_gtid_set: Option<String>,
-    /// Executed GTID set (`gtid_executed`, or `gtid_current_pos` on MariaDB).
+    /// Executed GTID set (`gtid_executed`, or `gtid_current_pos` on MariaDB)
+    /// at the last successful observation (kept while the node is
+    /// unreachable: a failover checks the candidate against it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executed_gtid_set: Option<String>,
     /// Whether this node, as a source, currently waits for semi-synchronous

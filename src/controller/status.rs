@@ -68,8 +68,13 @@ pub fn node_status(
     n: &NodeFacts,
     plan: &Plan,
     mode: WriteMode,
+    previous: Option<&NodeStatus>,
 ) -> NodeStatus {
     let writer = plan.writer;
+    // What identifies a node and its data is kept from the last successful
+    // observation while it cannot be asked (a failover judges the candidate
+    // against the lost writer's last executed set).
+    let last = |f: fn(&NodeStatus) -> Option<String>| previous.and_then(f);
     let o = n.server.as_ref().ok();
     let role = match (mode, writer, n.reachable()) {
         (_, _, false) => "Unknown",
@@ -88,7 +93,10 @@ pub fn node_status(
         reachable: n.reachable(),
         read_only: o.map(|o| o.read_only),
         super_read_only: o.and_then(|o| o.super_read_only),
-        server_uuid: o.and_then(|o| o.info.server_uuid.clone()),
+        server_uuid: match o {
+            Some(o) => o.info.server_uuid.clone(),
+            None => last(|p| p.server_uuid.clone()),
+        },
         errant_gtid_set: plan
             .health
             .errant
@@ -96,7 +104,10 @@ pub fn node_status(
             .filter(|(e, _)| *e == n.ordinal)
             .map(|(_, set)| set.clone()),
         semi_sync_source_active: o.and_then(|o| o.semi_sync_source_active),
-        executed_gtid_set: o.map(|o| o.gtid_executed.clone()),
+        executed_gtid_set: match o {
+            Some(o) => Some(o.gtid_executed.clone()),
+            None => last(|p| p.executed_gtid_set.clone()),
+        },
         replication: o
             .and_then(|o| o.replica.as_ref())
             .map(|r| ReplicationStatus {
@@ -188,7 +199,10 @@ pub fn build(
     let h = &plan.health;
     status.nodes = facts
         .iter()
-        .map(|n| node_status(&name, &pair.spec, n, plan, pair.spec.write_mode))
+        .map(|n| {
+            let previous = old.nodes.iter().find(|p| p.ordinal == n.ordinal);
+            node_status(&name, &pair.spec, n, plan, pair.spec.write_mode, previous)
+        })
         .collect();
     // The designated writer stays recorded while it is unreachable (until a
     // failover names another): it is what the next cycle measures against.

@@ -473,16 +473,38 @@ pub async fn assert_all_present(ip: &str, password: &str, acked: &BTreeSet<u64>)
     }
 }
 
-/// Watches both servers' `read_only` every 100 ms and counts the
-/// observations in which both were writable.
+/// Watches both servers' `read_only` and counts the moments both were
+/// writable. The two servers cannot be read at one instant, so each sample
+/// reads A, B, A, B: both count as writable at once only when one node was
+/// writable both before and after the other was seen writable (two reads
+/// alone could straddle a switchover, seeing the old writer before its
+/// fence and the new one after its promotion).
 pub struct WritableWatch {
     stop: Arc<AtomicBool>,
     two: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
+async fn writable(ip: &str, password: &str) -> bool {
+    let Ok(Ok(mut c)) = tokio::time::timeout(
+        Duration::from_millis(500),
+        mysql_async::Conn::new(admin_opts(ip, password)),
+    )
+    .await
+    else {
+        return false;
+    };
+    let ro: Option<u8> = c
+        .query_first("SELECT @@GLOBAL.read_only")
+        .await
+        .ok()
+        .flatten();
+    let _ = c.disconnect().await;
+    ro == Some(0)
+}
+
 impl WritableWatch {
-    /// Starts watching the servers at `ips`.
+    /// Starts watching the two servers at `ips`.
     pub fn start(ips: Vec<String>, password: &str) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let two = Arc::new(AtomicUsize::new(0));
@@ -490,29 +512,14 @@ impl WritableWatch {
             let (stop, two, pw) = (stop.clone(), two.clone(), password.to_string());
             tokio::spawn(async move {
                 while !stop.load(Ordering::SeqCst) {
-                    let mut writable = 0;
-                    for ip in &ips {
-                        if let Ok(Ok(mut c)) = tokio::time::timeout(
-                            Duration::from_millis(500),
-                            mysql_async::Conn::new(admin_opts(ip, &pw)),
-                        )
-                        .await
-                        {
-                            let ro: Option<u8> = c
-                                .query_first("SELECT @@GLOBAL.read_only")
-                                .await
-                                .ok()
-                                .flatten();
-                            if ro == Some(0) {
-                                writable += 1;
-                            }
-                            let _ = c.disconnect().await;
-                        }
+                    let mut seen = Vec::with_capacity(4);
+                    for ip in [&ips[0], &ips[1], &ips[0], &ips[1]] {
+                        seen.push(writable(ip, &pw).await);
                     }
-                    if writable > 1 {
+                    if seen.windows(3).any(|w| w.iter().all(|x| *x)) {
                         two.fetch_add(1, Ordering::SeqCst);
                     }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             })
         };
