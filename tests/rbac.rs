@@ -176,3 +176,56 @@ async fn the_chart_grants_only_what_the_operator_uses() {
         "the chart grants permissions the operator never used (remove them, or say why they are kept with `# kept:`): {unused:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaced_mode_runs_pairs_with_roles_only() {
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    use kube::api::{Patch, PatchParams, PostParams};
+    use mysql_aa_operator::api::MySQLActiveActive;
+
+    let b = TestBox::start_with("rbac-ns", &["shop"]).await;
+    let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(b.client.clone());
+    assert!(
+        roles
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "namespaced mode grants no ClusterRole"
+    );
+    // A pair in a namespace the operator does not watch stays untouched.
+    let ns: k8s_openapi::api::core::v1::Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "elsewhere"}})).unwrap();
+    Api::<k8s_openapi::api::core::v1::Namespace>::all(b.client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let mut other: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/pair.yaml"))
+            .unwrap(),
+    )
+    .unwrap();
+    other["metadata"]["namespace"] = serde_json::json!("elsewhere");
+    Api::<MySQLActiveActive>::namespaced(b.client.clone(), "elsewhere")
+        .patch("orders", &PatchParams::apply("test"), &Patch::Apply(&other))
+        .await
+        .unwrap();
+    let (name, _) = b.apply_example("pair.yaml", "MariaDB").await;
+    b.wait_ready(&name, Duration::from_secs(240)).await;
+    tokio::time::sleep(Duration::from_secs(OBSERVE_SECONDS * 2)).await;
+    let untouched = Api::<MySQLActiveActive>::namespaced(b.client.clone(), "elsewhere")
+        .get("orders")
+        .await
+        .unwrap();
+    assert!(untouched.status.is_none(), "{:?}", untouched.status);
+    assert!(
+        Api::<StatefulSet>::namespaced(b.client.clone(), "elsewhere")
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    b.shutdown().await;
+}

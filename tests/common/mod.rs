@@ -35,11 +35,20 @@ pub struct TestBox {
     pub kubeconfig: PathBuf,
     /// An unrestricted user's kubeconfig (for the CLI and kubectl).
     pub admin_kubeconfig: PathBuf,
+    /// Namespaces the operator watches (all when empty).
+    pub namespaces: Vec<String>,
     pub operator: Option<Child>,
 }
 
 impl TestBox {
     pub async fn start(name: &str) -> Self {
+        Self::start_with(name, &[]).await
+    }
+
+    /// A box whose operator watches only `namespaces` (the chart's
+    /// namespaced mode: Roles in those namespaces, no ClusterRole); all
+    /// namespaces when empty. The namespaces are created.
+    pub async fn start_with(name: &str, namespaces: &[&str]) -> Self {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join(format!(".cache/boxes/{name}-{}", std::process::id()));
         let cluster = Cluster::start(
@@ -75,7 +84,13 @@ impl TestBox {
             .create(&PostParams::default(), &crd)
             .await
             .unwrap();
-        for name in ["shop", OPERATOR_NAMESPACE] {
+        let mut all = vec!["shop", OPERATOR_NAMESPACE];
+        all.extend(
+            namespaces
+                .iter()
+                .filter(|n| !["shop", OPERATOR_NAMESPACE].contains(n)),
+        );
+        for name in all {
             let ns: Namespace =
                 serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
             Api::<Namespace>::all(client.clone())
@@ -85,7 +100,7 @@ impl TestBox {
         }
         // The operator's ServiceAccount and RBAC, exactly as the chart
         // renders them with its default values.
-        for doc in chart_docs("{}") {
+        for doc in chart_docs(&json!({ "watchNamespaces": namespaces }).to_string()) {
             if matches!(
                 doc["kind"].as_str(),
                 Some(
@@ -110,6 +125,7 @@ impl TestBox {
             kubeconfig,
             admin_kubeconfig,
             operator: None,
+            namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
         };
         b.start_operator();
         b
@@ -129,6 +145,11 @@ impl TestBox {
                 "--lease-namespace",
                 OPERATOR_NAMESPACE,
             ])
+            .args(
+                self.namespaces
+                    .iter()
+                    .flat_map(|n| ["--namespace", n.as_str()]),
+            )
             .env("KUBECONFIG", &self.kubeconfig)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
