@@ -58,13 +58,14 @@ async fn engine(engine: &str, trials: usize, window: u32) {
     .unwrap();
     b.wait_ready(&name, Duration::from_secs(60)).await;
     let pw = b.admin_password(&name).await;
-    let ips = pod_ips(&b.client, &name).await;
     let load = WriteLoad::start(&b, &name, &pw).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let mut failovers = Vec::new();
     for trial in 1..=trials {
         let old = writer(&b, &name).await;
+        // A recovered writer's pod was recreated: read the addresses anew.
+        let ips = pod_ips(&b.client, &name).await;
         let survivor_ip = &ips[if old.ends_with("-0") { 1 } else { 0 }];
         let killed = Instant::now();
         b.cluster.fail_node("shop", &old).await;

@@ -1,7 +1,7 @@
 //! Least privilege, proven: the operator runs as the chart's ServiceAccount
 //! with the stand-in enforcing the chart's rendered RBAC (every whole-system
 //! test does, and fails on any 403). This test drives one pair through
-//! bring-up, a switchover and a divergence check, lists every (verb, group,
+//! bring-up, a switchover, a divergence check and a failover, lists every (verb, group,
 //! resource) the operator used, and fails on any permission the chart grants
 //! that was never used, unless the rule's comment says why it is kept
 //! (`# kept: ...`).
@@ -9,12 +9,11 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
 use serde_json::Value;
 
 type Permission = (String, String, String);
@@ -104,27 +103,37 @@ async fn the_chart_grants_only_what_the_operator_uses() {
     let b = TestBox::start("rbac").await;
     let (name, _) = b.apply_example("pair.yaml", "MySQL").await;
     b.wait_ready(&name, Duration::from_secs(240)).await;
-    let out = Command::new(env!("CARGO_BIN_EXE_mysql-aa-operator"))
-        .args(["switchover", &name, "-n", "shop"])
-        .env("KUBECONFIG", &b.admin_kubeconfig)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = Command::new(env!("CARGO_BIN_EXE_mysql-aa-operator"))
-        .args(["check-divergence", &name, "-n", "shop"])
-        .env("KUBECONFIG", &b.admin_kubeconfig)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    b.wait_ready(&name, Duration::from_secs(60)).await;
+    for command in ["switchover", "check-divergence"] {
+        let (ok, out) = b.cli(&[command, &name, "-n", "shop"]);
+        assert!(ok, "{command}: {out}");
+    }
+    let p = b.wait_ready(&name, Duration::from_secs(60)).await;
+    // A failover (the lost writer's pod is deleted), then its recovery.
+    b.patch_spec(
+        &name,
+        serde_json::json!({"failover": {"detectionWindowSeconds": 3}}),
+    )
+    .await
+    .unwrap();
+    let writer = p.status.unwrap().writer.unwrap();
+    b.cluster.fail_node("shop", &writer).await;
+    let api: Api<mysql_aa_operator::api::MySQLActiveActive> =
+        Api::namespaced(b.client.clone(), "shop");
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while api
+        .get(&name)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .last_failover
+        .is_none()
+    {
+        assert!(std::time::Instant::now() < deadline, "no failover");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    b.cluster.recover_node("shop", &writer).await;
+    b.wait_ready(&name, Duration::from_secs(180)).await;
 
     // Enforcement is on: what the chart does not grant is refused.
     let kc = kube::config::Kubeconfig::read_from(&b.kubeconfig).unwrap();
@@ -134,13 +143,10 @@ async fn the_chart_grants_only_what_the_operator_uses() {
             .unwrap(),
     )
     .unwrap();
-    let pods: Api<Pod> = Api::namespaced(as_operator, "shop");
-    match pods
-        .delete(&format!("{name}-0"), &DeleteParams::default())
-        .await
-    {
+    let secrets: Api<Secret> = Api::namespaced(as_operator, "shop");
+    match secrets.list(&Default::default()).await {
         Err(kube::Error::Api(s)) if s.code == 403 => {}
-        other => panic!("deleting a pod as the operator must be forbidden: {other:?}"),
+        other => panic!("listing Secrets as the operator must be forbidden: {other:?}"),
     }
 
     let used: BTreeSet<Permission> = b
@@ -167,7 +173,7 @@ async fn the_chart_grants_only_what_the_operator_uses() {
     let forbidden: Vec<String> = b
         .forbidden()
         .into_iter()
-        .filter(|f| !f.starts_with("delete pods"))
+        .filter(|f| !f.starts_with("list secrets"))
         .collect();
     b.kill_operator_and_shutdown_without_rbac_check().await;
     assert!(forbidden.is_empty(), "refused: {forbidden:#?}");

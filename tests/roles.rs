@@ -102,11 +102,12 @@ async fn writer_failure_fails_over(engine: &str) {
     let old = p.status.unwrap().writer.unwrap();
     let new = other(&name, &old);
     let pw = b.admin_password(&name).await;
-    let ips = pod_ips(&b.client, &name).await;
     let load = WriteLoad::start(&b, &name, &pw).await;
-    let watch = WritableWatch::start(ips.clone(), &pw);
+    let watch = WritableWatch::start(&b.client, &name, &pw);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(load.count() > 0, "the load writes before the failure");
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(b.client.clone(), "shop");
+    let old_uid = pods.get(&old).await.unwrap().metadata.uid;
     // kill -9 of the writer's server, and its node stays down.
     let failed_at = Instant::now();
     b.cluster.fail_node("shop", &old).await;
@@ -150,7 +151,23 @@ async fn writer_failure_fails_over(engine: &str) {
     );
     let acked = load.stop().await;
     assert_eq!(watch.stop().await, 0, "two writable nodes were observed");
-    // Every acknowledged write is on both nodes.
+    // The lost writer's pod was deleted (NodeIsolated) and, once its node
+    // was back, recreated.
+    assert_ne!(pods.get(&old).await.unwrap().metadata.uid, old_uid);
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(b.client.clone(), "shop");
+    let isolated = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("NodeIsolated"))
+        .count();
+    assert_eq!(isolated, 1, "one NodeIsolated Event");
+    // Every acknowledged write is on both nodes (the old writer's pod was
+    // recreated: read the addresses again).
+    let ips = pod_ips(&b.client, &name).await;
     for ip in &ips {
         assert_all_present(ip, &pw, &acked).await;
     }
@@ -176,7 +193,7 @@ async fn switchover_under_load(engine: &str) {
     let pw = b.admin_password(&name).await;
     let ips = pod_ips(&b.client, &name).await;
     let load = WriteLoad::start(&b, &name, &pw).await;
-    let watch = WritableWatch::start(ips.clone(), &pw);
+    let watch = WritableWatch::start(&b.client, &name, &pw);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = load.count();
     assert!(before > 0, "the load writes before the switchover");
@@ -265,7 +282,7 @@ async fn switchover_under_load(engine: &str) {
     // Split brain by hand: the replica made writable behind the operator's
     // back is fenced within an observe interval, and the watcher (which
     // found no overlap above) does see this one.
-    let watch = WritableWatch::start(ips.clone(), &pw);
+    let watch = WritableWatch::start(&b.client, &name, &pw);
     let replica_ip = &ips[if new.ends_with("-0") { 0 } else { 1 }];
     let mut r = conn(replica_ip, &pw).await;
     r.query_drop(if engine == "MySQL" {

@@ -272,6 +272,10 @@ fn describe(step: &Step, names: &Names) -> String {
             names.pod(*node),
             names.pod(*from)
         ),
+        Step::Isolate { node } => format!(
+            "{} deleted: it could not be reached to be fenced, so its kubelet stops the server (the StatefulSet recreates it read-only)",
+            names.pod(*node)
+        ),
         Step::CatchUp { node, from } => format!(
             "{} applied every transaction of the fenced {}",
             names.pod(*node),
@@ -420,6 +424,24 @@ pub async fn act(
             }
             .await,
             Step::Unfence { node } => sql(*node)?.unfence().await.map_err(sql_err(*node)),
+            Step::Isolate { node } => pods
+                .delete(
+                    &names.pod(*node),
+                    // Kubelet-confirmed (never a forced deletion, which could
+                    // leave the old server running beside its replacement),
+                    // with a short grace: the server is already lost.
+                    &kube::api::DeleteParams {
+                        grace_period_seconds: Some(1),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map(drop)
+                .or_else(|e| match e {
+                    kube::Error::Api(s) if s.code == 404 => Ok(()),
+                    other => Err(other),
+                })
+                .map_err(kube(name)),
             Step::Label { node, role } => pods
                 .patch(
                     &names.pod(*node),

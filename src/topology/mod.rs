@@ -16,7 +16,9 @@
 //! Invariants the plan keeps (tested below):
 //! 1. SingleWriter: a plan never leaves two nodes writable, and never
 //!    labels two pods writer: fencing and the replica label come before
-//!    unfencing and the writer label.
+//!    unfencing and the writer label. A writer that cannot be reached to be
+//!    fenced has its pod deleted (its kubelet stops the server) before its
+//!    replica is promoted.
 //! 2. A writer is first elected only among reachable nodes whose executed
 //!    GTIDs contain the peer's (so nothing the peer committed is missing);
 //!    diverged nodes elect nobody.
@@ -177,6 +179,14 @@ pub enum Step {
         /// The failed writer.
         from: u32,
     },
+    /// Failover: delete the pod of the unreachable old writer `node`, so its
+    /// kubelet stops the server (ending every client connection it may
+    /// still serve) before the replica is promoted. The StatefulSet
+    /// recreates it; it boots read-only.
+    Isolate {
+        /// The old writer.
+        node: u32,
+    },
     /// Switchover: wait until `node` has applied every transaction the
     /// fenced writer `from` executed (bounded by
     /// `failover.applyTimeoutSeconds`).
@@ -207,6 +217,7 @@ impl Step {
             Step::SkipTransaction { .. } => "TransactionSkipped",
             Step::Promote { .. } => "WriterPromoted",
             Step::CatchUp { .. } => "WriterCaughtUp",
+            Step::Isolate { .. } => "NodeIsolated",
         }
     }
 }
@@ -577,7 +588,11 @@ pub fn decide(input: &Input) -> Plan {
         // Labels follow the decision; a pod that is not reachable loses the
         // writer label (so the writer Service never sends writes to it).
         let want_label = if n.reachable() { want } else { Role::Replica };
-        if n.pod_exists && !n.terminating && n.role_label != Some(want_label) {
+        // A terminating pod still loses the writer label (it may linger).
+        if n.pod_exists
+            && (!n.terminating || want_label == Role::Replica)
+            && n.role_label != Some(want_label)
+        {
             let step = Step::Label {
                 node: n.ordinal,
                 role: want_label,
@@ -593,8 +608,14 @@ pub fn decide(input: &Input) -> Plan {
             "ordinal {n} has errant transactions (executed, but not on the writer): {set}"
         ));
     }
-    // Invariant 1: take away before giving; a promotion catches up first.
+    // Invariant 1: take away before giving. A failover first has the lost
+    // writer's pod stopped (it could not be fenced), then the replica
+    // catches up and is promoted.
     if let Some((from, to)) = plan.failover {
+        let old = &input.nodes[from as usize % 2];
+        if old.pod_exists && !old.terminating {
+            plan.steps.push(Step::Isolate { node: from });
+        }
         plan.steps.push(Step::Promote { node: to, from });
     }
     plan.steps.extend(fences);

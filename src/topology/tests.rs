@@ -276,6 +276,7 @@ fn cases() -> Vec<Case> {
                 ],
             )),
             steps: vec![
+                Step::Isolate { node: 0 },
                 Step::Promote { node: 1, from: 0 },
                 label(0, Replica),
                 Step::Unfence { node: 1 },
@@ -666,6 +667,28 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            name: "failover when the old writer's pod is already gone (or terminating): nothing to isolate",
+            input: after_window(input(
+                SingleWriter,
+                Some(0),
+                [
+                    with(healthy()[0].clone(), |n| {
+                        n.terminating = true;
+                        n.server = Err("terminating".into());
+                    }),
+                    healthy()[1].clone(),
+                ],
+            )),
+            steps: vec![
+                Step::Promote { node: 1, from: 0 },
+                label(0, Replica),
+                Step::Unfence { node: 1 },
+                label(1, Writer),
+            ],
+            writer: Some(1),
+            check: |p| assert_eq!(p.failover, Some((0, 1))),
+        },
+        Case {
             name: "switchover: fence the writer, label it replica, catch the target up, then promote it",
             input: switch_to(input(SingleWriter, Some(0), healthy()), 1),
             steps: vec![
@@ -818,6 +841,7 @@ fn cases() -> Vec<Case> {
                 U0,
             ),
             steps: vec![
+                Step::Isolate { node: 0 },
                 Step::Promote { node: 1, from: 0 },
                 label(0, Replica),
                 Step::Unfence { node: 1 },
@@ -864,6 +888,18 @@ fn check_invariants(input: &Input, plan: &Plan) {
         if let Step::Unfence { node } = step {
             assert_eq!(Some(*node), plan.writer, "only the writer is unfenced");
         }
+    }
+    // A reachable-but-lost writer's pod is stopped before its replica is
+    // promoted.
+    if let (Some(i), Some(p)) = (
+        plan.steps
+            .iter()
+            .position(|s| matches!(s, Step::Isolate { .. })),
+        plan.steps
+            .iter()
+            .position(|s| matches!(s, Step::Promote { .. })),
+    ) {
+        assert!(i < p, "isolate before promote");
     }
     // Invariant 2/3 of a switchover: the old writer is fenced before the
     // target catches up, and the target is unfenced only after.

@@ -525,20 +525,30 @@ async fn writable(ip: &str, password: &str) -> bool {
 }
 
 impl WritableWatch {
-    /// Starts watching the two servers at `ips`.
-    pub fn start(ips: Vec<String>, password: &str) -> Self {
+    /// Starts watching the two servers of `pair`, wherever its pods are
+    /// (a recreated pod has a new address).
+    pub fn start(client: &Client, pair: &str, password: &str) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let two = Arc::new(AtomicUsize::new(0));
         let task = {
-            let (stop, two, pw) = (stop.clone(), two.clone(), password.to_string());
+            let (stop, two, pw, client, pair) = (
+                stop.clone(),
+                two.clone(),
+                password.to_string(),
+                client.clone(),
+                pair.to_string(),
+            );
             tokio::spawn(async move {
                 while !stop.load(Ordering::SeqCst) {
-                    let mut seen = Vec::with_capacity(4);
-                    for ip in [&ips[0], &ips[1], &ips[0], &ips[1]] {
-                        seen.push(writable(ip, &pw).await);
-                    }
-                    if seen.windows(3).any(|w| w.iter().all(|x| *x)) {
-                        two.fetch_add(1, Ordering::SeqCst);
+                    let ips = current_pod_ips(&client, &pair).await;
+                    if let [a, b] = ips.as_slice() {
+                        let mut seen = Vec::with_capacity(4);
+                        for ip in [a, b, a, b] {
+                            seen.push(writable(ip, &pw).await);
+                        }
+                        if seen.windows(3).any(|w| w.iter().all(|x| *x)) {
+                            two.fetch_add(1, Ordering::SeqCst);
+                        }
                     }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
@@ -553,6 +563,20 @@ impl WritableWatch {
         let _ = self.task.await;
         self.two.load(Ordering::SeqCst)
     }
+}
+
+/// The IPs of the pair's pods that have one now (any order).
+pub async fn current_pod_ips(client: &Client, pair: &str) -> Vec<String> {
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), "shop");
+    let mut out = Vec::new();
+    for o in 0..2 {
+        if let Ok(Some(p)) = pods.get_opt(&format!("{pair}-{o}")).await
+            && let Some(ip) = p.status.and_then(|s| s.pod_ip)
+        {
+            out.push(ip);
+        }
+    }
+    out
 }
 
 /// The pods' IPs, ordinal 0 then 1.

@@ -74,6 +74,12 @@ fails on a permission it never used, unless the rule says why it is kept.
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list", "watch", "patch"]
+# why: failover: a writer the operator cannot reach to fence has its pod
+# deleted (kubelet-confirmed, never forced) so its server stops before the
+# replica is promoted. No other pod is ever deleted.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["delete"]
 # why: an Event for every step (fenced, promoted, switched over, ...);
 # a repeated Event is folded into a series by patching the first one.
 - apiGroups: ["events.k8s.io"]

@@ -201,13 +201,26 @@ impl Kubelet {
             .iter()
             .filter_map(|p| p["metadata"]["uid"].as_str().map(|u| (u.to_string(), p)))
             .collect();
+        // A down node's kubelet cannot be told anything: its pods being
+        // deleted stay Terminating (their containers stay as they are) until
+        // the node is back, as on a partitioned node.
+        let down = self.down.clone();
+        let is_down = |p: &Value| {
+            down.contains(&(
+                p["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                p["metadata"]["name"].as_str().unwrap_or("").to_string(),
+            ))
+        };
         // Pods that were removed or are being deleted: stop them.
         let gone: Vec<String> = self
             .pods
             .keys()
             .filter(|uid| {
                 live.get(*uid)
-                    .is_none_or(|p| p["metadata"]["deletionTimestamp"].is_string())
+                    .is_none_or(|p| p["metadata"]["deletionTimestamp"].is_string() && !is_down(p))
             })
             .cloned()
             .collect();
@@ -222,7 +235,7 @@ impl Kubelet {
         }
         // Deleted pods the kubelet never ran (or already stopped): remove.
         for p in &pods {
-            if p["metadata"]["deletionTimestamp"].is_string() {
+            if p["metadata"]["deletionTimestamp"].is_string() && !is_down(p) {
                 let ns = p["metadata"]["namespace"].as_str().unwrap_or("");
                 let name = p["metadata"]["name"].as_str().unwrap_or("");
                 let mut store = self.shared.store.lock().expect("store lock");
@@ -233,7 +246,7 @@ impl Kubelet {
         }
         for p in pods
             .iter()
-            .filter(|p| !p["metadata"]["deletionTimestamp"].is_string())
+            .filter(|p| !p["metadata"]["deletionTimestamp"].is_string() || is_down(p))
         {
             let uid = p["metadata"]["uid"].as_str().unwrap_or("").to_string();
             if !self.pods.contains_key(&uid) {

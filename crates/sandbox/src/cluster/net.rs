@@ -25,6 +25,8 @@ pub struct PodNet {
     pub netns: String,
     /// The pod's IPv4 address.
     pub ip: String,
+    /// The host side of the pod's veth pair, on the bridge.
+    pub veth: String,
 }
 
 /// The box's bridge and its /24.
@@ -114,26 +116,37 @@ impl Network {
             let _ = ip(&["netns", "del", &netns]);
             return Err(e);
         }
-        let pod = PodNet { netns, ip: addr };
+        let pod = PodNet {
+            netns,
+            ip: addr,
+            veth,
+        };
         self.pods.push(pod.clone());
         Ok(pod)
     }
 
     /// Kills whatever still runs in `pod`'s namespace and removes it.
     pub fn remove_pod(&mut self, pod: &PodNet) {
-        kill_netns(&pod.netns);
-        let _ = ip(&["netns", "del", &pod.netns]);
+        release(pod);
         self.pods.retain(|p| p != pod);
     }
 
     /// Removes every pod namespace and the bridge.
     pub fn cleanup(&mut self) {
         for pod in std::mem::take(&mut self.pods) {
-            kill_netns(&pod.netns);
-            let _ = ip(&["netns", "del", &pod.netns]);
+            release(&pod);
         }
         let _ = ip(&["link", "del", &self.bridge]);
     }
+}
+
+/// Kills the pod's processes and removes its namespace and veth pair. The
+/// host end is deleted explicitly: a namespace that a dying process still
+/// holds outlives `ip netns del`, and its veth with it.
+fn release(pod: &PodNet) {
+    kill_netns(&pod.netns);
+    let _ = ip(&["netns", "del", &pod.netns]);
+    let _ = ip(&["link", "del", &pod.veth]);
 }
 
 /// SIGKILL to every process in a network namespace.
