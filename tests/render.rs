@@ -137,6 +137,11 @@ fn statefulset_runs_two_servers_safely() {
     assert_eq!(spec.replicas, Some(2));
     assert_eq!(spec.service_name.as_deref(), Some("orders-headless"));
     assert_eq!(spec.pod_management_policy.as_deref(), Some("Parallel"));
+    assert_eq!(
+        spec.update_strategy.as_ref().unwrap().type_.as_deref(),
+        Some("OnDelete"),
+        "the operator rolls the pods itself (replica, switchover, old writer)"
+    );
     let selector = spec.selector.match_labels.clone().unwrap();
     let template_labels = spec
         .template

@@ -733,3 +733,85 @@ async fn mysql_errant_candidate_is_not_promoted() {
 async fn mariadb_errant_candidate_is_not_promoted() {
     errant_candidate_is_not_promoted("MariaDB").await;
 }
+
+async fn config_change_rolls_without_losing_writes(engine: &str) {
+    let b = TestBox::start(&format!("rolling-{engine}")).await;
+    let (name, _) = b.apply_example("pair.yaml", engine).await;
+    let p = b.wait_ready(&name, Duration::from_secs(240)).await;
+    let old = p.status.unwrap().writer.unwrap();
+    let pw = b.admin_password(&name).await;
+    let load = WriteLoad::start(&b, &name, &pw).await;
+    let watch = WritableWatch::start(&b.client, &name, &pw);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let started = Instant::now();
+    b.patch_spec(&name, json!({"mysqldConfig": {"max_connections": "321"}}))
+        .await
+        .unwrap();
+    // Both servers end up on the new my.cnf, the pair Ready again.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let ips = current_pod_ips(&b.client, &name).await;
+        let mut applied = 0;
+        for ip in &ips {
+            if let Ok(Ok(mut c)) = tokio::time::timeout(
+                Duration::from_secs(2),
+                mysql_async::Conn::new(admin_opts(ip, &pw)),
+            )
+            .await
+            {
+                let v: Option<u64> = c
+                    .query_first("SELECT @@GLOBAL.max_connections")
+                    .await
+                    .ok()
+                    .flatten();
+                applied += usize::from(v == Some(321));
+                let _ = c.disconnect().await;
+            }
+        }
+        if applied == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new configuration did not reach both servers\n{}",
+            tail(&b.operator_log())
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let p = b.wait_ready(&name, Duration::from_secs(120)).await;
+    let rolled = started.elapsed();
+    let st = p.status.unwrap();
+    let change = st
+        .last_switchover
+        .clone()
+        .expect("the writer moved off the outdated node");
+    assert!(change.reason.contains("rolling update"), "{change:?}");
+    assert_eq!(change.from, old);
+    assert_eq!(st.writer.as_deref(), Some(change.to.as_str()));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let gap = load.longest_gap(started, Instant::now());
+    let acked = load.stop().await;
+    assert_eq!(watch.stop().await, 0, "two writable nodes were observed");
+    for ip in &pod_ips(&b.client, &name).await {
+        assert_all_present(ip, &pw, &acked).await;
+    }
+    eprintln!(
+        "{engine}: a my.cnf change rolled both servers in {:.1}s under load: replica restarted, writer moved {} -> {}, old writer restarted; {} acknowledged writes all present; longest write pause {} ms",
+        rolled.as_secs_f64(),
+        change.from,
+        change.to,
+        acked.len(),
+        gap.as_millis()
+    );
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_config_change_rolls_without_losing_writes() {
+    config_change_rolls_without_losing_writes("MySQL").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_config_change_rolls_without_losing_writes() {
+    config_change_rolls_without_losing_writes("MariaDB").await;
+}

@@ -44,8 +44,9 @@ pub struct MySQLActiveActiveStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failover: Option<RoleChange>,
 
-    /// The last requested switchover, if any, with its `requestId` and
-    /// outcome.
+    /// The last switchover, if any: one asked for in `spec.switchover` (with
+    /// its `requestId` and outcome), or one a rolling update made to move
+    /// the writer off a node about to restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_switchover: Option<RoleChange>,
 
@@ -53,6 +54,11 @@ pub struct MySQLActiveActiveStatus {
     /// last, at most 20 entries (older ones remain in Events and metrics).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped_transactions: Vec<SkippedTransaction>,
+
+    /// The last `spec.switchover.requestId` the operator answered (a request
+    /// with this id is not carried out again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_switchover_request: Option<String>,
 
     /// Effective durability of commits: `Asynchronous`, `SemiSynchronous`
     /// (every writer waits for its peer's acknowledgement), or

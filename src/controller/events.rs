@@ -13,6 +13,7 @@
 //! | `RoleLabelled` | Normal | a pod's `mysql-aa.io/role` label changed |
 //! | `TransactionSkipped` | Warning | `SkipAndRecord` skipped a failing transaction |
 //! | `ApplierHalted` | Warning | a node's applier stopped on an error and is left stopped (`Halt`) |
+//! | `NodeRestarted` | Normal | rolling update: an outdated pod was deleted to come back on the new configuration |
 //! | `NodeIsolated` | Normal | failover: the unreachable writer's pod was deleted so its kubelet stops the server |
 //! | `WriterPromoted` | Normal | failover: a replica applied what it had received and was promoted |
 //! | `WriterCaughtUp` | Normal | switchover: the target applied every transaction of the fenced writer |

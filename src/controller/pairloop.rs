@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
@@ -90,6 +91,13 @@ pub async fn observe(
         .await
         .map_err(kube("observe"))?;
     let by_name: HashMap<String, Pod> = list.items.into_iter().map(|p| (p.name_any(), p)).collect();
+    // The revision pods should run (OnDelete: the operator rolls them).
+    let update_revision = Api::<StatefulSet>::namespaced(ctx.client.clone(), &names.namespace)
+        .get_opt(&names.statefulset())
+        .await
+        .map_err(kube("observe"))?
+        .and_then(|s| s.status)
+        .and_then(|s| s.update_revision);
     let prepared: Vec<(NodeFacts, Option<Arc<MySqlClient>>)> = (0..2u32)
         .map(|ordinal| {
             let pod = by_name.get(&names.pod(ordinal));
@@ -111,6 +119,13 @@ pub async fn observe(
                     .and_then(|v| Role::from_label(v)),
                 server: Err("not observed".into()),
                 failure: None,
+                outdated: match (pod, update_revision.as_deref()) {
+                    (Some(p), Some(rev)) => p
+                        .labels()
+                        .get("controller-revision-hash")
+                        .is_some_and(|h| h != rev),
+                    _ => false,
+                },
             };
             let client = match (&address, pod) {
                 (Some(a), Some(_)) if !terminating => Some(ctx.client_for(
@@ -209,8 +224,7 @@ pub fn pending_switchover(
     let answered = pair
         .status
         .as_ref()
-        .and_then(|s| s.last_switchover.as_ref())
-        .and_then(|c| c.request_id.as_deref());
+        .and_then(|s| s.answered_switchover_request.as_deref());
     if answered == Some(req.request_id.as_str()) {
         return None;
     }
@@ -271,6 +285,10 @@ fn describe(step: &Step, names: &Names) -> String {
             "{} promoted to writer in place of the unreachable {}",
             names.pod(*node),
             names.pod(*from)
+        ),
+        Step::Restart { node } => format!(
+            "{} restarted onto the new configuration (rolling update)",
+            names.pod(*node)
         ),
         Step::Isolate { node } => format!(
             "{} deleted: it could not be reached to be fenced, so its kubelet stops the server (the StatefulSet recreates it read-only)",
@@ -424,6 +442,11 @@ pub async fn act(
             }
             .await,
             Step::Unfence { node } => sql(*node)?.unfence().await.map_err(sql_err(*node)),
+            Step::Restart { node } => pods
+                .delete(&names.pod(*node), &kube::api::DeleteParams::default())
+                .await
+                .map(drop)
+                .map_err(kube(name)),
             Step::Isolate { node } => pods
                 .delete(
                     &names.pod(*node),

@@ -521,8 +521,35 @@ fn switchover_record(
     elapsed: Duration,
 ) -> Option<crate::api::RoleChange> {
     use crate::topology::Switchover;
-    let (req, target) = pairloop::pending_switchover(pair)?;
     let names = Names::of(pair);
+    if let Some(Switchover::Rolling { from, to }) = plan.switchover {
+        let (outcome, message) = match step_error {
+            None => (
+                "Succeeded",
+                format!(
+                    "{} takes writes; {} restarts onto the new configuration next",
+                    names.pod(to),
+                    names.pod(from)
+                ),
+            ),
+            Some(e) => (
+                "Failed",
+                format!("{e}; {} stays the writer", names.pod(from)),
+            ),
+        };
+        return Some(crate::api::RoleChange {
+            from: names.pod(from),
+            to: names.pod(to),
+            reason: "rolling update: the writer's pod runs an older configuration".into(),
+            started_at,
+            duration_millis: elapsed.as_millis() as u64,
+            data_loss_accepted: false,
+            request_id: None,
+            outcome: Some(outcome.into()),
+            message,
+        });
+    }
+    let (req, target) = pairloop::pending_switchover(pair)?;
     let writer = pair.status.as_ref().and_then(|s| s.writer.clone());
     let (from, to, outcome, message) = match (target, &plan.switchover) {
         (Err(why), _) => (
@@ -531,7 +558,7 @@ fn switchover_record(
             "Refused",
             why,
         ),
-        (Ok(_), None) => return None,
+        (Ok(_), None | Some(Switchover::Rolling { .. })) => return None,
         (Ok(_), Some(Switchover::Refused(why))) => (
             writer.unwrap_or_default(),
             req.target.clone(),

@@ -171,6 +171,11 @@ pub fn build(
         observed_generation: generation,
         last_failover: outcome.failover.clone().or(old.last_failover.clone()),
         last_switchover: outcome.switchover.clone().or(old.last_switchover.clone()),
+        answered_switchover_request: outcome
+            .switchover
+            .as_ref()
+            .and_then(|c| c.request_id.clone())
+            .or(old.answered_switchover_request.clone()),
         divergence: outcome.divergence.clone().or(old.divergence.clone()),
         skipped_transactions: old.skipped_transactions.clone(),
         ..Default::default()

@@ -274,8 +274,11 @@ pub fn build_statefulset(pair: &MySQLActiveActive, names: &Names) -> StatefulSet
             },
             // Both servers start together: neither waits for the other.
             pod_management_policy: Some("Parallel".into()),
+            // The operator rolls the pods itself (replica first, then a
+            // switchover, then the old writer), so a configuration change
+            // never takes the writer down under its clients.
             update_strategy: Some(StatefulSetUpdateStrategy {
-                type_: Some("RollingUpdate".into()),
+                type_: Some("OnDelete".into()),
                 ..StatefulSetUpdateStrategy::default()
             }),
             persistent_volume_claim_retention_policy: Some(

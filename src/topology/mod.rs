@@ -77,6 +77,9 @@ pub struct NodeFacts {
     pub server: Result<Observation, String>,
     /// The transaction the applier stopped on, when halted.
     pub failure: Option<ApplierFailure>,
+    /// The pod runs an older revision of the StatefulSet's template (its
+    /// configuration changed): it must be restarted onto the new one.
+    pub outdated: bool,
 }
 
 impl NodeFacts {
@@ -187,6 +190,14 @@ pub enum Step {
         /// The old writer.
         node: u32,
     },
+    /// Rolling update: delete the outdated pod `node` (a graceful shutdown),
+    /// so the StatefulSet recreates it on the new configuration. Only the
+    /// replica (SingleWriter) or one node at a time (MultiWriter) of a
+    /// healthy pair.
+    Restart {
+        /// Ordinal.
+        node: u32,
+    },
     /// Switchover: wait until `node` has applied every transaction the
     /// fenced writer `from` executed (bounded by
     /// `failover.applyTimeoutSeconds`).
@@ -218,6 +229,7 @@ impl Step {
             Step::Promote { .. } => "WriterPromoted",
             Step::CatchUp { .. } => "WriterCaughtUp",
             Step::Isolate { .. } => "NodeIsolated",
+            Step::Restart { .. } => "NodeRestarted",
         }
     }
 }
@@ -252,6 +264,14 @@ pub enum Switchover {
     },
     /// The target already is the writer: nothing to do.
     AlreadyWriter,
+    /// A rolling update moves the writer off an outdated node: as `Move`,
+    /// asked by no one (the writer restarts next).
+    Rolling {
+        /// The old (outdated) writer.
+        from: u32,
+        /// The new writer.
+        to: u32,
+    },
     /// A precondition does not hold; nothing changes.
     Refused(String),
 }
@@ -423,6 +443,51 @@ fn errant_replica(input: &Input, w: u32) -> Option<(u32, String)> {
         .map(|p| p.text)
         .collect();
     Some((replica.ordinal, parts.join(",")))
+}
+
+/// Rolling update of a settled, healthy pair (empty plan so far): restart
+/// the outdated replica first; when only the writer is outdated, move the
+/// writer role to the replica (a switchover), so the old writer restarts as
+/// a replica next. MultiWriter: one outdated node at a time, the highest
+/// ordinal first.
+fn roll(input: &Input, plan: &mut Plan, health: &Health) {
+    let healthy = health.replicating
+        && health.degraded.is_empty()
+        && health.halted.is_empty()
+        && input.nodes.iter().all(|n| n.reachable() && n.pod_ready);
+    if !healthy || !input.nodes.iter().any(|n| n.outdated) {
+        return;
+    }
+    match (input.mode, plan.writer) {
+        (WriteMode::SingleWriter, Some(w)) => {
+            let r = 1 - w % 2;
+            if input.nodes[r as usize].outdated {
+                plan.steps.push(Step::Restart { node: r });
+            } else if switchover_ready(input, w, r, health.errant.is_some()).is_ok() {
+                plan.switchover = Some(Switchover::Rolling { from: w, to: r });
+                plan.writer = Some(r);
+                plan.steps.extend([
+                    Step::Fence { node: w },
+                    Step::Label {
+                        node: w,
+                        role: Role::Replica,
+                    },
+                    Step::CatchUp { node: r, from: w },
+                    Step::Unfence { node: r },
+                    Step::Label {
+                        node: r,
+                        role: Role::Writer,
+                    },
+                ]);
+            }
+        }
+        (WriteMode::MultiWriter, _) => {
+            if let Some(n) = input.nodes.iter().rev().find(|n| n.outdated) {
+                plan.steps.push(Step::Restart { node: n.ordinal });
+            }
+        }
+        (WriteMode::SingleWriter, None) => {}
+    }
 }
 
 /// Computes the plan for one cycle. Pure.
@@ -625,6 +690,9 @@ pub fn decide(input: &Input) -> Plan {
     }
     plan.steps.extend(unfences);
     plan.steps.extend(writer_labels);
+    if plan.steps.is_empty() && plan.switchover.is_none() {
+        roll(input, &mut plan, &health);
+    }
 
     health.writer_available = match input.mode {
         WriteMode::MultiWriter => input.nodes.iter().all(|n| {

@@ -59,6 +59,7 @@ fn node(ordinal: u32, writable: bool, wired: bool, gtids: &str, label: Option<Ro
             semi_sync_source_active: None,
         }),
         failure: None,
+        outdated: false,
     }
 }
 
@@ -91,6 +92,10 @@ fn history(mut i: Input, gtids: &str, source: &str) -> Input {
         source: source.into(),
     });
     i
+}
+
+fn outdated(n: NodeFacts) -> NodeFacts {
+    with(n, |n| n.outdated = true)
 }
 
 fn refused(p: &Plan) -> String {
@@ -849,6 +854,87 @@ fn cases() -> Vec<Case> {
             ],
             writer: Some(1),
             check: |p| assert_eq!(p.failover, Some((0, 1))),
+        },
+        Case {
+            name: "rolling update: the outdated replica restarts first",
+            input: input(
+                SingleWriter,
+                Some(0),
+                [
+                    outdated(healthy()[0].clone()),
+                    outdated(healthy()[1].clone()),
+                ],
+            ),
+            steps: vec![Step::Restart { node: 1 }],
+            writer: Some(0),
+            check: |p| assert_eq!(p.switchover, None),
+        },
+        Case {
+            name: "rolling update: only the writer is outdated: the role moves to the replica first",
+            input: input(
+                SingleWriter,
+                Some(0),
+                [outdated(healthy()[0].clone()), healthy()[1].clone()],
+            ),
+            steps: vec![
+                Step::Fence { node: 0 },
+                label(0, Replica),
+                Step::CatchUp { node: 1, from: 0 },
+                Step::Unfence { node: 1 },
+                label(1, Writer),
+            ],
+            writer: Some(1),
+            check: |p| assert_eq!(p.switchover, Some(Switchover::Rolling { from: 0, to: 1 })),
+        },
+        Case {
+            name: "rolling update waits while the pair is not healthy",
+            input: input(
+                SingleWriter,
+                Some(0),
+                [
+                    outdated(healthy()[0].clone()),
+                    outdated(with(healthy()[1].clone(), |n| {
+                        obs(n).replica.as_mut().unwrap().io_running = ThreadState::Connecting;
+                    })),
+                ],
+            ),
+            steps: vec![],
+            writer: Some(0),
+            check: nothing,
+        },
+        Case {
+            name: "rolling update waits for a requested switchover",
+            input: switch_to(
+                input(
+                    SingleWriter,
+                    Some(0),
+                    [healthy()[0].clone(), outdated(healthy()[1].clone())],
+                ),
+                1,
+            ),
+            steps: vec![
+                Step::Fence { node: 0 },
+                label(0, Replica),
+                Step::CatchUp { node: 1, from: 0 },
+                Step::Unfence { node: 1 },
+                label(1, Writer),
+            ],
+            writer: Some(1),
+            check: |p| assert_eq!(p.switchover, Some(Switchover::Move { from: 0, to: 1 })),
+        },
+        Case {
+            name: "rolling update in MultiWriter: one node at a time, highest ordinal first",
+            input: input(
+                MultiWriter,
+                None,
+                [
+                    outdated(node(0, true, true, "", Some(Writer))),
+                    outdated(node(1, true, true, "", Some(Writer))),
+                ],
+            ),
+            steps: vec![Step::Restart { node: 1 }],
+            writer: None,
+            check: nothing,
         },
     ]
 }

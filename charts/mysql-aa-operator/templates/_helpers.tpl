@@ -76,7 +76,8 @@ fails on a permission it never used, unless the rule says why it is kept.
   verbs: ["list", "watch", "patch"]
 # why: failover: a writer the operator cannot reach to fence has its pod
 # deleted (kubelet-confirmed, never forced) so its server stops before the
-# replica is promoted. No other pod is ever deleted.
+# replica is promoted; rolling updates (the StatefulSet is OnDelete): an
+# outdated pod is deleted, replica first, to come back on the new my.cnf.
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["delete"]

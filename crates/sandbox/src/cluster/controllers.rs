@@ -44,7 +44,7 @@ fn owner_ref(owner: &Value, kind: &str, api_version: &str, controller: bool) -> 
 
 /// One pass of the StatefulSet controller: PVCs per claim template, pods
 /// per ordinal (Parallel or OrderedReady), rolling updates one pod at a
-/// time, scale-down, status.
+/// time (or none with `updateStrategy: OnDelete`), scale-down, status.
 pub fn sync_statefulsets(store: &mut Store) {
     let (Some(sts_ri), Some(pod_ri), Some(pvc_ri)) = (
         ri(store, "apps", "statefulsets"),
@@ -164,8 +164,12 @@ pub fn sync_statefulsets(store: &mut Store) {
         }
         // Rolling update: one outdated pod at a time, highest ordinal first,
         // only while every pod is ready.
+        // (`OnDelete`: the controller never deletes pods; whoever deletes an
+        // outdated pod gets it back on the new revision.)
         let all_ready = (0..replicas).all(|o| pods.get(&o).is_some_and(is_ready));
+        let on_delete = spec["updateStrategy"]["type"] == "OnDelete";
         if all_ready
+            && !on_delete
             && let Some((ord, _)) = pods.iter().rev().find(|(o, p)| {
                 **o < replicas
                     && p["metadata"]["labels"]["controller-revision-hash"] != rev.as_str()
