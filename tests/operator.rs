@@ -455,6 +455,56 @@ async fn bad_resources_are_refused_or_reported_and_change_nothing() {
         2,
         "the pods keep running"
     );
+    // Back to the generated Secret: Ready again.
+    b.patch_spec(
+        &name,
+        json!({"credentials": {"replicationSecretName": null}}),
+    )
+    .await
+    .unwrap();
+    b.wait_ready(&name, Duration::from_secs(60)).await;
+    // A generated Secret loses its key once the servers use it: reported,
+    // never replaced by a new password (which would lock everyone out).
+    let password = b.admin_password(&name).await;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(b.client.clone(), "shop");
+    secrets
+        .patch(
+            &format!("{name}-admin"),
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"data": {"password": null}})),
+        )
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let p = typed.get(&name).await.unwrap();
+        if let Some(c) = p.status.as_ref().and_then(|s| {
+            s.conditions
+                .iter()
+                .find(|c| c.type_ == "Ready" && c.reason == "CredentialsMissing")
+        }) {
+            assert!(c.message.contains("lost its key"), "{}", c.message);
+            break;
+        }
+        assert!(Instant::now() < deadline, "{:?}", p.status);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(OBSERVE_SECONDS * 2)).await;
+    let s = secrets.get(&format!("{name}-admin")).await.unwrap();
+    assert!(
+        !s.data.unwrap_or_default().contains_key("password"),
+        "the operator did not put a new password in"
+    );
+    secrets
+        .patch(
+            &format!("{name}-admin"),
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"stringData": {"password": password}})),
+        )
+        .await
+        .unwrap();
+    b.wait_ready(&name, Duration::from_secs(60)).await;
     b.shutdown().await;
 }
 

@@ -113,7 +113,19 @@ async fn credentials(
                 p
             }
             (None, true, true) => {
-                // A generated Secret lost its key: fill it, never replace others.
+                // A generated Secret lost its key. Before the servers exist it
+                // is filled; once they were initialized with the password it
+                // held, a new one would lock the operator and the replicas
+                // out: report it and change nothing.
+                let servers = Api::<StatefulSet>::namespaced(ctx.client.clone(), &names.namespace)
+                    .get_opt(&names.statefulset())
+                    .await
+                    .map_err(kube("credentials"))?;
+                if servers.is_some() {
+                    return Ok(Err(format!(
+                        "Secret {name} lost its key {PASSWORD_KEY:?}, and the servers were initialized with the password it held: restore it (the operator never replaces a password the servers use)"
+                    )));
+                }
                 let p = secrets::generate_password();
                 api.patch(
                     &name,

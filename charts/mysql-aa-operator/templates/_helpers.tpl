@@ -64,8 +64,9 @@ fails on a permission it never used, unless the rule says why it is kept.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "create"]
-# kept: refills the `password` key of a generated Secret that lost it; only
-# happens after someone edits the Secret by hand.
+# kept: refills the `password` key of a generated Secret that lost it
+# before the servers were created (after that, the loss is reported instead);
+# only happens after someone edits the Secret by hand.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["patch"]
