@@ -324,6 +324,10 @@ fn candidate_errant(input: &Input, candidate: &NodeFacts) -> Option<String> {
     (!errant.is_empty()).then(|| errant.join(","))
 }
 
+/// The most a switchover target may lag: the writer stays fenced while the
+/// target applies what it is behind.
+pub const MAX_SWITCHOVER_LAG_SECONDS: i64 = 5;
+
 /// Whether `target` may take the writer role from the reachable writer `w`
 /// by a switchover; `Err` says why not.
 fn switchover_ready(input: &Input, w: u32, target: u32, errant: bool) -> Result<(), String> {
@@ -349,6 +353,14 @@ fn switchover_ready(input: &Input, w: u32, target: u32, errant: bool) -> Result<
         ))
     } else if errant {
         Err(format!("ordinal {target} has errant transactions"))
+    } else if let Some(lag) = replica
+        .and_then(|r| r.seconds_behind_source)
+        .filter(|l| *l > MAX_SWITCHOVER_LAG_SECONDS)
+    {
+        // The writer would stay fenced while the target catches up.
+        Err(format!(
+            "ordinal {target} is {lag}s behind the writer (at most {MAX_SWITCHOVER_LAG_SECONDS}s): writes would stop while it catches up"
+        ))
     } else {
         Ok(())
     }

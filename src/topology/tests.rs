@@ -936,6 +936,41 @@ fn cases() -> Vec<Case> {
             writer: None,
             check: nothing,
         },
+        Case {
+            name: "switchover to a lagging target: refused (the writer would stay fenced meanwhile)",
+            input: switch_to(
+                input(
+                    SingleWriter,
+                    Some(0),
+                    [
+                        healthy()[0].clone(),
+                        with(healthy()[1].clone(), |n| {
+                            obs(n).replica.as_mut().unwrap().seconds_behind_source = Some(30);
+                        }),
+                    ],
+                ),
+                1,
+            ),
+            steps: vec![],
+            writer: Some(0),
+            check: |p| assert!(refused(p).contains("30s behind"), "{}", refused(p)),
+        },
+        Case {
+            name: "rolling update waits while the replica lags",
+            input: input(
+                SingleWriter,
+                Some(0),
+                [
+                    outdated(healthy()[0].clone()),
+                    with(healthy()[1].clone(), |n| {
+                        obs(n).replica.as_mut().unwrap().seconds_behind_source = Some(30);
+                    }),
+                ],
+            ),
+            steps: vec![],
+            writer: Some(0),
+            check: |p| assert_eq!(p.switchover, None),
+        },
     ]
 }
 
