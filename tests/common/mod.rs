@@ -557,6 +557,11 @@ impl WritableWatch {
         WritableWatch { stop, two, task }
     }
 
+    /// How many observations saw two writable nodes so far.
+    pub fn seen(&self) -> usize {
+        self.two.load(Ordering::SeqCst)
+    }
+
     /// Stops; returns how many observations saw two writable nodes.
     pub async fn stop(self) -> usize {
         self.stop.store(true, Ordering::SeqCst);
