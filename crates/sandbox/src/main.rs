@@ -1,27 +1,33 @@
 //! `sandbox`: try mysql-aa-operator without a cluster.
 //!
-//! `sandbox up [FILE]` starts the cluster-in-a-box (API stand-in, pods as
-//! real server processes), installs the CRD, applies FILE (default
+//! `sandbox up [FILE]` starts the cluster-in-a-box (the real Kubernetes
+//! control plane as processes, the virtual kubelet running pods as real
+//! server processes), installs the chart (CRD, RBAC, ServiceAccount) with
+//! the real `helm install`, starts the operator, applies FILE (default
 //! `examples/pair.yaml`), writes `.sandbox/kubeconfig`, shows the pair
 //! coming up and prints how to connect; it runs until Ctrl-C or
 //! `sandbox down`, then stops every process it started and removes
-//! `.sandbox`.
+//! `.sandbox`. A `sandbox up` after a killed one first removes what that
+//! one left (processes, network namespaces, veths).
 //!
 //! The operator is the real `mysql-aa-operator run` binary (found beside
-//! `sandbox`), started against the box with its own kubeconfig and
-//! `--address-mode pod-ip` (the box has no cluster DNS); its log is
-//! `.sandbox/operator.log`.
+//! `sandbox`), run on the host (no image can be built here) as the chart's
+//! ServiceAccount, with `--address-mode pod-ip` (the box has no cluster
+//! DNS); its log is `.sandbox/operator.log`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use sandbox::apiserver::Config;
-use sandbox::apiserver::store::PatchType;
-use sandbox::cluster::Cluster;
-use serde_json::{Value, json};
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use kube::discovery::Discovery;
+use sandbox::Cluster;
+use serde_json::Value;
 
-const CRD: &str = include_str!("../../../crds/mysqlactiveactives.mysql-aa.io.yaml");
+const OPERATOR_NAMESPACE: &str = "mysql-aa-system";
+const OPERATOR_ACCOUNT: &str = "mysql-aa-operator";
 
 fn usage() -> ExitCode {
     eprintln!(
@@ -113,27 +119,73 @@ fn operator_binary() -> PathBuf {
     }
 }
 
-/// Creates or merges `obj` through the store (as the box's own admin).
-fn apply(cluster: &Cluster, obj: Value) -> Result<(), String> {
-    let api_version = obj["apiVersion"].as_str().unwrap_or("").to_string();
-    let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
-    let kind = obj["kind"].as_str().unwrap_or("").to_string();
-    let mut store = cluster.api.store();
-    let ri = store
-        .resources()
-        .iter()
-        .find(|r| r.group == group && r.version == version && r.kind == kind)
-        .cloned()
+
+/// Server-side applies `obj` as the box's administrator.
+async fn apply(client: &kube::Client, discovery: &Discovery, obj: &Value) -> Result<(), String> {
+    let api_version = obj["apiVersion"].as_str().unwrap_or("");
+    let kind = obj["kind"].as_str().unwrap_or("");
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
+    let (ar, caps) = discovery
+        .resolve_gvk(&gvk)
         .ok_or_else(|| format!("{api_version} {kind} is not served"))?;
-    let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
-    let ns = obj["metadata"]["namespace"]
-        .as_str()
-        .map(String::from)
-        .or_else(|| ri.namespaced.then(|| "default".to_string()));
-    store
-        .patch(&ri, ns.as_deref(), &name, PatchType::Apply, obj, false)
+    let name = obj["metadata"]["name"].as_str().unwrap_or("");
+    let api: Api<DynamicObject> = match caps.scope {
+        kube::discovery::Scope::Namespaced => Api::namespaced_with(
+            client.clone(),
+            obj["metadata"]["namespace"].as_str().unwrap_or("default"),
+            &ar,
+        ),
+        kube::discovery::Scope::Cluster => Api::all_with(client.clone(), &ar),
+    };
+    let dynamic: DynamicObject = serde_json::from_value(obj.clone()).map_err(|e| e.to_string())?;
+    api.patch(name, &PatchParams::apply("sandbox"), &Patch::Apply(&dynamic))
+        .await
         .map(drop)
-        .map_err(|e| format!("{kind} {name}: {}", e.message))
+        .map_err(|e| format!("{kind} {name}: {e}"))
+}
+
+fn run_script(script: &str, why: &str) -> Result<(), String> {
+    println!("sandbox: {why} ({script})");
+    let ok = std::process::Command::new(script)
+        .status()
+        .map_err(|e| format!("{script}: {e}"))?;
+    if ok.success() {
+        Ok(())
+    } else {
+        Err(format!("{script} failed"))
+    }
+}
+
+/// Installs the chart with the real Helm CLI: CRD, RBAC, ServiceAccount,
+/// and no operator pod (`replicas=0`: the operator runs on the host, as no
+/// image can be built here).
+fn helm_install(kubeconfig: &Path) -> Result<(), String> {
+    let helm = sandbox::controlplane::binary("helm").map_err(|e| e.to_string())?;
+    let out = std::process::Command::new(helm)
+        .args([
+            "install",
+            "mysql-aa-operator",
+            "charts/mysql-aa-operator",
+            "--namespace",
+            OPERATOR_NAMESPACE,
+            "--create-namespace",
+            "--set",
+            "replicas=0",
+        ])
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "helm install: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
 }
 
 async fn up(file: &Path) -> Result<(), String> {
@@ -153,57 +205,76 @@ async fn up(file: &Path) -> Result<(), String> {
     if !Path::new(".cache/servers/mysql-9.7/.complete").exists()
         || !Path::new(".cache/servers/mariadb-10.11/.complete").exists()
     {
-        println!(
-            "sandbox: installing the servers that stand in for the images (scripts/install-test-servers)"
-        );
-        let ok = std::process::Command::new("scripts/install-test-servers")
-            .status()
-            .map_err(|e| e.to_string())?;
-        if !ok.success() {
-            return Err("scripts/install-test-servers failed".into());
-        }
+        run_script(
+            "scripts/install-test-servers",
+            "installing the servers that stand in for the images",
+        )?;
     }
+    if sandbox::controlplane::binary("kube-apiserver").is_err()
+        || sandbox::controlplane::binary("helm").is_err()
+    {
+        run_script(
+            "scripts/install-kubernetes",
+            "building Kubernetes v1.37.2, etcd and Helm from their Go modules: about 10 minutes on 2 cores the first time, reused afterwards",
+        )?;
+    }
+    // What a killed sandbox left behind goes first.
+    sandbox::clean_leftovers(&dir.join("box"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let dir = dir.canonicalize().map_err(|e| e.to_string())?;
-    let cluster = Cluster::start(dir.join("box"), Config::default())
+    std::fs::write(dir.join("sandbox.pid"), std::process::id().to_string())
+        .map_err(|e| e.to_string())?;
+    let t0 = Instant::now();
+    let cluster = Cluster::start(dir.join("box"), Default::default())
         .await
         .map_err(|e| format!("starting the box: {e}"))?;
     let kubeconfig = dir.join("kubeconfig");
-    cluster
-        .api
-        .write_kubeconfig(&kubeconfig, "sandbox-admin")
-        .map_err(|e| e.to_string())?;
-    std::fs::write(dir.join("sandbox.pid"), std::process::id().to_string())
-        .map_err(|e| e.to_string())?;
+    std::fs::copy(cluster.admin_kubeconfig(), &kubeconfig).map_err(|e| e.to_string())?;
     println!(
-        "sandbox: API at {} (kubeconfig: {})",
-        cluster.api.url(),
+        "sandbox: Kubernetes {} at {} with nodes {} ({:.1} s; kubeconfig: {})",
+        sandbox::controlplane::KUBERNETES_VERSION,
+        cluster.url(),
+        cluster.nodes().join(", "),
+        t0.elapsed().as_secs_f64(),
         kubeconfig.display()
     );
-
-    let crd: Value = serde_saphyr::from_str(CRD).map_err(|e| e.to_string())?;
-    apply(&cluster, crd)?;
+    helm_install(&kubeconfig)?;
+    println!(
+        "sandbox: helm installed charts/mysql-aa-operator (CRD, RBAC, ServiceAccount) in {OPERATOR_NAMESPACE}"
+    );
+    let client = cluster.client();
+    let discovery = Discovery::new(client.clone())
+        .run()
+        .await
+        .map_err(|e| e.to_string())?;
     let ns = pair["metadata"]["namespace"]
         .as_str()
         .unwrap_or("default")
         .to_string();
     let name = pair["metadata"]["name"].as_str().unwrap_or("").to_string();
     apply(
-        &cluster,
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-    )?;
-    apply(&cluster, pair.clone())?;
+        &client,
+        &discovery,
+        &serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+    )
+    .await?;
+    apply(&client, &discovery, &pair).await?;
     println!("sandbox: applied {} ({ns}/{name})", file.display());
 
     let operator_kubeconfig = dir.join("operator.kubeconfig");
     cluster
-        .api
-        .write_kubeconfig(&operator_kubeconfig, "mysql-aa-operator")
+        .write_service_account_kubeconfig(
+            OPERATOR_NAMESPACE,
+            OPERATOR_ACCOUNT,
+            &operator_kubeconfig,
+        )
+        .await
         .map_err(|e| e.to_string())?;
-    let log = std::fs::File::create(dir.join("operator.log")).map_err(|e| e.to_string())?;
-    let mut operator = tokio::process::Command::new(operator_binary())
-        .args([
+    let log = dir.join("operator.log");
+    let mut operator = sandbox::controlplane::spawn_with_env(
+        &operator_binary(),
+        &[
             "run",
             "--address-mode",
             "pod-ip",
@@ -211,22 +282,22 @@ async fn up(file: &Path) -> Result<(), String> {
             "2",
             "--metrics-address",
             "127.0.0.1:0",
-        ])
-        .env("KUBECONFIG", &operator_kubeconfig)
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| {
-            format!("starting mysql-aa-operator run: {e} (build it with `cargo build`)")
-        })?;
+            "--lease-namespace",
+            OPERATOR_NAMESPACE,
+        ]
+        .map(String::from),
+        &log,
+        &[("KUBECONFIG", operator_kubeconfig.as_os_str())],
+    )
+    .map_err(|e| format!("starting mysql-aa-operator run: {e} (build it with `cargo build`)"))?;
+    sandbox::record_pid(cluster.root(), operator.id());
     println!(
-        "sandbox: operator started (log: {})",
-        dir.join("operator.log").display()
+        "sandbox: operator started as the chart's ServiceAccount (log: {})",
+        log.display()
     );
-    let shown = watch_pair(&cluster, &ns, &name).await;
+    let shown = watch_pair(&client, &ns, &name).await;
     if shown {
-        print_connection(&cluster, &dir, &ns, &name);
+        print_connection(&client, &dir, &ns, &name).await;
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;
@@ -237,59 +308,72 @@ async fn up(file: &Path) -> Result<(), String> {
         _ = term.recv() => {}
     }
     println!("sandbox: stopping");
-    if let Some(pid) = operator.id() {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
+    sandbox::controlplane::signal_group(operator.id(), libc::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while operator.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let _ = tokio::time::timeout(Duration::from_secs(10), operator.wait()).await;
-    let _ = operator.kill().await;
+    let _ = operator.kill();
+    let _ = operator.wait();
     cluster.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
+    println!("sandbox: stopped");
     Ok(())
 }
 
-fn pods_of(cluster: &Cluster, ns: &str, pair: &str) -> Vec<Value> {
-    let store = cluster.api.store();
-    let Some(ri) = store.find("", "pods").cloned() else {
-        return vec![];
-    };
-    let sel = sandbox::apiserver::selectors::LabelSelector::parse(&format!(
-        "app.kubernetes.io/instance={pair}"
-    ))
-    .unwrap_or_default();
-    store.list(&ri, Some(ns), &sel, &Default::default())
-}
-
-fn describe(pod: &Value) -> String {
-    let ready = pod["status"]["conditions"].as_array().is_some_and(|c| {
-        c.iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-    });
-    let waiting = pod["status"]["initContainerStatuses"]
-        .as_array()
+fn describe(pod: &Pod) -> String {
+    let status = pod.status.clone().unwrap_or_default();
+    let ready = status
+        .conditions
+        .unwrap_or_default()
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    let waiting = status
+        .init_container_statuses
+        .unwrap_or_default()
         .into_iter()
-        .chain(pod["status"]["containerStatuses"].as_array())
-        .flatten()
+        .chain(status.container_statuses.unwrap_or_default())
         .find_map(|c| {
-            c["state"]["waiting"]["reason"]
-                .as_str()
-                .map(|r| format!("{} {r}", c["name"].as_str().unwrap_or("")))
+            c.state
+                .and_then(|s| s.waiting)
+                .and_then(|w| w.reason)
+                .map(|r| format!("{} {r}", c.name))
         });
     format!(
-        "{} {}{}{}",
-        pod["metadata"]["name"].as_str().unwrap_or(""),
-        pod["status"]["phase"].as_str().unwrap_or("Pending"),
+        "{} {}{}{}{}",
+        pod.metadata.name.clone().unwrap_or_default(),
+        status.phase.unwrap_or_else(|| "Pending".into()),
         if ready { ", Ready" } else { "" },
+        pod.spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .map(|n| format!(" on {n}"))
+            .unwrap_or_default(),
         waiting.map(|w| format!(" ({w})")).unwrap_or_default()
     )
 }
 
-fn pair_ready(cluster: &Cluster, ns: &str, pair: &str) -> Option<(bool, String)> {
-    let store = cluster.api.store();
-    let ri = store.find("mysql-aa.io", "mysqlactiveactives").cloned()?;
-    let obj = store.get(&ri, Some(ns), pair).ok()?;
-    let ready = obj["status"]["conditions"]
+async fn pods_of(client: &kube::Client, ns: &str, pair: &str) -> Vec<Pod> {
+    Api::<Pod>::namespaced(client.clone(), ns)
+        .list(&ListParams::default().labels(&format!("app.kubernetes.io/instance={pair}")))
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+}
+
+async fn pair_ready(client: &kube::Client, ns: &str, pair: &str) -> Option<(bool, String)> {
+    let ar = kube::api::ApiResource {
+        group: "mysql-aa.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "mysql-aa.io/v1alpha1".into(),
+        kind: "MySQLActiveActive".into(),
+        plural: "mysqlactiveactives".into(),
+    };
+    let obj = Api::<DynamicObject>::namespaced_with(client.clone(), ns, &ar)
+        .get(pair)
+        .await
+        .ok()?;
+    let ready = obj.data["status"]["conditions"]
         .as_array()?
         .iter()
         .find(|c| c["type"] == "Ready")?
@@ -305,13 +389,13 @@ fn pair_ready(cluster: &Cluster, ns: &str, pair: &str) -> Option<(bool, String)>
 }
 
 /// Prints pod and pair progress until the pair is Ready (or 5 minutes pass).
-async fn watch_pair(cluster: &Cluster, ns: &str, pair: &str) -> bool {
+async fn watch_pair(client: &kube::Client, ns: &str, pair: &str) -> bool {
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut last = String::new();
     loop {
-        let pods = pods_of(cluster, ns, pair);
+        let pods = pods_of(client, ns, pair).await;
         let mut line = pods.iter().map(describe).collect::<Vec<_>>().join("; ");
-        let ready = pair_ready(cluster, ns, pair);
+        let ready = pair_ready(client, ns, pair).await;
         if let Some((_, why)) = &ready {
             line = format!("{line} | {pair}: {why}");
         }
@@ -334,49 +418,57 @@ async fn watch_pair(cluster: &Cluster, ns: &str, pair: &str) -> bool {
     }
 }
 
-fn print_connection(cluster: &Cluster, dir: &Path, ns: &str, pair: &str) {
-    let pods = pods_of(cluster, ns, pair);
+/// The ready addresses the EndpointSlices of `service` list.
+async fn service_addresses(client: &kube::Client, ns: &str, service: &str) -> Vec<String> {
+    Api::<EndpointSlice>::namespaced(client.clone(), ns)
+        .list(&ListParams::default().labels(&format!("kubernetes.io/service-name={service}")))
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|s| s.endpoints)
+        .flatten()
+        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) != Some(false))
+        .flat_map(|e| e.addresses)
+        .collect()
+}
+
+async fn print_connection(client: &kube::Client, dir: &Path, ns: &str, pair: &str) {
+    let pods = pods_of(client, ns, pair).await;
     let image = pods
         .first()
-        .and_then(|p| {
-            p["spec"]["containers"][0]["image"]
-                .as_str()
-                .map(String::from)
-        })
+        .and_then(|p| p.spec.as_ref()?.containers.first()?.image.clone())
         .unwrap_or_default();
     let client_dir = if image.contains("mariadb") {
         "mariadb"
     } else {
         "mysql"
     };
-    let client = dir.join("box/images").join(client_dir).join("bin/mysql");
+    let mysql = dir.join("box/images").join(client_dir).join("bin/mysql");
     let kc = dir.join("kubeconfig");
+    let bin = sandbox::controlplane::bin_dir();
     println!();
-    println!(
-        "  kubectl --kubeconfig {} get myaa,pods,svc,endpoints -n {ns}",
-        kc.display()
-    );
+    println!("  export KUBECONFIG={} PATH={}:$PATH", kc.display(), bin.display());
+    println!("  kubectl get nodes");
+    println!("  kubectl get myaa,pods,svc -n {ns}");
+    println!("  kubectl describe myaa {pair} -n {ns}");
+    println!("  kubectl logs {pair}-0 -n {ns}");
     println!("  # the admin password:");
     println!(
-        "  kubectl --kubeconfig {} get secret {pair}-admin -n {ns} -o jsonpath='{{.data.password}}' | base64 -d; echo",
-        kc.display()
+        "  kubectl get secret {pair}-admin -n {ns} -o jsonpath='{{.data.password}}' | base64 -d; echo"
     );
     for svc in ["writer", "reader"] {
-        let store = cluster.api.store();
-        let ips: Vec<String> = store
-            .find("", "endpoints")
-            .cloned()
-            .and_then(|ri| store.get(&ri, Some(ns), &format!("{pair}-{svc}")).ok())
-            .and_then(|e| e["subsets"].as_array().cloned())
-            .unwrap_or_default()
-            .iter()
-            .flat_map(|s| s["addresses"].as_array().cloned().unwrap_or_default())
-            .filter_map(|a| a["ip"].as_str().map(String::from))
-            .collect();
+        let cluster_ip = Api::<Service>::namespaced(client.clone(), ns)
+            .get(&format!("{pair}-{svc}"))
+            .await
+            .ok()
+            .and_then(|s| s.spec?.cluster_ip)
+            .unwrap_or_default();
+        let ips = service_addresses(client, ns, &format!("{pair}-{svc}")).await;
         match ips.first() {
             Some(ip) => println!(
-                "  # the {svc} Service ({pair}-{svc}):\n  {} -h {ip} -P 3306 -u mysqlaa_admin -p",
-                client.display()
+                "  # the {svc} Service ({pair}-{svc}, ClusterIP {cluster_ip}; the box runs no kube-proxy, so its endpoint):\n  {} -h {ip} -P 3306 -u mysqlaa_admin -p",
+                mysql.display()
             ),
             None => println!(
                 "  # the {svc} Service ({pair}-{svc}) has no endpoints yet (the operator labels the pods)"
@@ -384,9 +476,13 @@ fn print_connection(cluster: &Cluster, dir: &Path, ns: &str, pair: &str) {
         }
     }
     for p in &pods {
-        let ip = p["status"]["podIP"].as_str().unwrap_or("?");
-        println!("  # {}:", p["metadata"]["name"].as_str().unwrap_or(""));
-        println!("  {} -h {ip} -P 3306 -u mysqlaa_admin -p", client.display());
+        let ip = p
+            .status
+            .as_ref()
+            .and_then(|s| s.pod_ip.clone())
+            .unwrap_or_else(|| "?".into());
+        println!("  # {}:", p.metadata.name.clone().unwrap_or_default());
+        println!("  {} -h {ip} -P 3306 -u mysqlaa_admin -p", mysql.display());
     }
     println!();
 }

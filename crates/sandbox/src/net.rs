@@ -68,6 +68,11 @@ impl Network {
         Err(last.unwrap_or_else(|| std::io::Error::other("no bridge")))
     }
 
+    /// The bridge's name (also the prefix of the pods' namespaces).
+    pub fn bridge(&self) -> &str {
+        &self.bridge
+    }
+
     /// The host's address on the bridge.
     pub fn gateway(&self) -> String {
         format!("{}.1", self.prefix)
@@ -147,6 +152,35 @@ fn release(pod: &PodNet) {
     kill_netns(&pod.netns);
     let _ = ip(&["netns", "del", &pod.netns]);
     let _ = ip(&["link", "del", &pod.veth]);
+}
+
+/// Removes a box's bridge and every pod namespace and veth named after it,
+/// killing what runs in them (a killed box's leftovers).
+pub fn remove_bridge_and_pods(bridge: &str) {
+    if !bridge.starts_with("sbx") {
+        return;
+    }
+    if let Ok(out) = Command::new("ip").args(["netns", "list"]).output() {
+        for ns in String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|n| n.starts_with(&format!("{bridge}-")))
+        {
+            kill_netns(ns);
+            let _ = ip(&["netns", "del", ns]);
+        }
+    }
+    if let Ok(out) = Command::new("ip").args(["-o", "link", "show"]).output() {
+        for link in String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .map(|n| n.split('@').next().unwrap_or(n).to_string())
+            .filter(|n| n.starts_with(&format!("{bridge}v")))
+        {
+            let _ = ip(&["link", "del", &link]);
+        }
+    }
+    let _ = ip(&["link", "del", bridge]);
 }
 
 /// SIGKILL to every process in a network namespace.

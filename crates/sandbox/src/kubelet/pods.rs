@@ -1,4 +1,5 @@
-//! A kubelet stand-in: runs each pod's containers as real host processes.
+//! Running pods: each pod bound to one of the virtual kubelet's nodes runs
+//! as real host processes.
 //!
 //! Per pod: a network namespace with its own address ([`super::net`]); per
 //! container: a private mount namespace (`unshare --mount --uts`) where the
@@ -26,10 +27,12 @@ use base64::Engine;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-use super::images;
-use super::net::{Network, PodNet};
-use crate::apiserver::http::Shared;
-use crate::apiserver::selectors::{FieldSelector, LabelSelector};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+
+use super::stores::Stores;
+use crate::images;
+use crate::net::{Network, PodNet};
 
 const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -112,6 +115,7 @@ struct PodRun {
     namespace: String,
     name: String,
     uid: String,
+    node: String,
     net: Option<PodNet>,
     dir: PathBuf,
     inits: Vec<ContainerRun>,
@@ -122,14 +126,20 @@ struct PodRun {
     last_status: Value,
 }
 
-/// The kubelet: every pod of the box.
-pub struct Kubelet {
-    shared: Arc<Shared>,
+/// The pods of the virtual kubelet's nodes.
+pub struct Pods {
+    client: kube::Client,
+    stores: Stores,
     root: PathBuf,
     network: Arc<Mutex<Network>>,
     pods: HashMap<String, PodRun>,
-    /// Pods whose "node" is down: containers killed and not restarted.
-    down: std::collections::HashSet<(String, String)>,
+    /// The nodes this kubelet runs.
+    nodes: Vec<String>,
+    /// Nodes that are down: their pods' containers are killed and not
+    /// restarted, nothing is reported for them.
+    down: Arc<Mutex<std::collections::BTreeSet<String>>>,
+    /// The address pods see as their host's.
+    host_ip: String,
 }
 
 fn kill_group(pid: u32, signal: &str) {
@@ -143,27 +153,43 @@ fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-impl Kubelet {
-    /// A kubelet keeping its files under `root`.
-    pub fn new(shared: Arc<Shared>, root: PathBuf, network: Arc<Mutex<Network>>) -> Self {
+impl Pods {
+    /// Runs the pods bound to `nodes`, keeping their files under `root`.
+    pub fn new(
+        client: kube::Client,
+        stores: Stores,
+        root: PathBuf,
+        network: Arc<Mutex<Network>>,
+        nodes: Vec<String>,
+        down: Arc<Mutex<std::collections::BTreeSet<String>>>,
+        host_ip: String,
+    ) -> Self {
         Self {
-            shared,
+            client,
+            stores,
             root,
             network,
             pods: HashMap::new(),
-            down: Default::default(),
+            nodes,
+            down,
+            host_ip,
         }
     }
 
-    /// Simulates the loss of the node running `pod`: its containers are
-    /// killed (SIGKILL) and not restarted until [`Kubelet::recover`].
-    pub fn fail(&mut self, namespace: &str, pod: &str) {
-        self.down.insert((namespace.to_string(), pod.to_string()));
+    /// Forgets what was last reported for the pods of `node` (it comes
+    /// back: everything is reported again).
+    pub fn node_returned(&mut self, node: &str) {
+        for run in self.pods.values_mut().filter(|r| r.node == node) {
+            run.last_status = Value::Null;
+        }
     }
 
-    /// Brings a failed pod's node back.
-    pub fn recover(&mut self, namespace: &str, pod: &str) {
-        self.down.remove(&(namespace.to_string(), pod.to_string()));
+    /// The node `pod` runs on, if it is one of ours.
+    pub fn node_of(&self, namespace: &str, pod: &str) -> Option<String> {
+        self.stores
+            .pod(namespace, pod)
+            .and_then(|p| p["spec"]["nodeName"].as_str().map(String::from))
+            .filter(|n| self.nodes.contains(n))
     }
 
     /// Main PID of a running container, for tests (`kill -9`).
@@ -175,28 +201,44 @@ impl Kubelet {
             .and_then(|c| c.pid)
     }
 
-    fn store_pods(&self) -> Vec<Value> {
-        let store = self.shared.store.lock().expect("store lock");
-        match store.find("", "pods").cloned() {
-            Some(ri) => store.list(
-                &ri,
-                None,
-                &LabelSelector::default(),
-                &FieldSelector::default(),
-            ),
-            None => vec![],
-        }
+    /// The pods bound to this kubelet's nodes.
+    fn bound_pods(&self) -> Vec<Value> {
+        self.stores
+            .pods()
+            .into_iter()
+            .filter(|p| {
+                p["spec"]["nodeName"]
+                    .as_str()
+                    .is_some_and(|n| self.nodes.iter().any(|m| m == n))
+            })
+            .collect()
     }
 
     fn lookup(&self, plural: &str, ns: &str, name: &str) -> Option<Value> {
-        let store = self.shared.store.lock().expect("store lock");
-        let ri = store.find("", plural).cloned()?;
-        store.get(&ri, Some(ns), name).ok()
+        self.stores.get(plural, ns, name)
+    }
+
+    fn pods_api(&self, namespace: &str) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    /// The final delete of a pod whose containers stopped: grace 0, only
+    /// that pod (UID precondition), as the kubelet does.
+    async fn finalize_delete(&self, namespace: &str, name: &str, uid: &str) {
+        let dp = DeleteParams {
+            grace_period_seconds: Some(0),
+            preconditions: Some(Preconditions {
+                uid: Some(uid.to_string()),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        let _ = self.pods_api(namespace).delete(name, &dp).await;
     }
 
     /// One pass: start, advance, probe and stop pods; write their status.
     pub async fn sync(&mut self) {
-        let pods = self.store_pods();
+        let pods = self.bound_pods();
         let live: HashMap<String, &Value> = pods
             .iter()
             .filter_map(|p| p["metadata"]["uid"].as_str().map(|u| (u.to_string(), p)))
@@ -204,16 +246,8 @@ impl Kubelet {
         // A down node's kubelet cannot be told anything: its pods being
         // deleted stay Terminating (their containers stay as they are) until
         // the node is back, as on a partitioned node.
-        let down = self.down.clone();
-        let is_down = |p: &Value| {
-            down.contains(&(
-                p["metadata"]["namespace"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string(),
-                p["metadata"]["name"].as_str().unwrap_or("").to_string(),
-            ))
-        };
+        let down = self.down.lock().expect("down lock").clone();
+        let is_down = |p: &Value| down.contains(p["spec"]["nodeName"].as_str().unwrap_or(""));
         // Pods that were removed or are being deleted: stop them.
         let gone: Vec<String> = self
             .pods
@@ -230,7 +264,7 @@ impl Kubelet {
                     .get(&uid)
                     .and_then(|p| p["metadata"]["deletionGracePeriodSeconds"].as_u64())
                     .unwrap_or(30);
-                self.stop_pod(run, Duration::from_secs(grace)).await;
+                self.stop_pod(run, Duration::from_secs(grace), true).await;
             }
         }
         // Deleted pods the kubelet never ran (or already stopped): remove.
@@ -238,10 +272,8 @@ impl Kubelet {
             if p["metadata"]["deletionTimestamp"].is_string() && !is_down(p) {
                 let ns = p["metadata"]["namespace"].as_str().unwrap_or("");
                 let name = p["metadata"]["name"].as_str().unwrap_or("");
-                let mut store = self.shared.store.lock().expect("store lock");
-                if let Some(ri) = store.find("", "pods").cloned() {
-                    let _ = store.remove_now(&ri, Some(ns), name);
-                }
+                let uid = p["metadata"]["uid"].as_str().unwrap_or("");
+                self.finalize_delete(ns, name, uid).await;
             }
         }
         for p in pods
@@ -254,8 +286,11 @@ impl Kubelet {
                 self.pods.insert(uid.clone(), run);
             }
             let mut run = self.pods.remove(&uid).expect("pod run");
-            self.advance(&mut run, p).await;
-            self.write_status(&mut run, p);
+            let node_down = is_down(p);
+            self.advance(&mut run, p, node_down).await;
+            if !node_down {
+                self.write_status(&mut run, p).await;
+            }
             self.pods.insert(uid, run);
         }
     }
@@ -267,6 +302,7 @@ impl Kubelet {
             .to_string();
         let name = pod["metadata"]["name"].as_str().unwrap_or("").to_string();
         let uid = pod["metadata"]["uid"].as_str().unwrap_or("").to_string();
+        let node = pod["spec"]["nodeName"].as_str().unwrap_or("").to_string();
         let dir = self
             .root
             .join("pods")
@@ -277,6 +313,7 @@ impl Kubelet {
             namespace: ns,
             name,
             uid,
+            node,
             net: None,
             dir,
             inits: list("initContainers")
@@ -366,22 +403,31 @@ impl Kubelet {
                     })?;
                 files(sec, secret_data(&obj))?;
             } else if let Some(claim) = v.get("persistentVolumeClaim") {
+                // The claim's bound volume: the hostpath provisioner's
+                // directory, mounted as the pod's volume.
                 let claim_name = claim["claimName"].as_str().unwrap_or("");
-                self.lookup("persistentvolumeclaims", &run.namespace, claim_name)
+                let pvc = self
+                    .lookup("persistentvolumeclaims", &run.namespace, claim_name)
                     .ok_or_else(|| {
                         (
                             "FailedMount".to_string(),
                             format!("persistentvolumeclaim \"{claim_name}\" not found"),
                         )
                     })?;
-                let pv = self
-                    .root
-                    .join("volumes")
-                    .join(&run.namespace)
-                    .join(claim_name);
-                std::fs::create_dir_all(&pv).map_err(|e| ("FailedMount".into(), e.to_string()))?;
-                own_dir(&pv, fs_group);
-                out.insert(name, pv);
+                let volume = pvc["spec"]["volumeName"].as_str().unwrap_or("");
+                let path = self
+                    .lookup("persistentvolumes", "", volume)
+                    .and_then(|pv| pv["spec"]["hostPath"]["path"].as_str().map(PathBuf::from))
+                    .ok_or_else(|| {
+                        (
+                            "FailedMount".to_string(),
+                            format!("persistentvolumeclaim \"{claim_name}\" is not bound to a hostPath volume yet"),
+                        )
+                    })?;
+                std::fs::create_dir_all(&path)
+                    .map_err(|e| ("FailedMount".into(), e.to_string()))?;
+                own_dir(&path, fs_group);
+                out.insert(name, path);
                 continue;
             } else if v.get("emptyDir").is_some() {
                 std::fs::create_dir_all(&dir).map_err(|e| ("FailedMount".into(), e.to_string()))?;
@@ -472,7 +518,8 @@ impl Kubelet {
                     "metadata.namespace" => run.namespace.clone(),
                     "metadata.uid" => run.uid.clone(),
                     "status.podIP" => run.net.as_ref().map(|n| n.ip.clone()).unwrap_or_default(),
-                    "spec.nodeName" => "sandbox".into(),
+                    "spec.nodeName" => run.node.clone(),
+                    "status.hostIP" => self.host_ip.clone(),
                     other => {
                         return Err((
                             "CreateContainerConfigError".into(),
@@ -559,22 +606,39 @@ impl Kubelet {
                 sh_quote(&file.display().to_string())
             ));
         }
-        for m in c.spec["volumeMounts"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-        {
+        // Every source is bound at a staging path first, then the staging
+        // paths at their targets: a target such as /tmp must not hide a
+        // source under it (the hostpath provisioner's volumes live in
+        // /tmp/hostpath_pv).
+        let mounts = c.spec["volumeMounts"].as_array().cloned().unwrap_or_default();
+        let stage = run.dir.join(format!("stage-{}", c.name));
+        for (i, m) in mounts.iter().enumerate() {
             let vname = m["name"].as_str().unwrap_or("");
-            let target = m["mountPath"].as_str().unwrap_or("");
             let source = volumes.get(vname).ok_or_else(|| {
                 (
                     "CreateContainerConfigError".to_string(),
                     format!("volumeMount {vname:?}: no such volume"),
                 )
             })?;
+            let staged = stage.join(i.to_string());
+            std::fs::create_dir_all(&staged)
+                .map_err(|e| ("CreateContainerError".to_string(), e.to_string()))?;
+            let source = match m["subPath"].as_str() {
+                Some(sub) if !sub.is_empty() => source.join(sub),
+                _ => source.clone(),
+            };
+            script.push_str(&format!(
+                "mount --bind {s} {t}\n",
+                s = sh_quote(&source.display().to_string()),
+                t = sh_quote(&staged.display().to_string())
+            ));
+        }
+        for (i, m) in mounts.iter().enumerate() {
+            let target = m["mountPath"].as_str().unwrap_or("");
+            let staged = stage.join(i.to_string());
             script.push_str(&format!(
                 "mkdir -p {t}\nmount --bind {s} {t}\n",
-                s = sh_quote(&source.display().to_string()),
+                s = sh_quote(&staged.display().to_string()),
                 t = sh_quote(target)
             ));
             if m["readOnly"].as_bool() == Some(true) {
@@ -644,14 +708,11 @@ impl Kubelet {
         Ok(())
     }
 
-    async fn advance(&mut self, run: &mut PodRun, pod: &Value) {
+    async fn advance(&mut self, run: &mut PodRun, pod: &Value, node_down: bool) {
         if run.net.is_none() {
             return;
         }
-        if self
-            .down
-            .contains(&(run.namespace.clone(), run.name.clone()))
-        {
+        if node_down {
             for c in run.inits.iter_mut().chain(run.containers.iter_mut()) {
                 if let Some(pid) = c.pid.take() {
                     kill_group(pid, "KILL");
@@ -889,7 +950,9 @@ impl Kubelet {
         }
     }
 
-    async fn stop_pod(&self, mut run: PodRun, grace: Duration) {
+    /// Stops the pod's containers (SIGTERM, SIGKILL after `grace`) and
+    /// releases its network; `finalize` then removes the pod object.
+    async fn stop_pod(&self, mut run: PodRun, grace: Duration, finalize: bool) {
         let all: Vec<&mut ContainerRun> = run
             .inits
             .iter_mut()
@@ -917,23 +980,19 @@ impl Kubelet {
         if let Some(net) = &run.net {
             self.network.lock().expect("network lock").remove_pod(net);
         }
-        let mut store = self.shared.store.lock().expect("store lock");
-        if let Some(ri) = store.find("", "pods").cloned()
-            && let Ok(p) = store.get(&ri, Some(&run.namespace), &run.name)
-            && p["metadata"]["uid"].as_str() == Some(&run.uid)
-        {
-            let _ = store.remove_now(&ri, Some(&run.namespace), &run.name);
+        if finalize {
+            self.finalize_delete(&run.namespace, &run.name, &run.uid).await;
         }
     }
 
-    /// Stops every pod (box shutdown).
+    /// Stops every pod's processes (box shutdown); the objects stay.
     pub async fn stop_all(&mut self) {
         for (_, run) in std::mem::take(&mut self.pods) {
-            self.stop_pod(run, Duration::from_secs(5)).await;
+            self.stop_pod(run, Duration::from_secs(5), false).await;
         }
     }
 
-    fn write_status(&self, run: &mut PodRun, pod: &Value) {
+    async fn write_status(&self, run: &mut PodRun, pod: &Value) {
         let status_of = |c: &ContainerRun, init: bool| -> Value {
             let state = if c.running() {
                 json!({"running": {"startedAt": c.started_at}})
@@ -959,9 +1018,17 @@ impl Kubelet {
         let all_running = initialized && run.containers.iter().all(ContainerRun::running);
         let ready = all_running && run.containers.iter().all(|c| c.ready);
         let cond = |t: &str, ok: bool| json!({"type": t, "status": if ok { "True" } else { "False" }, "lastTransitionTime": null});
+        // A pod is Running once its containers were started; a container
+        // that crashed and waits to restart does not make it Pending again.
+        let started_once = initialized
+            && run
+                .containers
+                .iter()
+                .any(|c| c.running() || c.restarts > 0);
         let mut status = json!({
-            "phase": if all_running { "Running" } else { "Pending" },
-            "hostIP": self.network.lock().map(|n| n.gateway()).unwrap_or_default(),
+            "phase": if all_running || started_once { "Running" } else { "Pending" },
+            "hostIP": self.host_ip,
+            "hostIPs": [{"ip": self.host_ip}],
             "startTime": run.start_time,
             "conditions": [cond("PodScheduled", true), cond("Initialized", initialized), cond("ContainersReady", ready), cond("Ready", ready)],
             "initContainerStatuses": run.inits.iter().map(|c| status_of(c, true)).collect::<Vec<_>>(),
@@ -992,19 +1059,16 @@ impl Kubelet {
                 };
             }
         }
-        let mut store = self.shared.store.lock().expect("store lock");
-        if let Some(ri) = store.find("", "pods").cloned() {
-            let body = json!({"status": status});
-            let _ = store.patch(
-                &ri,
-                Some(&run.namespace),
-                &run.name,
-                crate::apiserver::store::PatchType::Merge,
-                body,
-                true,
-            );
+        let body = json!({"status": status});
+        match self
+            .pods_api(&run.namespace)
+            .patch_status(&run.name, &PatchParams::default(), &Patch::Merge(&body))
+            .await
+        {
+            Ok(_) => run.last_status = status_without_times(&status),
+            // Written again at the next pass.
+            Err(_) => run.last_status = Value::Null,
         }
-        run.last_status = status_without_times(&status);
     }
 }
 
