@@ -1,17 +1,19 @@
-//! The rendered objects applied to the cluster-in-a-box: two real server
-//! processes started by the pods' own commands, Ready in pod status;
+//! The rendered objects applied to the cluster-in-a-box (the real API
+//! server, StatefulSet controller, scheduler and hostpath provisioner): two
+//! real server processes started by the pods' own commands, Ready in pod
+//! status;
 //! restarts after `kill -9`; data surviving pod deletion; the writer
 //! Service's endpoints following the writer label.
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Endpoints, Pod};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
 use kube::{Client, ResourceExt};
 use mysql_async::prelude::Queryable;
-use sandbox::apiserver::Config;
-use sandbox::cluster::Cluster;
+use sandbox::{Cluster, Options};
 use serde_json::{Value, json};
 
 const ADMIN_PW: &str = "box-admin-password";
@@ -145,15 +147,8 @@ fn ip_of(p: &Pod) -> String {
 async fn rendered_statefulset_runs_real_servers(engine: &str) {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join(format!(".cache/boxes/pods-{engine}-{}", std::process::id()));
-    let cluster = Cluster::start(root, Config::default()).await.unwrap();
-    let kubeconfig =
-        kube::config::Kubeconfig::from_yaml(&cluster.api.kubeconfig("box-test")).unwrap();
-    let client = Client::try_from(
-        kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let cluster = Cluster::start(root, Options::default()).await.unwrap();
+    let client: Client = cluster.client();
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     namespaces
         .patch(
@@ -253,16 +248,20 @@ async fn rendered_statefulset_runs_real_servers(engine: &str) {
         1,
         "data survived the pod"
     );
-    // The writer Service's endpoints follow the writer label.
-    let endpoints: Api<Endpoints> = Api::namespaced(client.clone(), "shop");
+    // The writer Service's endpoints (the real EndpointSlice controller's)
+    // follow the writer label.
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "shop");
     let writer_ips = || async {
-        let ep = endpoints.get_opt("orders-writer").await.unwrap();
-        let mut ips: Vec<String> = ep
-            .and_then(|e| e.subsets)
-            .unwrap_or_default()
-            .iter()
-            .flat_map(|s| s.addresses.clone().unwrap_or_default())
-            .map(|a| a.ip)
+        let mut ips: Vec<String> = slices
+            .list(&kube::api::ListParams::default().labels("kubernetes.io/service-name=orders-writer"))
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .flat_map(|s| s.endpoints)
+            .flatten()
+            .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) != Some(false))
+            .flat_map(|e| e.addresses)
             .collect();
         ips.sort();
         ips
@@ -312,15 +311,8 @@ async fn mariadb_rendered_statefulset_runs_real_servers() {
 async fn broken_pod_specs_fail_as_in_a_cluster() {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join(format!(".cache/boxes/broken-{}", std::process::id()));
-    let cluster = Cluster::start(root, Config::default()).await.unwrap();
-    let kubeconfig =
-        kube::config::Kubeconfig::from_yaml(&cluster.api.kubeconfig("box-test")).unwrap();
-    let client = Client::try_from(
-        kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let cluster = Cluster::start(root, Options::default()).await.unwrap();
+    let client: Client = cluster.client();
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let pod = |name: &str, command: &str, env: Value| -> Pod {
         serde_json::from_value(json!({

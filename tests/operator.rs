@@ -1,5 +1,6 @@
 //! The whole system in the cluster-in-a-box: the real operator binary
-//! against the API stand-in, pods running real MySQL 9.7 / MariaDB 10.11.
+//! against the real Kubernetes control plane, pods running real MySQL 9.7 /
+//! MariaDB 10.11 on the virtual kubelet's nodes.
 
 mod common;
 
@@ -16,8 +17,7 @@ use kube::api::{Api, PostParams};
 use kube::{Client, ResourceExt};
 use mysql_aa_operator::api::MySQLActiveActive;
 use mysql_async::prelude::Queryable;
-use sandbox::apiserver::Config;
-use sandbox::cluster::Cluster;
+use sandbox::{Cluster, Options};
 use serde_json::{Value, json};
 
 async fn single_writer_pair(engine: &str) {
@@ -131,16 +131,16 @@ async fn single_writer_pair(engine: &str) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_secs(OBSERVE_SECONDS)).await;
-    let before = b.cluster.api.requests().len();
+    let before = b.cluster.audit_events().len();
     tokio::time::sleep(Duration::from_secs(OBSERVE_SECONDS * 3 + 1)).await;
-    let after: Vec<_> = b.cluster.api.requests()[before..].to_vec();
+    let after: Vec<_> = b.cluster.audit_events()[before..].to_vec();
     let reads = after
         .iter()
-        .filter(|r| r.caller == OPERATOR_USER && !r.is_write())
+        .filter(|r| r.user == OPERATOR_USER && !r.is_write())
         .count();
     let writes: Vec<_> = after
         .iter()
-        .filter(|r| r.caller == OPERATOR_USER && r.is_write() && r.resource != "leases")
+        .filter(|r| r.user == OPERATOR_USER && r.is_write() && r.resource != "leases")
         .collect();
     assert!(reads > 0, "the operator kept observing");
     if !writes.is_empty() {
@@ -624,12 +624,8 @@ async fn mariadb_applier_errors_follow_the_policy() {
 async fn operator_refuses_to_start_without_the_crd_and_serves_health() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join(format!(".cache/boxes/nocrd-{}", std::process::id()));
-    let cluster = Cluster::start(root, Config::default()).await.unwrap();
-    let kubeconfig = cluster.root().join("kubeconfig");
-    cluster
-        .api
-        .write_kubeconfig(&kubeconfig, OPERATOR_USER)
-        .unwrap();
+    let cluster = Cluster::start(root, Options::default()).await.unwrap();
+    let kubeconfig = cluster.admin_kubeconfig().to_path_buf();
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_mysql-aa-operator"))
         .args(["run", "--metrics-address", "127.0.0.1:0"])
         .env("KUBECONFIG", &kubeconfig)
@@ -651,17 +647,23 @@ async fn operator_refuses_to_start_without_the_crd_and_serves_health() {
         .unwrap(),
     )
     .unwrap();
-    let kc = kube::config::Kubeconfig::from_yaml(&cluster.api.kubeconfig("test")).unwrap();
-    let client = Client::try_from(
-        kube::Config::from_custom_kubeconfig(kc, &Default::default())
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    Api::<CustomResourceDefinition>::all(client)
-        .create(&PostParams::default(), &crd)
+    let client: Client = cluster.client();
+    let crds = Api::<CustomResourceDefinition>::all(client);
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !crds
+        .get("mysqlactiveactives.mysql-aa.io")
         .await
-        .unwrap();
+        .unwrap()
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .iter()
+        .any(|c| c.type_ == "Established" && c.status == "True")
+    {
+        assert!(Instant::now() < deadline, "the CRD was never Established");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -1,6 +1,7 @@
 //! Least privilege, proven: the operator runs as the chart's ServiceAccount
-//! with the stand-in enforcing the chart's rendered RBAC (every whole-system
-//! test does, and fails on any 403). This test drives one pair through
+//! (a TokenRequest token) with the real API server's RBAC authorizer
+//! enforcing the rules `helm install` created (every whole-system test
+//! does, and fails on any 403 in the audit log). This test drives one pair through
 //! bring-up, a switchover, a divergence check and a failover, lists every (verb, group,
 //! resource) the operator used, and fails on any permission the chart grants
 //! that was never used, unless the rule's comment says why it is kept
@@ -151,10 +152,9 @@ async fn the_chart_grants_only_what_the_operator_uses() {
 
     let used: BTreeSet<Permission> = b
         .cluster
-        .api
-        .requests()
+        .audit_events()
         .into_iter()
-        .filter(|r| r.caller == OPERATOR_USER && r.code != 403)
+        .filter(|r| r.user == OPERATOR_USER && r.code != 403)
         .map(|r| (r.verb, r.group, r.resource))
         .collect();
     assert!(!used.is_empty(), "no request was made as {OPERATOR_USER}");

@@ -11,20 +11,20 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Endpoints, Namespace};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Client;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use mysql_aa_operator::api::MySQLActiveActive;
 use mysql_async::prelude::Queryable;
-use sandbox::apiserver::Config;
-use sandbox::cluster::Cluster;
+use sandbox::{Cluster, Options};
 use serde_json::{Value, json};
 
 /// Namespace the operator runs in (the chart's release namespace).
 pub const OPERATOR_NAMESPACE: &str = "mysql-aa-system";
-/// The operator's identity: the chart's ServiceAccount. The stand-in
-/// enforces the chart's RBAC on it.
+/// The operator's identity: the chart's ServiceAccount, with a token from
+/// the TokenRequest API; the API server's RBAC authorizer applies the
+/// chart's rules to it and the audit log records its every request.
 pub const OPERATOR_USER: &str = "system:serviceaccount:mysql-aa-system:mysql-aa-operator";
 pub const OBSERVE_SECONDS: u64 = 2;
 
@@ -47,43 +47,23 @@ impl TestBox {
 
     /// A box whose operator watches only `namespaces` (the chart's
     /// namespaced mode: Roles in those namespaces, no ClusterRole); all
-    /// namespaces when empty. The namespaces are created.
+    /// namespaces when empty. The namespaces are created, the chart is
+    /// installed with the real `helm install` (CRD, ServiceAccount, RBAC;
+    /// no operator pod: the operator runs on the host) and the operator is
+    /// started as the chart's ServiceAccount.
     pub async fn start_with(name: &str, namespaces: &[&str]) -> Self {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join(format!(".cache/boxes/{name}-{}", std::process::id()));
         let cluster = Cluster::start(
             root.clone(),
-            Config {
-                rbac_users: vec![OPERATOR_USER.into()],
-                ..Config::default()
+            Options {
+                audited_users: vec![OPERATOR_USER.into()],
+                ..Options::default()
             },
         )
         .await
         .unwrap();
-        let kubeconfig = root.join("operator.kubeconfig");
-        cluster
-            .api
-            .write_kubeconfig(&kubeconfig, OPERATOR_USER)
-            .unwrap();
-        let kc = kube::config::Kubeconfig::from_yaml(&cluster.api.kubeconfig("test")).unwrap();
-        let client = Client::try_from(
-            kube::Config::from_custom_kubeconfig(kc, &Default::default())
-                .await
-                .unwrap(),
-        )
-        .unwrap();
-        let crd: CustomResourceDefinition = serde_saphyr::from_str(
-            &std::fs::read_to_string(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/crds/mysqlactiveactives.mysql-aa.io.yaml"
-            ))
-            .unwrap(),
-        )
-        .unwrap();
-        Api::<CustomResourceDefinition>::all(client.clone())
-            .create(&PostParams::default(), &crd)
-            .await
-            .unwrap();
+        let client = cluster.client();
         let mut all = vec!["shop", OPERATOR_NAMESPACE];
         all.extend(
             namespaces
@@ -98,26 +78,16 @@ impl TestBox {
                 .await
                 .unwrap();
         }
-        // The operator's ServiceAccount and RBAC, exactly as the chart
-        // renders them with its default values.
-        for doc in chart_docs(&json!({ "watchNamespaces": namespaces }).to_string()) {
-            if matches!(
-                doc["kind"].as_str(),
-                Some(
-                    "ServiceAccount"
-                        | "ClusterRole"
-                        | "ClusterRoleBinding"
-                        | "Role"
-                        | "RoleBinding"
-                )
-            ) {
-                apply_doc(&client, &doc).await;
-            }
-        }
-        let admin_kubeconfig = root.join("admin.kubeconfig");
+        let admin_kubeconfig = cluster.admin_kubeconfig().to_path_buf();
+        helm(
+            &admin_kubeconfig,
+            &["install", "mysql-aa-operator", &chart_dir(), "--namespace", OPERATOR_NAMESPACE],
+            &json!({ "watchNamespaces": namespaces, "replicas": 0 }),
+        );
+        let kubeconfig = cluster.root().join("operator.kubeconfig");
         cluster
-            .api
-            .write_kubeconfig(&admin_kubeconfig, "test")
+            .write_service_account_kubeconfig(OPERATOR_NAMESPACE, "mysql-aa-operator", &kubeconfig)
+            .await
             .unwrap();
         let mut b = TestBox {
             cluster,
@@ -213,18 +183,10 @@ impl TestBox {
         }
     }
 
+    /// The ready addresses of `service`, sorted (from its EndpointSlices,
+    /// as kube-proxy reads them).
     pub async fn endpoint_ips(&self, service: &str) -> Vec<String> {
-        let api: Api<Endpoints> = Api::namespaced(self.client.clone(), "shop");
-        let mut ips: Vec<String> = api
-            .get_opt(service)
-            .await
-            .unwrap()
-            .and_then(|e| e.subsets)
-            .unwrap_or_default()
-            .iter()
-            .flat_map(|s| s.addresses.clone().unwrap_or_default())
-            .map(|a| a.ip)
-            .collect();
+        let mut ips = service_ips(&self.client, service).await;
         ips.sort();
         ips
     }
@@ -269,14 +231,13 @@ impl TestBox {
         )
     }
 
-    /// Requests of the operator that RBAC refused.
+    /// Requests of the operator that RBAC refused (from the audit log).
     pub fn forbidden(&self) -> Vec<String> {
         self.cluster
-            .api
-            .requests()
+            .audit_events()
             .into_iter()
-            .filter(|r| r.caller == OPERATOR_USER && r.code == 403)
-            .map(|r| format!("{} {} {}", r.verb, r.resource, r.path))
+            .filter(|r| r.user == OPERATOR_USER && r.code == 403)
+            .map(|r| format!("{} {} {}", r.verb, r.resource, r.uri))
             .collect()
     }
 
@@ -353,19 +314,23 @@ pub fn admin_opts(ip: &str, password: &str) -> mysql_async::OptsBuilder {
         .prefer_socket(false)
 }
 
-/// The pod IPs the Endpoints of `service` list now.
+/// The ready pod IPs the EndpointSlices of `service` list now (what a
+/// client following the Service reaches; the box runs no kube-proxy).
 pub async fn service_ips(client: &Client, service: &str) -> Vec<String> {
-    let endpoints: Api<Endpoints> = Api::namespaced(client.clone(), "shop");
-    endpoints
-        .get(service)
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "shop");
+    let mut ips: Vec<String> = slices
+        .list(&ListParams::default().labels(&format!("kubernetes.io/service-name={service}")))
         .await
-        .ok()
-        .and_then(|e| e.subsets)
+        .map(|l| l.items)
         .unwrap_or_default()
-        .iter()
-        .flat_map(|s| s.addresses.clone().unwrap_or_default())
-        .map(|a| a.ip)
-        .collect()
+        .into_iter()
+        .flat_map(|s| s.endpoints)
+        .flatten()
+        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) != Some(false))
+        .flat_map(|e| e.addresses)
+        .collect();
+    ips.dedup();
+    ips
 }
 
 /// A continuous write load through the writer Service: one connection per
@@ -595,32 +560,74 @@ pub async fn pod_ips(client: &Client, pair: &str) -> Vec<String> {
     out
 }
 
-/// The chart rendered by Helm's SDK with `values` (JSON), as YAML text.
-pub fn chart_text(values: &str) -> String {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let python = format!("{root}/.cache/venv/bin/python");
-    let out = Command::new(&python)
-        .args([
-            &format!("{root}/scripts/chart.py"),
-            "render",
-            "--values",
-            values,
-        ])
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("{python}: {e}: run scripts/install-test-tools (scripts/test does)")
-        });
-    assert!(
-        out.status.success(),
-        "chart.py render {values}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+/// The chart's folder.
+pub fn chart_dir() -> String {
+    format!("{}/charts/mysql-aa-operator", env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The chart rendered by Helm's SDK with `values` (JSON), as documents.
+/// Runs the real Helm CLI (scripts/install-kubernetes builds it) with
+/// `values` (JSON) given as a values file; panics with Helm's output when
+/// it fails. Returns stdout.
+pub fn helm(kubeconfig: &std::path::Path, args: &[&str], values: &Value) -> String {
+    let (ok, out, err) = helm_result(Some(kubeconfig), args, values);
+    assert!(ok, "helm {}: {out}{err}", args.join(" "));
+    out
+}
+
+/// [`helm`] without the panic: (success, stdout, stderr).
+pub fn helm_result(
+    kubeconfig: Option<&std::path::Path>,
+    args: &[&str],
+    values: &Value,
+) -> (bool, String, String) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/helm-values");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!(
+        "{}-{}.json",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+    ));
+    std::fs::write(&file, values.to_string()).unwrap();
+    let mut cmd = Command::new(sandbox::controlplane::binary("helm").unwrap());
+    cmd.args(args).arg("--values").arg(&file);
+    if let Some(kc) = kubeconfig {
+        cmd.arg("--kubeconfig").arg(kc);
+    }
+    let out = cmd.output().unwrap();
+    let _ = std::fs::remove_file(&file);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The chart rendered by the real `helm template` with `values` (JSON)
+/// (release mysql-aa-operator in mysql-aa-system), as YAML text.
+pub fn chart_text(values: &str) -> String {
+    let values: Value = serde_json::from_str(values).unwrap();
+    let (ok, out, err) = helm_result(
+        None,
+        &[
+            "template",
+            "mysql-aa-operator",
+            &chart_dir(),
+            "--namespace",
+            OPERATOR_NAMESPACE,
+        ],
+        &values,
+    );
+    assert!(ok, "helm template {values}: {err}");
+    out
+}
+
+/// The chart rendered by `helm template` with `values` (JSON), as documents.
 pub fn chart_docs(values: &str) -> Vec<Value> {
-    serde_saphyr::from_multiple(&chart_text(values)).unwrap()
+    serde_saphyr::from_multiple::<Value>(&chart_text(values))
+        .unwrap()
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect()
 }
 
 /// Server-side applies one document (any kind the stand-in serves).

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
-/// One audited request (stage ResponseComplete).
+/// One audited request (stage ResponseComplete, or ResponseStarted of a
+/// watch).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditEvent {
     /// The user name the API server authenticated.
@@ -36,7 +37,10 @@ impl AuditEvent {
 
 fn parse(line: &str) -> Option<AuditEvent> {
     let v: Value = serde_json::from_str(line).ok()?;
-    if v["stage"] != "ResponseComplete" && v["stage"] != "Panic" {
+    // A watch is long-running: its ResponseStarted is what says it was
+    // allowed (its ResponseComplete comes when it ends).
+    let long_running = v["stage"] == "ResponseStarted" && v["verb"] == "watch";
+    if v["stage"] != "ResponseComplete" && v["stage"] != "Panic" && !long_running {
         return None;
     }
     let o = &v["objectRef"];

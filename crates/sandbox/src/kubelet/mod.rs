@@ -230,7 +230,7 @@ async fn heartbeats(
             let _ = leases
                 .patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&lease))
                 .await;
-            let ready = ticks % 10 == 0
+            let repost = ticks.is_multiple_of(10)
                 || node_api.get_opt(name).await.ok().flatten().is_some_and(|n| {
                     !n.status
                         .and_then(|s| s.conditions)
@@ -238,7 +238,7 @@ async fn heartbeats(
                         .iter()
                         .any(|c| c.type_ == "Ready" && c.status == "True")
                 });
-            if ready {
+            if repost {
                 let _ = node_api
                     .patch_status(name, &PatchParams::default(), &Patch::Merge(&node_status(port)))
                     .await;

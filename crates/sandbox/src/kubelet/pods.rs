@@ -27,8 +27,9 @@ use base64::Engine;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 
 use super::stores::Stores;
 use crate::images;
@@ -339,7 +340,7 @@ impl Pods {
     }
 
     /// Host directories of the pod's volumes (written or refreshed now).
-    fn volumes(
+    async fn volumes(
         &self,
         run: &PodRun,
         pod: &Value,
@@ -429,6 +430,9 @@ impl Pods {
                 own_dir(&path, fs_group);
                 out.insert(name, path);
                 continue;
+            } else if let Some(projected) = v.get("projected") {
+                let data = self.projected(run, pod, projected).await?;
+                files(projected, data)?;
             } else if v.get("emptyDir").is_some() {
                 std::fs::create_dir_all(&dir).map_err(|e| ("FailedMount".into(), e.to_string()))?;
                 own_dir(&dir, fs_group);
@@ -436,7 +440,7 @@ impl Pods {
                 return Err((
                     "FailedMount".into(),
                     format!(
-                        "volume {name}: only configMap, secret, emptyDir and persistentVolumeClaim are supported"
+                        "volume {name}: only configMap, secret, projected, emptyDir and persistentVolumeClaim are supported"
                     ),
                 ));
             }
@@ -445,6 +449,86 @@ impl Pods {
                 let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o2775));
             }
             out.insert(name, dir);
+        }
+        Ok(out)
+    }
+
+    /// The files of a projected volume: a service-account token bound to
+    /// the pod (TokenRequest), ConfigMap and Secret keys, downward API
+    /// fields.
+    async fn projected(
+        &self,
+        run: &PodRun,
+        pod: &Value,
+        projected: &Value,
+    ) -> Result<BTreeMap<String, Vec<u8>>, (String, String)> {
+        let mut out = BTreeMap::new();
+        let fail = |m: String| ("FailedMount".to_string(), m);
+        for source in projected["sources"].as_array().cloned().unwrap_or_default() {
+            if let Some(t) = source.get("serviceAccountToken") {
+                let account = pod["spec"]["serviceAccountName"].as_str().unwrap_or("default");
+                let mut spec = json!({
+                    "expirationSeconds": t["expirationSeconds"].as_i64().unwrap_or(3607),
+                    "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": run.name, "uid": run.uid},
+                });
+                if let Some(a) = t["audience"].as_str() {
+                    spec["audiences"] = json!([a]);
+                }
+                let req: TokenRequest = serde_json::from_value(json!({"spec": spec}))
+                    .map_err(|e| fail(e.to_string()))?;
+                let token = Api::<ServiceAccount>::namespaced(self.client.clone(), &run.namespace)
+                    .create_token_request(account, &PostParams::default(), &req)
+                    .await
+                    .map_err(|e| fail(format!("token of serviceaccount {account}: {e}")))?
+                    .status
+                    .and_then(|s| s.token)
+                    .unwrap_or_default();
+                out.insert(t["path"].as_str().unwrap_or("token").to_string(), token.into_bytes());
+            }
+            for (key, plural) in [("configMap", "configmaps"), ("secret", "secrets")] {
+                let Some(src) = source.get(key) else { continue };
+                let name = src["name"].as_str().unwrap_or("");
+                let Some(obj) = self.lookup(plural, &run.namespace, name) else {
+                    if src["optional"].as_bool() == Some(true) {
+                        continue;
+                    }
+                    return Err(fail(format!("{key} \"{name}\" not found")));
+                };
+                let data: BTreeMap<String, Vec<u8>> = if plural == "secrets" {
+                    secret_data(&obj)
+                } else {
+                    obj["data"]
+                        .as_object()
+                        .map(|m| {
+                            m.iter()
+                                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").as_bytes().to_vec()))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                match src["items"].as_array() {
+                    Some(items) => {
+                        for i in items {
+                            let k = i["key"].as_str().unwrap_or("");
+                            if let Some(bytes) = data.get(k) {
+                                out.insert(i["path"].as_str().unwrap_or(k).to_string(), bytes.clone());
+                            }
+                        }
+                    }
+                    None => out.extend(data),
+                }
+            }
+            if let Some(d) = source.get("downwardAPI") {
+                for i in d["items"].as_array().cloned().unwrap_or_default() {
+                    let value = match i["fieldRef"]["fieldPath"].as_str().unwrap_or("") {
+                        "metadata.namespace" => run.namespace.clone(),
+                        "metadata.name" => run.name.clone(),
+                        "metadata.uid" => run.uid.clone(),
+                        other => return Err(fail(format!("unsupported downward API field {other}"))),
+                    };
+                    out.insert(i["path"].as_str().unwrap_or("").to_string(), value.into_bytes());
+                }
+            }
         }
         Ok(out)
     }
@@ -537,7 +621,7 @@ impl Pods {
     }
 
     /// Starts `c` in the pod's namespaces.
-    fn start(
+    async fn start(
         &self,
         run: &PodRun,
         pod: &Value,
@@ -548,7 +632,7 @@ impl Pods {
             .ok_or_else(|| ("ErrImagePull".to_string(), format!("image {image:?} has no host binaries in the sandbox (mysql:* or mariadb:* only)")))?;
         let wrappers = images::wrappers(&self.root, kind)
             .map_err(|e| ("ErrImagePull".into(), e.to_string()))?;
-        let volumes = self.volumes(run, pod)?;
+        let volumes = self.volumes(run, pod).await?;
         let mut env = self.env(run, pod, &c.spec)?;
         for (k, v) in env.iter_mut() {
             if k == "PATH" {
@@ -752,7 +836,7 @@ impl Pods {
                     }
                 }
             } else if Instant::now() >= c.next_start {
-                match self.start(run, pod, &mut c) {
+                match self.start(run, pod, &mut c).await {
                     Ok(()) => run.error = None,
                     Err(e) => {
                         c.waiting = Some(e.clone());
@@ -782,7 +866,7 @@ impl Pods {
                     c.waiting = Some(("CrashLoopBackOff".into(), format!("exited with {code}")));
                 }
             } else if Instant::now() >= c.next_start
-                && let Err(e) = self.start(run, pod, &mut c)
+                && let Err(e) = self.start(run, pod, &mut c).await
             {
                 c.waiting = Some(e);
                 c.next_start = Instant::now() + Duration::from_secs(1);
