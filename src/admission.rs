@@ -4,7 +4,6 @@
 //! would, with the same messages.
 
 use crd_admission::Rejection;
-use kube::CustomResourceExt;
 use kube::core::Resource;
 use serde_json::Value;
 
@@ -23,9 +22,15 @@ pub enum AdmissionError {
         /// What the object says it is.
         found: String,
     },
-    /// The CRD's schema or CEL rules reject the object.
-    #[error("invalid MySQLActiveActive: {0}")]
-    Rejected(#[from] Rejection),
+    /// The CRD's schema or CEL rules reject the object; `hint` names what
+    /// the API server's static messages cannot (the operator-owned keys).
+    #[error("invalid MySQLActiveActive: {rejection}{hint}")]
+    Rejected {
+        /// What the rules said.
+        rejection: Rejection,
+        /// Extra detail, empty or starting with a separator.
+        hint: String,
+    },
     /// The admitted object does not decode into the Rust types (a bug: the
     /// schema is generated from them).
     #[error("admitted object does not decode: {0}")]
@@ -34,7 +39,7 @@ pub enum AdmissionError {
 
 /// The CRD's `openAPIV3Schema`, as JSON.
 pub fn schema() -> Value {
-    let crd = MySQLActiveActive::crd();
+    let crd = crate::api::crd();
     let schema = crd.spec.versions[0]
         .schema
         .as_ref()
@@ -63,6 +68,30 @@ pub fn admit(object: &Value, old: Option<&Value>) -> Result<MySQLActiveActive, A
             found: format!("apiVersion {found_api:?}, kind {found_kind:?}"),
         });
     }
-    let defaulted = crd_admission::admit(&schema(), object, old)?;
+    let defaulted =
+        crd_admission::admit(&schema(), object, old).map_err(|rejection| AdmissionError::Rejected {
+            rejection,
+            hint: owned_keys_hint(object),
+        })?;
     Ok(serde_json::from_value(defaulted)?)
+}
+
+/// `" (operator-owned: k1, k2)"` when `spec.mysqldConfig` sets keys the
+/// operator owns, else empty.
+fn owned_keys_hint(object: &Value) -> String {
+    let owned: Vec<&str> = object
+        .pointer("/spec/mysqldConfig")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.keys()
+                .map(String::as_str)
+                .filter(|k| crate::api::rules::is_owned_key(k))
+                .collect()
+        })
+        .unwrap_or_default();
+    if owned.is_empty() {
+        String::new()
+    } else {
+        format!(" (operator-owned: {})", owned.join(", "))
+    }
 }

@@ -114,12 +114,12 @@ fn invalid_specs_are_rejected_with_their_message() {
         (
             "owned key server_id",
             pair(json!({"mysqldConfig": {"server_id": "5"}})),
-            "mysqldConfig must not set options the operator owns: server_id",
+            "operator-owned: server_id",
         ),
         (
             "owned key with dashes and case",
             pair(json!({"mysqldConfig": {"Auto-Increment-Offset": "3"}})),
-            "owns: Auto-Increment-Offset",
+            "operator-owned: Auto-Increment-Offset",
         ),
         (
             "owned key with loose prefix",

@@ -102,7 +102,7 @@ fn bad_input_fails_with_a_message_naming_the_problem() {
         ),
         (
             "apiVersion: mysql-aa.io/v1alpha1\nkind: MySQLActiveActive\nmetadata: {name: x}\nspec: {mysqldConfig: {log-bin: 'off'}}\n",
-            "owns: log-bin",
+            "operator-owned: log-bin",
         ),
         ("", "the input is empty or not an object"),
     ];

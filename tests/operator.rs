@@ -314,7 +314,7 @@ async fn bad_resources_are_refused_or_reported_and_change_nothing() {
         (
             "owned",
             json!({"mysqldConfig": {"server-id": "3"}}),
-            "owns: server-id",
+            "mysqldConfig must not set options the operator owns (server_id",
         ),
         (
             "loose",

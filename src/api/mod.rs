@@ -92,12 +92,13 @@ pub struct MySQLActiveActiveSpec {
     /// `max_connections: "500"`). Settings the operator owns (server-id,
     /// auto-increment, GTID, binary and relay log, read-only, replica start,
     /// paths and networking) are rejected, in either dash or underscore
-    /// spelling and with or without the `loose-` prefix.
+    /// spelling and with or without the `loose-` prefix. At most 200
+    /// settings, each value at most 1024 characters on one line.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[x_kube(validation = rules::config_keys_rule())]
     #[x_kube(validation = rules::config_key_syntax_rule())]
     #[x_kube(validation = rules::config_values_rule())]
-    #[schemars(extend("maxProperties" = 200))]
+    #[schemars(extend("maxProperties" = 200, "additionalProperties" = {"type": "string", "maxLength": 1024}))]
     pub mysqld_config: BTreeMap<String, String>,
 
     /// First `server_id` of the pair: pod ordinal N gets `serverIdBase + N`.
@@ -461,9 +462,11 @@ pub struct PlacementSpec {
     pub priority_class_name: Option<String>,
 
     /// Extra labels of the server pods. Keys under `app.kubernetes.io/` and
-    /// `mysql-aa.io/` belong to the operator and are rejected.
+    /// `mysql-aa.io/` belong to the operator and are rejected; values are
+    /// label values (at most 63 characters).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[x_kube(validation = rules::reserved_label_rule())]
+    #[schemars(extend("maxProperties" = 64, "additionalProperties" = {"type": "string", "maxLength": 63}))]
     pub pod_labels: BTreeMap<String, String>,
 
     /// Extra annotations of the server pods.
@@ -490,4 +493,30 @@ impl MySQLActiveActiveSpec {
             .as_deref()
             .unwrap_or_else(|| self.engine.default_image())
     }
+}
+
+/// The CRD of [`MySQLActiveActive`], as the API server is given it: the
+/// derived definition with integer formats the API server knows (schemars
+/// writes `uint32`/`uint64`, which `kubectl apply` warns about as
+/// unrecognized; their `minimum: 0` stays).
+pub fn crd() -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
+    use kube::CustomResourceExt;
+    fn fix(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(f) = m.get_mut("format")
+                    && matches!(f.as_str(), Some("uint32" | "uint64" | "uint"))
+                {
+                    *f = serde_json::Value::from("int64");
+                }
+                m.values_mut().for_each(fix);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(fix),
+            _ => {}
+        }
+    }
+    let crd = MySQLActiveActive::crd();
+    let mut value = serde_json::to_value(&crd).unwrap_or_default();
+    fix(&mut value);
+    serde_json::from_value(value).unwrap_or(crd)
 }
