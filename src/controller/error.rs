@@ -28,6 +28,15 @@ pub enum Error {
     /// Rendering refused the spec.
     #[error("render: {0}")]
     Render(#[from] crate::render::InvalidSpec),
+    /// The API server refused a rendered object (400 or 422): the spec
+    /// holds something its validation of a built-in type rejects.
+    #[error("apply: the API server refused {object}: {message}")]
+    Refused {
+        /// Kind, namespace and name of the object.
+        object: String,
+        /// The API server's message.
+        message: String,
+    },
 }
 
 impl Error {
@@ -37,6 +46,7 @@ impl Error {
             Error::Kube { .. } => "kube",
             Error::Sql { .. } => "sql",
             Error::Render(_) => "render",
+            Error::Refused { .. } => "refused",
         }
     }
 }

@@ -26,6 +26,7 @@
 //! | `DivergenceFound` | Warning | a divergence check found tables that differ; names them |
 //! | `DivergenceNotCompared` | Warning | a divergence check found no quiet point (writes in progress) or could not read a node |
 //! | `StepFailed` | Warning | a step failed; the reconcile retries with back-off |
+//! | `ObjectRefused` | Warning | the API server refused a rendered object (names it, quotes its message); nothing running changes |
 
 /// A secret was generated.
 pub const SECRET_GENERATED: &str = "SecretGenerated";
@@ -39,6 +40,8 @@ pub const INVALID_SPEC: &str = "InvalidSpec";
 pub const APPLIER_HALTED: &str = "ApplierHalted";
 /// A step failed.
 pub const STEP_FAILED: &str = "StepFailed";
+/// The API server refused a rendered object.
+pub const OBJECT_REFUSED: &str = "ObjectRefused";
 /// A replica executed transactions the writer does not have.
 pub const ERRANT_TRANSACTIONS: &str = "ErrantTransactions";
 /// The effective durability of commits changed.

@@ -39,7 +39,7 @@ fn hash(v: &Value) -> String {
 /// Server-side applies `obj` unless the live object carries the same hash.
 async fn apply<K>(api: &Api<K>, mut obj: K) -> Result<bool, Error>
 where
-    K: Resource + Serialize + DeserializeOwned + Clone + std::fmt::Debug,
+    K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + std::fmt::Debug,
 {
     let digest = hash(&serde_json::to_value(&obj).unwrap_or(Value::Null));
     obj.meta_mut()
@@ -57,14 +57,36 @@ where
     }) {
         return Ok(false);
     }
-    api.patch(
-        &name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&obj),
-    )
-    .await
-    .map_err(kube("apply"))?;
-    Ok(true)
+    match api
+        .patch(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&obj),
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if is_refusal(s.code, &s.message) => Err(Error::Refused {
+            object: format!(
+                "{} {}/{}",
+                K::kind(&()),
+                obj.meta().namespace.clone().unwrap_or_default(),
+                name
+            ),
+            message: s.message,
+        }),
+        Err(e) => Err(kube("apply")(e)),
+    }
+}
+
+/// Whether an API error answering an apply means the object itself is
+/// refused (retrying cannot help until the spec changes): 400 and 422, and
+/// the 500 a server-side apply gets when a field of a built-in type does not
+/// convert (an invalid quantity, seen on kube-apiserver v1.37).
+fn is_refusal(code: u16, message: &str) -> bool {
+    code == 400
+        || code == 422
+        || (code == 500 && message.contains("failed to convert new object"))
 }
 
 /// Reads the passwords; creates generated Secrets that are missing.
@@ -415,7 +437,12 @@ async fn reconcile_inner(cached: &MySQLActiveActive, ctx: &Context) -> Result<Ac
     };
     let paused = pair.spec.paused;
     if !paused {
-        let changed = apply_objects(pair, ctx).await?;
+        let changed = match apply_objects(pair, ctx).await {
+            Err(e @ Error::Refused { .. }) => {
+                return block(pair, ctx, events::OBJECT_REFUSED, e.to_string()).await;
+            }
+            other => other?,
+        };
         if changed > 0 {
             tracing::info!(changed, "applied owned objects");
             ctx.publish(
@@ -706,6 +733,26 @@ pub fn error_policy(pair: Arc<MySQLActiveActive>, error: &Error, ctx: Arc<Contex
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn which_apply_errors_are_refusals() {
+        let cases = [
+            (422, "StatefulSet.apps \"x\" is invalid", true),
+            (400, "bad request", true),
+            (
+                500,
+                "failed to convert new object (shop/orders; apps/v1, Kind=StatefulSet) to proper version",
+                true,
+            ),
+            (500, "etcdserver: request timed out", false),
+            (409, "conflict", false),
+            (403, "forbidden", false),
+            (503, "unavailable", false),
+        ];
+        for (code, message, want) in cases {
+            assert_eq!(is_refusal(code, message), want, "{code} {message}");
+        }
+    }
 
     /// RFC 7386 application, to check the patches.
     fn apply(target: &Value, patch: &Value) -> Value {

@@ -46,19 +46,20 @@ fails on a permission it never used, unless the rule says why it is kept.
   resources: ["mysqlactiveactives/status"]
   verbs: ["patch"]
 # why: the owned ConfigMap (my.cnf) and Services: server-side apply (get to
-# compare the applied hash, patch to apply), list/watch so a change to them
+# compare the applied hash, patch to apply, and create: the API server checks
+# it when an apply creates the object), list/watch so a change to them
 # triggers a reconcile.
 - apiGroups: [""]
   resources: ["configmaps", "services"]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 # why: the owned StatefulSet of the two servers, as above.
 - apiGroups: ["apps"]
   resources: ["statefulsets"]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 # why: the owned PodDisruptionBudget, as above.
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 # why: account passwords: read them (get) and create the generated Secrets
 # once. No list or watch: the operator never reads Secrets it was not named.
 - apiGroups: [""]

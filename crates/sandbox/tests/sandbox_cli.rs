@@ -1,8 +1,13 @@
-//! `sandbox up` / `sandbox down` as a newcomer runs them.
+//! `sandbox up` / `sandbox down` as a newcomer runs them, on the real
+//! control plane: the pair comes up, kubectl (v1.37.2, built by
+//! scripts/install-kubernetes) sees nodes, pods, Events and logs, and after
+//! `sandbox down`, or a killed sandbox followed by a new `sandbox up`,
+//! nothing of the box is left: no process, network namespace, veth, bridge
+//! or mount.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -12,20 +17,15 @@ fn root() -> PathBuf {
         .unwrap()
 }
 
-#[test]
-fn up_shows_a_running_pair_and_down_removes_everything() {
+/// Starts `sandbox up` and returns once it printed that it runs, with what
+/// it printed.
+fn up(state: &Path) -> (Child, String) {
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_sandbox"));
-    let operator = exe.parent().unwrap().join("mysql-aa-operator");
-    assert!(
-        operator.exists(),
-        "build the operator first (cargo build): {}",
-        operator.display()
-    );
-    let state = root().join(format!(".cache/sandbox-test-{}", std::process::id()));
     let mut up = Command::new(&exe)
         .args(["up", "examples/pair.yaml"])
         .current_dir(root())
-        .env("SANDBOX_DIR", &state)
+        .env("SANDBOX_DIR", state)
+        .env("SANDBOX_QUIET", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -50,39 +50,132 @@ fn up_shows_a_running_pair_and_down_removes_everything() {
             Err(_) => panic!("sandbox up did not come up: {seen:#?}"),
         }
     }
-    let text = seen.join("\n");
-    assert!(text.contains("pair shop/orders is Ready"), "{text}");
+    (up, seen.join("\n"))
+}
+
+fn kubectl(state: &Path, args: &[&str]) -> String {
+    let out = Command::new(sandbox::controlplane::binary("kubectl").unwrap())
+        .arg("--kubeconfig")
+        .arg(state.join("kubeconfig"))
+        .args(args)
+        .output()
+        .unwrap();
     assert!(
-        text.contains("the writer Service (orders-writer):"),
-        "{text}"
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What of a box is still on the machine: processes whose command line or
+/// environment names its folder, network namespaces, links named after
+/// its bridge, mounts under its folder.
+fn leftovers(state: &Path, bridge: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let needle = state.display().to_string();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.file_name().to_string_lossy().to_string();
+        if !pid.chars().all(|c| c.is_ascii_digit()) || pid == std::process::id().to_string() {
+            continue;
+        }
+        for file in ["cmdline", "environ"] {
+            let data = std::fs::read(entry.path().join(file)).unwrap_or_default();
+            if String::from_utf8_lossy(&data).contains(&needle) {
+                let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+                out.push(format!(
+                    "process {pid}: {}",
+                    String::from_utf8_lossy(&cmd).replace('\0', " ")
+                ));
+                break;
+            }
+        }
+    }
+    let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    for ns in String::from_utf8_lossy(&netns.stdout).lines() {
+        if ns.starts_with(bridge) {
+            out.push(format!("network namespace {ns}"));
+        }
+    }
+    let links = Command::new("ip").args(["-o", "link", "show"]).output().unwrap();
+    for l in String::from_utf8_lossy(&links.stdout).lines() {
+        if l.contains(bridge) {
+            out.push(format!("link {l}"));
+        }
+    }
+    for m in std::fs::read_to_string("/proc/mounts").unwrap().lines() {
+        if m.contains(&needle) {
+            out.push(format!("mount {m}"));
+        }
+    }
+    out
+}
+
+fn bridge_of(state: &Path) -> String {
+    let text = std::fs::read_to_string(state.join("box/box.state")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("bridge "))
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn up_shows_a_running_pair_and_down_removes_everything() {
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_sandbox"));
+    let operator = exe.parent().unwrap().join("mysql-aa-operator");
+    assert!(
+        operator.exists(),
+        "build the operator first (cargo build): {}",
+        operator.display()
+    );
+    let state = root().join(format!(".cache/sandbox-test-{}", std::process::id()));
+    let (mut first, text) = up(&state);
+    assert!(text.contains("pair shop/orders is Ready"), "{text}");
+    assert!(text.contains("the writer Service (orders-writer"), "{text}");
     assert!(
         text.contains("-u mysqlaa_admin -p"),
         "connection commands are printed: {text}"
     );
-    // kubectl works with the written kubeconfig.
-    let kubeconfig = state.join("kubeconfig");
-    let out = Command::new("kubectl")
-        .args([
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "get",
-            "pods",
-            "-n",
-            "shop",
-            "-o",
-            "name",
-        ])
-        .output()
-        .expect("kubectl on PATH");
+    // kubectl works with the written kubeconfig, against the real server.
+    assert!(kubectl(&state, &["version"]).contains("Server Version: v1.37.2"));
+    let nodes = kubectl(&state, &["get", "nodes"]);
+    assert_eq!(nodes.matches(" Ready ").count(), 3, "{nodes}");
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        kubectl(&state, &["get", "pods", "-n", "shop", "-o", "name"]).trim(),
         "pod/orders-0\npod/orders-1"
     );
-    let out = Command::new("kubectl")
-        .args([
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
+    let pods = kubectl(&state, &["get", "pods", "-n", "shop"]);
+    assert!(
+        pods.contains("READY") && pods.contains("STATUS") && pods.contains("RESTARTS"),
+        "{pods}"
+    );
+    assert_eq!(pods.matches("1/1     Running").count(), 2, "{pods}");
+    let events = kubectl(&state, &["get", "events", "-n", "shop"]);
+    assert!(events.contains("ObjectsApplied"), "{events}");
+    let describe = kubectl(&state, &["describe", "myaa", "orders", "-n", "shop"]);
+    assert!(
+        describe.contains("Events:") && describe.contains("ObjectsApplied"),
+        "{describe}"
+    );
+    let logs = kubectl(&state, &["logs", "orders-0", "-n", "shop"]);
+    assert!(logs.contains("ready for connections"), "{logs}");
+    let managers = kubectl(
+        &state,
+        &[
+            "get",
+            "statefulset",
+            "orders",
+            "-n",
+            "shop",
+            "--show-managed-fields",
+            "-o",
+            "jsonpath={.metadata.managedFields[*].manager}",
+        ],
+    );
+    assert!(managers.contains("mysql-aa-operator"), "{managers}");
+    let password = kubectl(
+        &state,
+        &[
             "get",
             "secret",
             "orders-admin",
@@ -90,14 +183,29 @@ fn up_shows_a_running_pair_and_down_removes_everything() {
             "shop",
             "-o",
             "jsonpath={.data.password}",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.stdout.len() >= 40,
-        "a generated password is stored: {:?}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
+    assert!(password.len() >= 40, "a generated password is stored");
+
+    // A killed sandbox leaves its servers behind; the next `sandbox up`
+    // removes them first.
+    let first_bridge = bridge_of(&state);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        !leftovers(&state, &first_bridge).is_empty(),
+        "a killed sandbox leaves something behind (else this check proves nothing)"
+    );
+    let (mut second, text) = up(&state);
+    assert!(text.contains("pair shop/orders is Ready"), "{text}");
+    let second_bridge = bridge_of(&state);
+    let left: Vec<String> = leftovers(&state, &first_bridge)
+        .into_iter()
+        .filter(|l| !l.starts_with("process") && !l.starts_with("mount"))
+        .collect();
+    assert!(left.is_empty(), "the killed box's network is gone: {left:#?}");
+
     // down stops it, and everything it made is gone.
     let down = Command::new(&exe)
         .arg("down")
@@ -106,7 +214,10 @@ fn up_shows_a_running_pair_and_down_removes_everything() {
         .status()
         .unwrap();
     assert!(down.success());
-    let status = up.wait().unwrap();
+    let status = second.wait().unwrap();
     assert!(status.success());
     assert!(!state.exists(), "{} was removed", state.display());
+    let mut left = leftovers(&state, &first_bridge);
+    left.extend(leftovers(&state, &second_bridge));
+    assert!(left.is_empty(), "left behind: {left:#?}");
 }
