@@ -64,14 +64,12 @@ async fn engine(engine: &str, trials: usize, window: u32) {
     let mut failovers = Vec::new();
     for trial in 1..=trials {
         let old = writer(&b, &name).await;
-        // A recovered writer's pod was recreated: read the addresses anew.
-        let ips = pod_ips(&b.client, &name).await;
-        let survivor_ip = &ips[if old.ends_with("-0") { 1 } else { 0 }];
+        let survivor = format!("{name}-{}", if old.ends_with("-0") { 1 } else { 0 });
         let killed = Instant::now();
         b.cluster.fail_node("shop", &old).await;
         let deadline = Instant::now() + Duration::from_secs(120);
         let resumed = loop {
-            if let Some(at) = load.first_ack_on(survivor_ip, killed) {
+            if let Some(at) = load.first_ack_on(&survivor, killed) {
                 break at;
             }
             assert!(Instant::now() < deadline, "writes never resumed");

@@ -68,11 +68,12 @@ pub fn admit(object: &Value, old: Option<&Value>) -> Result<MySQLActiveActive, A
             found: format!("apiVersion {found_api:?}, kind {found_kind:?}"),
         });
     }
-    let defaulted =
-        crd_admission::admit(&schema(), object, old).map_err(|rejection| AdmissionError::Rejected {
+    let defaulted = crd_admission::admit(&schema(), object, old).map_err(|rejection| {
+        AdmissionError::Rejected {
             rejection,
             hint: owned_keys_hint(object),
-        })?;
+        }
+    })?;
     Ok(serde_json::from_value(defaulted)?)
 }
 

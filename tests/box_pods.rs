@@ -8,7 +8,6 @@
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
 use kube::{Client, ResourceExt};
@@ -250,22 +249,7 @@ async fn rendered_statefulset_runs_real_servers(engine: &str) {
     );
     // The writer Service's endpoints (the real EndpointSlice controller's)
     // follow the writer label.
-    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "shop");
-    let writer_ips = || async {
-        let mut ips: Vec<String> = slices
-            .list(&kube::api::ListParams::default().labels("kubernetes.io/service-name=orders-writer"))
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .flat_map(|s| s.endpoints)
-            .flatten()
-            .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) != Some(false))
-            .flat_map(|e| e.addresses)
-            .collect();
-        ips.sort();
-        ips
-    };
+    let writer_ips = || sandbox::service_endpoints(&client, "shop", "orders-writer");
     assert!(
         writer_ips().await.is_empty(),
         "no pod is labelled writer yet"
@@ -292,6 +276,39 @@ async fn rendered_statefulset_runs_real_servers(engine: &str) {
     // Through the writer Service's endpoint, the server answers as orders-1.
     let rows = sql(&writer_ips().await[0], "SELECT @@server_id").await;
     assert_eq!(mysql_async::from_row::<u32>(rows[0].clone()), 1001);
+    // Through the writer Service's ClusterIP (kube-proxy in the box's
+    // router), from the host, the same server answers.
+    let cluster_ip = Api::<k8s_openapi::api::core::v1::Service>::namespaced(client.clone(), "shop")
+        .get("orders-writer")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .cluster_ip
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname(cluster_ip.as_str())
+            .tcp_port(3306)
+            .user(Some("mysqlaa_admin"))
+            .pass(Some(ADMIN_PW))
+            .prefer_socket(false);
+        if let Ok(Ok(mut c)) =
+            tokio::time::timeout(Duration::from_secs(2), mysql_async::Conn::new(opts)).await
+        {
+            let id: Option<u32> = c.query_first("SELECT @@server_id").await.unwrap();
+            c.disconnect().await.unwrap();
+            assert_eq!(
+                id,
+                Some(1001),
+                "the writer Service's ClusterIP reaches orders-1"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{cluster_ip} never answered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     cluster.shutdown().await;
 }
 

@@ -486,7 +486,9 @@ async fn bad_resources_are_refused_or_reported_and_change_nothing() {
     };
     assert_eq!(refused.status, "False");
     assert!(
-        refused.message.contains(&format!("StatefulSet shop/{name}"))
+        refused
+            .message
+            .contains(&format!("StatefulSet shop/{name}"))
             && refused.message.contains("quantities must match"),
         "{}",
         refused.message
@@ -503,7 +505,9 @@ async fn bad_resources_are_refused_or_reported_and_change_nothing() {
             .any(|e| e.reason.as_deref() == Some("ObjectRefused")),
         "an Event says so"
     );
-    b.patch_spec(&name, json!({"resources": null})).await.unwrap();
+    b.patch_spec(&name, json!({"resources": null}))
+        .await
+        .unwrap();
     b.wait_ready(&name, Duration::from_secs(60)).await;
     // A generated Secret loses its key once the servers use it: reported,
     // never replaced by a new password (which would lock everyone out).

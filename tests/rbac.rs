@@ -206,7 +206,10 @@ async fn namespaced_mode_runs_pairs_with_roles_only() {
         .filter_map(|r| r.metadata.name)
         .filter(|n| n.starts_with("mysql-aa-operator"))
         .collect();
-    assert!(ours.is_empty(), "namespaced mode grants no ClusterRole: {ours:?}");
+    assert!(
+        ours.is_empty(),
+        "namespaced mode grants no ClusterRole: {ours:?}"
+    );
     // A pair in a namespace the operator does not watch stays untouched.
     let ns: k8s_openapi::api::core::v1::Namespace =
         serde_json::from_value(serde_json::json!({"metadata": {"name": "elsewhere"}})).unwrap();

@@ -50,7 +50,10 @@ fn corpus() -> Vec<(&'static str, Value)> {
     };
     vec![
         ("example pair.yaml", with_ns(example("pair.yaml"))),
-        ("example active-active.yaml", with_ns(example("active-active.yaml"))),
+        (
+            "example active-active.yaml",
+            with_ns(example("active-active.yaml")),
+        ),
         ("example mariadb.yaml", with_ns(example("mariadb.yaml"))),
         ("empty spec", pair(json!({}))),
         (
@@ -64,19 +67,36 @@ fn corpus() -> Vec<(&'static str, Value)> {
         ),
         (
             "resources",
-            pair(json!({"resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}})),
+            pair(
+                json!({"resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}}),
+            ),
         ),
         ("unknown engine", pair(json!({"engine": "Postgres"}))),
         ("unknown write mode", pair(json!({"writeMode": "Both"}))),
         ("server id base 0", pair(json!({"serverIdBase": 0}))),
-        ("server id base not a number", pair(json!({"serverIdBase": "one"}))),
+        (
+            "server id base not a number",
+            pair(json!({"serverIdBase": "one"})),
+        ),
         ("empty image", pair(json!({"image": ""}))),
         ("image with spaces", pair(json!({"image": "mysql 8"}))),
-        ("storage size not a quantity", pair(json!({"storage": {"size": "ten gigs"}}))),
+        (
+            "storage size not a quantity",
+            pair(json!({"storage": {"size": "ten gigs"}})),
+        ),
         ("storage size zero", pair(json!({"storage": {"size": "0"}}))),
-        ("owned key server_id", pair(json!({"mysqldConfig": {"server_id": "5"}}))),
-        ("owned key loose", pair(json!({"mysqldConfig": {"loose-gtid-mode": "OFF"}}))),
-        ("config key injecting a section", pair(json!({"mysqldConfig": {"[client]": "x"}}))),
+        (
+            "owned key server_id",
+            pair(json!({"mysqldConfig": {"server_id": "5"}})),
+        ),
+        (
+            "owned key loose",
+            pair(json!({"mysqldConfig": {"loose-gtid-mode": "OFF"}})),
+        ),
+        (
+            "config key injecting a section",
+            pair(json!({"mysqldConfig": {"[client]": "x"}})),
+        ),
         (
             "config value with a new line",
             pair(json!({"mysqldConfig": {"max_connections": "10\nserver_id=1"}})),
@@ -85,12 +105,18 @@ fn corpus() -> Vec<(&'static str, Value)> {
             "config value too long",
             pair(json!({"mysqldConfig": {"init_connect": "x".repeat(1025)}})),
         ),
-        ("detection window too short", pair(json!({"failover": {"detectionWindowSeconds": 1}}))),
+        (
+            "detection window too short",
+            pair(json!({"failover": {"detectionWindowSeconds": 1}})),
+        ),
         (
             "verify CA without certificates",
             pair(json!({"replication": {"tls": {"mode": "VerifyCA"}}})),
         ),
-        ("unknown PVC policy", pair(json!({"pvcRetentionPolicy": "Archive"}))),
+        (
+            "unknown PVC policy",
+            pair(json!({"pvcRetentionPolicy": "Archive"})),
+        ),
         (
             "reserved pod label",
             pair(json!({"placement": {"podLabels": {"mysql-aa.io/role": "writer"}}})),
@@ -108,7 +134,9 @@ fn corpus() -> Vec<(&'static str, Value)> {
         ),
         (
             "toleration with an unknown effect",
-            pair(json!({"placement": {"tolerations": [{"key": "a", "operator": "Exists", "effect": "Never"}]}})),
+            pair(
+                json!({"placement": {"tolerations": [{"key": "a", "operator": "Exists", "effect": "Never"}]}}),
+            ),
         ),
         (
             "priority class name not a DNS name",

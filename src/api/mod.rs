@@ -499,7 +499,8 @@ impl MySQLActiveActiveSpec {
 /// derived definition with integer formats the API server knows (schemars
 /// writes `uint32`/`uint64`, which `kubectl apply` warns about as
 /// unrecognized; their `minimum: 0` stays).
-pub fn crd() -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
+pub fn crd()
+-> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
     use kube::CustomResourceExt;
     fn fix(v: &mut serde_json::Value) {
         match v {

@@ -84,9 +84,7 @@ where
 /// the 500 a server-side apply gets when a field of a built-in type does not
 /// convert (an invalid quantity, seen on kube-apiserver v1.37).
 fn is_refusal(code: u16, message: &str) -> bool {
-    code == 400
-        || code == 422
-        || (code == 500 && message.contains("failed to convert new object"))
+    code == 400 || code == 422 || (code == 500 && message.contains("failed to convert new object"))
 }
 
 /// Reads the passwords; creates generated Secrets that are missing.

@@ -12,9 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Client;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use mysql_aa_operator::api::MySQLActiveActive;
 use mysql_async::prelude::Queryable;
 use sandbox::{Cluster, Options};
@@ -81,7 +80,13 @@ impl TestBox {
         let admin_kubeconfig = cluster.admin_kubeconfig().to_path_buf();
         helm(
             &admin_kubeconfig,
-            &["install", "mysql-aa-operator", &chart_dir(), "--namespace", OPERATOR_NAMESPACE],
+            &[
+                "install",
+                "mysql-aa-operator",
+                &chart_dir(),
+                "--namespace",
+                OPERATOR_NAMESPACE,
+            ],
             &json!({ "watchNamespaces": namespaces, "replicas": 0 }),
         );
         let kubeconfig = cluster.root().join("operator.kubeconfig");
@@ -186,9 +191,7 @@ impl TestBox {
     /// The ready addresses of `service`, sorted (from its EndpointSlices,
     /// as kube-proxy reads them).
     pub async fn endpoint_ips(&self, service: &str) -> Vec<String> {
-        let mut ips = service_ips(&self.client, service).await;
-        ips.sort();
-        ips
+        service_ips(&self.client, service).await
     }
 
     /// Merge-patches the pair's spec (as a user editing it would).
@@ -314,33 +317,33 @@ pub fn admin_opts(ip: &str, password: &str) -> mysql_async::OptsBuilder {
         .prefer_socket(false)
 }
 
-/// The ready pod IPs the EndpointSlices of `service` list now (what a
-/// client following the Service reaches; the box runs no kube-proxy).
+/// The ready pod IPs the EndpointSlices of `service` list now.
 pub async fn service_ips(client: &Client, service: &str) -> Vec<String> {
-    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "shop");
-    let mut ips: Vec<String> = slices
-        .list(&ListParams::default().labels(&format!("kubernetes.io/service-name={service}")))
-        .await
-        .map(|l| l.items)
-        .unwrap_or_default()
-        .into_iter()
-        .flat_map(|s| s.endpoints)
-        .flatten()
-        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) != Some(false))
-        .flat_map(|e| e.addresses)
-        .collect();
-    ips.dedup();
-    ips
+    sandbox::service_endpoints(client, "shop", service).await
 }
 
-/// A continuous write load through the writer Service: one connection per
-/// insert (as a client following the Service would), each row carrying a
-/// client-side sequence number; the acknowledged numbers are kept.
+/// The ClusterIP of `service` (kube-proxy in the box routes it).
+pub async fn cluster_ip(client: &Client, service: &str) -> String {
+    let services: Api<k8s_openapi::api::core::v1::Service> =
+        Api::namespaced(client.clone(), "shop");
+    services
+        .get(service)
+        .await
+        .unwrap()
+        .spec
+        .and_then(|s| s.cluster_ip)
+        .unwrap()
+}
+
+/// A continuous write load through the writer Service's ClusterIP (the
+/// real data path: EndpointSlices, kube-proxy): one connection per insert,
+/// as a client of the Service would, each row carrying a client-side
+/// sequence number; the acknowledged numbers are kept.
 pub struct WriteLoad {
     stop: Arc<AtomicBool>,
     acked: Arc<Mutex<BTreeSet<u64>>>,
-    /// When each acknowledged write returned, and the server (IP) that
-    /// took it.
+    /// When each acknowledged write returned, and the server (its host
+    /// name: the pod's) that took it.
     pub acked_at: Arc<Mutex<Vec<(Instant, String)>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -348,8 +351,8 @@ pub struct WriteLoad {
 impl WriteLoad {
     /// Creates `app.load` through the writer Service and starts writing.
     pub async fn start(b: &TestBox, pair: &str, password: &str) -> Self {
-        let writer = b.endpoint_ips(&format!("{pair}-writer")).await;
-        let mut c = conn(&writer[0], password).await;
+        let service = cluster_ip(&b.client, &format!("{pair}-writer")).await;
+        let mut c = conn(&service, password).await;
         c.query_drop("CREATE DATABASE IF NOT EXISTS app")
             .await
             .unwrap();
@@ -361,31 +364,35 @@ impl WriteLoad {
         let acked = Arc::new(Mutex::new(BTreeSet::new()));
         let acked_at = Arc::new(Mutex::new(Vec::new()));
         let task = {
-            let (stop, acked, acked_at, client, pw, svc) = (
+            let (stop, acked, acked_at, pw) = (
                 stop.clone(),
                 acked.clone(),
                 acked_at.clone(),
-                b.client.clone(),
                 password.to_string(),
-                format!("{pair}-writer"),
             );
             tokio::spawn(async move {
                 let mut seq = 0u64;
                 while !stop.load(Ordering::SeqCst) {
-                    if let [ip] = service_ips(&client, &svc).await.as_slice()
-                        && let Ok(Ok(mut c)) = tokio::time::timeout(
-                            Duration::from_secs(2),
-                            mysql_async::Conn::new(admin_opts(ip, &pw)),
-                        )
-                        .await
+                    if let Ok(Ok(mut c)) = tokio::time::timeout(
+                        Duration::from_secs(2),
+                        mysql_async::Conn::new(admin_opts(&service, &pw)),
+                    )
+                    .await
                     {
                         seq += 1;
                         let insert = format!("INSERT INTO app.load (seq) VALUES ({seq})");
                         if let Ok(Ok(())) =
                             tokio::time::timeout(Duration::from_secs(5), c.query_drop(insert)).await
                         {
+                            let at = Instant::now();
                             acked.lock().unwrap().insert(seq);
-                            acked_at.lock().unwrap().push((Instant::now(), ip.clone()));
+                            let host: String = c
+                                .query_first("SELECT @@hostname")
+                                .await
+                                .ok()
+                                .flatten()
+                                .unwrap_or_default();
+                            acked_at.lock().unwrap().push((at, host));
                         }
                         let _ = c.disconnect().await;
                     }
@@ -414,13 +421,14 @@ impl WriteLoad {
             .unwrap_or_default()
     }
 
-    /// When the first write after `t` acknowledged by `ip` returned.
-    pub fn first_ack_on(&self, ip: &str, t: Instant) -> Option<Instant> {
+    /// When the first write after `t` acknowledged by the server of pod
+    /// `pod` returned.
+    pub fn first_ack_on(&self, pod: &str, t: Instant) -> Option<Instant> {
         self.acked_at
             .lock()
             .unwrap()
             .iter()
-            .find(|(at, on)| *at > t && on == ip)
+            .find(|(at, on)| *at > t && on == pod)
             .map(|(at, _)| *at)
     }
 

@@ -2,11 +2,12 @@
 //! kept out of the operator binary.
 //!
 //! - [`controlplane`]: the real Kubernetes control plane as processes
-//!   (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) with a
-//!   PKI and an audit log;
+//!   (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+//!   kube-proxy) with a PKI and an audit log;
 //! - [`kubelet`]: the virtual kubelet, a client of that API server that
 //!   registers Nodes and runs the pods bound to them as real processes;
-//! - [`net`]: a bridge and a network namespace per pod;
+//! - [`net`]: a router namespace per box (bridge, kube-proxy) and a
+//!   network namespace per pod;
 //! - [`images`]: which host binaries an image stands for.
 //!
 //! [`Cluster`] puts them together.
@@ -72,23 +73,36 @@ impl Cluster {
         let root = root.canonicalize()?;
         let network = net::Network::create()?;
         std::fs::write(root.join(STATE), format!("bridge {}\n", network.bridge()))?;
-        let network = Arc::new(Mutex::new(network));
-        let control_plane = ControlPlane::start(
+        let mut control_plane = ControlPlane::start(
             &root.join("control-plane"),
             &ControlPlaneOptions {
                 audited_users: options.audited_users.clone(),
+                bind_address: network.host_address(),
+                service_cidr: network.service_cidr().to_string(),
             },
         )
         .await?;
-        append_state(&root, control_plane.pids().iter().map(|p| format!("pid {p}")));
+        control_plane.start_kube_proxy(&network.router(), &network.pod_cidr())?;
+        let network = Arc::new(Mutex::new(network));
+        append_state(
+            &root,
+            control_plane.pids().iter().map(|p| format!("pid {p}")),
+        );
         let client = control_plane.admin_client().await?;
         let kubelet_client = controlplane::client_from(&{
             let p = root.join("control-plane/virtual-kubelet.kubeconfig");
-            std::fs::write(&p, control_plane.pki.kubeconfig(&control_plane.url, "virtual-kubelet"))?;
+            std::fs::write(
+                &p,
+                control_plane
+                    .pki
+                    .kubeconfig(&control_plane.url, "virtual-kubelet"),
+            )?;
             p
         })
         .await?;
-        let nodes = (1..=options.nodes.max(2)).map(|i| format!("node-{i}")).collect();
+        let nodes = (1..=options.nodes.max(2))
+            .map(|i| format!("node-{i}"))
+            .collect();
         let kubelet = VirtualKubelet::start(
             kubelet_client,
             root.clone(),
@@ -160,17 +174,26 @@ impl Cluster {
 
     /// Where a component's log is (`kube-apiserver`, `etcd`, ...).
     pub fn component_log(&self, name: &str) -> PathBuf {
-        self.control_plane.dir.join("logs").join(format!("{name}.log"))
+        self.control_plane
+            .dir
+            .join("logs")
+            .join(format!("{name}.log"))
     }
 
     /// Main PID of a running container (tests use it for `kill -9`).
     pub async fn container_pid(&self, namespace: &str, pod: &str, container: &str) -> Option<u32> {
-        self.kubelet.as_ref()?.container_pid(namespace, pod, container).await
+        self.kubelet
+            .as_ref()?
+            .container_pid(namespace, pod, container)
+            .await
     }
 
     /// The virtual nodes' names.
     pub fn nodes(&self) -> Vec<String> {
-        self.kubelet.as_ref().map(|k| k.nodes().to_vec()).unwrap_or_default()
+        self.kubelet
+            .as_ref()
+            .map(|k| k.nodes().to_vec())
+            .unwrap_or_default()
     }
 
     /// The node a pod is bound to.
@@ -272,9 +295,36 @@ impl Drop for Cluster {
     }
 }
 
+/// The ready addresses the EndpointSlices of `service` list now (what
+/// kube-proxy routes the Service's ClusterIP to).
+pub async fn service_endpoints(client: &Client, namespace: &str, service: &str) -> Vec<String> {
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), namespace);
+    let mut ips: Vec<String> = slices
+        .list(
+            &kube::api::ListParams::default()
+                .labels(&format!("kubernetes.io/service-name={service}")),
+        )
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|s| s.endpoints)
+        .flatten()
+        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) != Some(false))
+        .flat_map(|e| e.addresses)
+        .collect();
+    ips.sort();
+    ips.dedup();
+    ips
+}
+
 fn append_state(root: &Path, lines: impl Iterator<Item = String>) {
     use std::io::Write;
-    if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(root.join(STATE)) {
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .append(true)
+        .open(root.join(STATE))
+    {
         for l in lines {
             let _ = writeln!(f, "{l}");
         }

@@ -20,7 +20,6 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Pod, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::discovery::Discovery;
 use sandbox::Cluster;
@@ -119,7 +118,6 @@ fn operator_binary() -> PathBuf {
     }
 }
 
-
 /// Server-side applies `obj` as the box's administrator.
 async fn apply(client: &kube::Client, discovery: &Discovery, obj: &Value) -> Result<(), String> {
     let api_version = obj["apiVersion"].as_str().unwrap_or("");
@@ -139,10 +137,14 @@ async fn apply(client: &kube::Client, discovery: &Discovery, obj: &Value) -> Res
         kube::discovery::Scope::Cluster => Api::all_with(client.clone(), &ar),
     };
     let dynamic: DynamicObject = serde_json::from_value(obj.clone()).map_err(|e| e.to_string())?;
-    api.patch(name, &PatchParams::apply("sandbox"), &Patch::Apply(&dynamic))
-        .await
-        .map(drop)
-        .map_err(|e| format!("{kind} {name}: {e}"))
+    api.patch(
+        name,
+        &PatchParams::apply("sandbox"),
+        &Patch::Apply(&dynamic),
+    )
+    .await
+    .map(drop)
+    .map_err(|e| format!("{kind} {name}: {e}"))
 }
 
 fn run_script(script: &str, why: &str) -> Result<(), String> {
@@ -418,21 +420,6 @@ async fn watch_pair(client: &kube::Client, ns: &str, pair: &str) -> bool {
     }
 }
 
-/// The ready addresses the EndpointSlices of `service` list.
-async fn service_addresses(client: &kube::Client, ns: &str, service: &str) -> Vec<String> {
-    Api::<EndpointSlice>::namespaced(client.clone(), ns)
-        .list(&ListParams::default().labels(&format!("kubernetes.io/service-name={service}")))
-        .await
-        .map(|l| l.items)
-        .unwrap_or_default()
-        .into_iter()
-        .flat_map(|s| s.endpoints)
-        .flatten()
-        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) != Some(false))
-        .flat_map(|e| e.addresses)
-        .collect()
-}
-
 async fn print_connection(client: &kube::Client, dir: &Path, ns: &str, pair: &str) {
     let pods = pods_of(client, ns, pair).await;
     let image = pods
@@ -448,7 +435,11 @@ async fn print_connection(client: &kube::Client, dir: &Path, ns: &str, pair: &st
     let kc = dir.join("kubeconfig");
     let bin = sandbox::controlplane::bin_dir();
     println!();
-    println!("  export KUBECONFIG={} PATH={}:$PATH", kc.display(), bin.display());
+    println!(
+        "  export KUBECONFIG={} PATH={}:$PATH",
+        kc.display(),
+        bin.display()
+    );
     println!("  kubectl get nodes");
     println!("  kubectl get myaa,pods,svc -n {ns}");
     println!("  kubectl describe myaa {pair} -n {ns}");
@@ -464,16 +455,16 @@ async fn print_connection(client: &kube::Client, dir: &Path, ns: &str, pair: &st
             .ok()
             .and_then(|s| s.spec?.cluster_ip)
             .unwrap_or_default();
-        let ips = service_addresses(client, ns, &format!("{pair}-{svc}")).await;
-        match ips.first() {
-            Some(ip) => println!(
-                "  # the {svc} Service ({pair}-{svc}, ClusterIP {cluster_ip}; the box runs no kube-proxy, so its endpoint):\n  {} -h {ip} -P 3306 -u mysqlaa_admin -p",
-                mysql.display()
-            ),
-            None => println!(
-                "  # the {svc} Service ({pair}-{svc}) has no endpoints yet (the operator labels the pods)"
-            ),
-        }
+        let endpoints = sandbox::service_endpoints(client, ns, &format!("{pair}-{svc}")).await;
+        println!(
+            "  # the {svc} Service ({pair}-{svc}, ClusterIP {cluster_ip}, routed by kube-proxy; endpoints now: {}):\n  {} -h {cluster_ip} -P 3306 -u mysqlaa_admin -p",
+            if endpoints.is_empty() {
+                "none".to_string()
+            } else {
+                endpoints.join(", ")
+            },
+            mysql.display()
+        );
     }
     for p in &pods {
         let ip = p

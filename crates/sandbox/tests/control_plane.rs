@@ -94,7 +94,9 @@ async fn the_box_is_a_real_control_plane_with_virtual_nodes() {
 
     // A pod is scheduled by the real scheduler, run, and reported.
     let pods: Api<Pod> = Api::namespaced(cluster.client(), "default");
-    pods.create(&PostParams::default(), &pod("hello")).await.unwrap();
+    pods.create(&PostParams::default(), &pod("hello"))
+        .await
+        .unwrap();
     wait("the pod Ready", Duration::from_secs(60), || async {
         pods.get("hello").await.unwrap().status.is_some_and(|s| {
             s.conditions
@@ -105,13 +107,27 @@ async fn the_box_is_a_real_control_plane_with_virtual_nodes() {
     })
     .await;
     let (_, out) = kubectl(&cluster, &["get", "pods", "-o", "wide"]);
-    let line = out.lines().find(|l| l.starts_with("hello")).unwrap_or_default().to_string();
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("hello"))
+        .unwrap_or_default()
+        .to_string();
     assert!(line.contains("1/1") && line.contains("Running"), "{out}");
-    let node = pods.get("hello").await.unwrap().spec.unwrap().node_name.unwrap();
+    let node = pods
+        .get("hello")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .node_name
+        .unwrap();
     // kubectl logs reaches the virtual kubelet through the API server.
     let (ok, out) = kubectl(&cluster, &["logs", "hello"]);
     assert!(ok, "{out}");
-    assert!(out.contains(&format!("hello from hello on {node}")), "{out}");
+    assert!(
+        out.contains(&format!("hello from hello on {node}")),
+        "{out}"
+    );
     // The scheduler's Event is there.
     let (_, out) = kubectl(&cluster, &["get", "events", "-n", "default"]);
     assert!(out.contains("Scheduled"), "{out}");
@@ -133,7 +149,9 @@ async fn the_box_is_a_real_control_plane_with_virtual_nodes() {
     })
     .await;
     // A deletion waits for the node: the pod stays Terminating.
-    pods.delete("hello", &DeleteParams::default()).await.unwrap();
+    pods.delete("hello", &DeleteParams::default())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(pods.get_opt("hello").await.unwrap().is_some());
     cluster.start_node(&node).await;

@@ -97,7 +97,10 @@ fn leftovers(state: &Path, bridge: &str) -> Vec<String> {
             out.push(format!("network namespace {ns}"));
         }
     }
-    let links = Command::new("ip").args(["-o", "link", "show"]).output().unwrap();
+    let links = Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .unwrap();
     for l in String::from_utf8_lossy(&links.stdout).lines() {
         if l.contains(bridge) {
             out.push(format!("link {l}"));
@@ -204,7 +207,10 @@ fn up_shows_a_running_pair_and_down_removes_everything() {
         .into_iter()
         .filter(|l| !l.starts_with("process") && !l.starts_with("mount"))
         .collect();
-    assert!(left.is_empty(), "the killed box's network is gone: {left:#?}");
+    assert!(
+        left.is_empty(),
+        "the killed box's network is gone: {left:#?}"
+    );
 
     // down stops it, and everything it made is gone.
     let down = Command::new(&exe)

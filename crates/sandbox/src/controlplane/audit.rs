@@ -79,7 +79,10 @@ mod tests {
         let line = r#"{"kind":"Event","level":"Metadata","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/shop/pods/orders-0/status","verb":"patch","user":{"username":"system:serviceaccount:x:y"},"objectRef":{"resource":"pods","namespace":"shop","name":"orders-0","apiVersion":"v1","subresource":"status"},"responseStatus":{"code":403}}"#;
         let e = parse(line).unwrap();
         assert_eq!(e.resource, "pods/status");
-        assert_eq!((e.verb.as_str(), e.code, e.group.as_str()), ("patch", 403, ""));
+        assert_eq!(
+            (e.verb.as_str(), e.code, e.group.as_str()),
+            ("patch", 403, "")
+        );
         assert!(e.is_write());
         assert!(parse(&line.replace("ResponseComplete", "ResponseStarted")).is_none());
     }

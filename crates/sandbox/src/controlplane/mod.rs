@@ -39,10 +39,6 @@ pub use pki::Pki;
 
 /// The Kubernetes version the box runs (tools/kubernetes/go.mod).
 pub const KUBERNETES_VERSION: &str = "v1.37.2";
-/// The range ClusterIPs come from.
-pub const SERVICE_CIDR: &str = "10.96.0.0/16";
-/// The `kubernetes` Service's address (the first of the range).
-pub const KUBERNETES_SERVICE_IP: &str = "10.96.0.1";
 
 /// Where `scripts/install-kubernetes` put the binaries:
 /// `$MYSQL_AA_KUBE_BIN` or `<workspace>/.cache/kubernetes/bin`.
@@ -129,11 +125,36 @@ pub fn signal_group(pid: u32, signal: i32) {
 }
 
 /// Options of a control plane.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// Users whose every request the audit log records (at Metadata
     /// level): what the RBAC proof reads.
     pub audited_users: Vec<String>,
+    /// The address the API server listens on (the host's end of the box's
+    /// uplink, so kube-proxy in the router namespace reaches it).
+    pub bind_address: String,
+    /// The range ClusterIPs come from (a /24 per box).
+    pub service_cidr: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            audited_users: Vec::new(),
+            bind_address: "127.0.0.1".into(),
+            service_cidr: "10.96.0.0/24".into(),
+        }
+    }
+}
+
+/// The first address of a range (`10.96.3.0/24` -> `10.96.3.1`): the
+/// `kubernetes` Service's.
+fn first_address(cidr: &str) -> String {
+    let base = cidr.split('/').next().unwrap_or(cidr);
+    match base.rsplit_once('.') {
+        Some((head, _)) => format!("{head}.1"),
+        None => base.to_string(),
+    }
 }
 
 /// A running control plane.
@@ -162,7 +183,10 @@ impl ControlPlane {
     pub async fn start(dir: &Path, options: &Options) -> std::io::Result<Self> {
         let t0 = Instant::now();
         std::fs::create_dir_all(dir.join("logs"))?;
-        let pki = Pki::create(&dir.join("pki"), KUBERNETES_SERVICE_IP)?;
+        let pki = Pki::create(
+            &dir.join("pki"),
+            &[&first_address(&options.service_cidr), &options.bind_address],
+        )?;
         let mut cp = Self {
             dir: dir.to_path_buf(),
             url: String::new(),
@@ -172,7 +196,7 @@ impl ControlPlane {
             procs: Vec::new(),
         };
         let (etcd_client, etcd_peer, api_port) = (free_port()?, free_port()?, free_port()?);
-        cp.url = format!("https://127.0.0.1:{api_port}");
+        cp.url = format!("https://{}:{api_port}", options.bind_address);
         let etcd_url = format!("http://127.0.0.1:{etcd_client}");
         let peer_url = format!("http://127.0.0.1:{etcd_peer}");
         cp.run(
@@ -197,8 +221,8 @@ impl ControlPlane {
             "kube-apiserver",
             &[
                 arg("etcd-servers", &etcd_url),
-                arg("bind-address", "127.0.0.1"),
-                arg("advertise-address", "127.0.0.1"),
+                arg("bind-address", &options.bind_address),
+                arg("advertise-address", &options.bind_address),
                 // The `kubernetes` Service would need a non-loopback
                 // address; nothing in the box reaches the API through it.
                 arg("endpoint-reconciler-type", "none"),
@@ -214,7 +238,7 @@ impl ControlPlane {
                 ),
                 arg("service-account-key-file", pki.sa_pub.display()),
                 arg("service-account-signing-key-file", pki.sa_key.display()),
-                arg("service-cluster-ip-range", SERVICE_CIDR),
+                arg("service-cluster-ip-range", &options.service_cidr),
                 arg("kubelet-client-certificate", kubelet_client.cert.display()),
                 arg("kubelet-client-key", kubelet_client.key.display()),
                 arg("kubelet-preferred-address-types", "InternalIP"),
@@ -227,10 +251,7 @@ impl ControlPlane {
                 arg("v", 1),
             ],
         )?;
-        std::fs::write(
-            &cp.admin_kubeconfig,
-            cp.pki.kubeconfig(&cp.url, "admin"),
-        )?;
+        std::fs::write(&cp.admin_kubeconfig, cp.pki.kubeconfig(&cp.url, "admin"))?;
         let client = cp.admin_client().await?;
         cp.wait_ready(&client, Duration::from_secs(120)).await?;
         for (name, stem) in [
@@ -259,7 +280,7 @@ impl ControlPlane {
                 arg("root-ca-file", pki.ca.display()),
                 arg("cluster-signing-cert-file", pki.ca.display()),
                 arg("cluster-signing-key-file", pki.ca_key().display()),
-                arg("service-cluster-ip-range", SERVICE_CIDR),
+                arg("service-cluster-ip-range", &options.service_cidr),
                 "--enable-hostpath-provisioner=true".into(),
                 // A node whose heartbeats stop is NotReady after 10 s (the
                 // default is 50 s), so a test sees the node lifecycle.
@@ -292,7 +313,11 @@ impl ControlPlane {
         }))
         .map_err(std::io::Error::other)?;
         Api::<StorageClass>::all(client.clone())
-            .patch("standard", &PatchParams::apply("sandbox"), &Patch::Apply(&sc))
+            .patch(
+                "standard",
+                &PatchParams::apply("sandbox"),
+                &Patch::Apply(&sc),
+            )
             .await
             .map_err(|e| std::io::Error::other(format!("creating StorageClass standard: {e}")))?;
         // The controller manager is up once it made the default
@@ -316,10 +341,44 @@ impl ControlPlane {
         Ok(cp)
     }
 
+    /// Starts kube-proxy (nftables mode) in the network namespace `netns`
+    /// (the box's router), for the pods' range `cluster_cidr`. Every
+    /// Service's ClusterIP then routes to its ready endpoints, from the
+    /// pods and from the host. Traffic to a ClusterIP is masqueraded, as
+    /// the pods share one bridge (a reply would otherwise bypass the
+    /// router's connection tracking).
+    pub fn start_kube_proxy(&mut self, netns: &str, cluster_cidr: &str) -> std::io::Result<()> {
+        let kubeconfig = self.dir.join("kube-proxy.kubeconfig");
+        std::fs::write(&kubeconfig, self.pki.kubeconfig(&self.url, "kube-proxy"))?;
+        let program = binary("kube-proxy")?;
+        let mut args = vec![
+            "netns".to_string(),
+            "exec".into(),
+            netns.into(),
+            program.display().to_string(),
+        ];
+        args.extend([
+            arg("kubeconfig", kubeconfig.display()),
+            arg("proxy-mode", "nftables"),
+            arg("hostname-override", "node-1"),
+            arg("cluster-cidr", cluster_cidr),
+            "--masquerade-all=true".into(),
+            arg("conntrack-max-per-core", 0),
+            arg("metrics-bind-address", "127.0.0.1:10249"),
+            arg("healthz-bind-address", "127.0.0.1:10256"),
+            arg("v", 1),
+        ]);
+        self.run_program("kube-proxy", Path::new("ip"), &args)
+    }
+
     fn run(&mut self, name: &str, args: &[String]) -> std::io::Result<()> {
         let program = binary(name)?;
+        self.run_program(name, &program, args)
+    }
+
+    fn run_program(&mut self, name: &str, program: &Path, args: &[String]) -> std::io::Result<()> {
         let child = spawn(
-            &program,
+            program,
             args,
             &self.dir.join("logs").join(format!("{name}.log")),
         )
@@ -335,8 +394,9 @@ impl ControlPlane {
     pub fn check_alive(&mut self) -> std::io::Result<()> {
         for p in &mut self.procs {
             if let Ok(Some(status)) = p.child.try_wait() {
-                let log = std::fs::read_to_string(self.dir.join("logs").join(format!("{}.log", p.name)))
-                    .unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(self.dir.join("logs").join(format!("{}.log", p.name)))
+                        .unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(15).collect();
                 return Err(std::io::Error::other(format!(
                     "{} exited ({status}):\n{}",
@@ -352,7 +412,9 @@ impl ControlPlane {
         let deadline = Instant::now() + limit;
         loop {
             self.check_alive()?;
-            let req = http::Request::get("/readyz").body(Vec::new()).map_err(std::io::Error::other)?;
+            let req = http::Request::get("/readyz")
+                .body(Vec::new())
+                .map_err(std::io::Error::other)?;
             if let Ok(body) = client.request_text(req).await
                 && body.trim() == "ok"
             {

@@ -94,9 +94,22 @@ fn sign(dir: &Path, stem: &str, subject: &str, ext: &str) -> std::io::Result<Ide
     openssl(
         dir,
         &[
-            "x509", "-req", "-in", &csr, "-CA", "ca.crt", "-CAkey", "ca.key", "-set_serial",
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
             &format!("{}", uuid::Uuid::new_v4().as_u128() >> 65),
-            "-days", "3650", "-out", &crt, "-extfile", &extfile,
+            "-days",
+            "3650",
+            "-out",
+            &crt,
+            "-extfile",
+            &extfile,
         ],
     )?;
     Ok(Identity {
@@ -106,9 +119,11 @@ fn sign(dir: &Path, stem: &str, subject: &str, ext: &str) -> std::io::Result<Ide
 }
 
 impl Pki {
-    /// Creates the PKI in `dir`. `service_ip` is the first address of the
-    /// service range (the `kubernetes` Service).
-    pub fn create(dir: &Path, service_ip: &str) -> std::io::Result<Self> {
+    /// Creates the PKI in `dir`; the API server's certificate names
+    /// `addresses` (the `kubernetes` Service's and the one it listens on)
+    /// besides 127.0.0.1 and the `kubernetes` Service's DNS names.
+    pub fn create(dir: &Path, addresses: &[&str]) -> std::io::Result<Self> {
+        let ips: String = addresses.iter().map(|a| format!(",IP:{a}")).collect();
         std::fs::create_dir_all(dir)?;
         openssl(
             dir,
@@ -135,7 +150,7 @@ impl Pki {
             "apiserver",
             "/CN=kube-apiserver",
             &format!(
-                "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,IP:{service_ip},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n"
+                "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1{ips},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n"
             ),
         )?;
         sign(
@@ -200,18 +215,25 @@ impl Pki {
     /// A kubeconfig for `server` with the client certificate of `stem`.
     pub fn kubeconfig(&self, server: &str, stem: &str) -> String {
         let id = self.client(stem);
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: box\n  cluster:\n    server: {server}\n    certificate-authority: {ca}\nusers:\n- name: {stem}\n  user:\n    client-certificate: {cert}\n    client-key: {key}\ncontexts:\n- name: box\n  context:\n    cluster: box\n    user: {stem}\ncurrent-context: box\n",
-            ca = self.ca.display(),
-            cert = id.cert.display(),
-            key = id.key.display(),
+        self.kubeconfig_with(
+            server,
+            stem,
+            &format!(
+                "client-certificate: {}\n    client-key: {}",
+                id.cert.display(),
+                id.key.display()
+            ),
         )
     }
 
     /// A kubeconfig for `server` with a bearer token (a ServiceAccount's).
     pub fn token_kubeconfig(&self, server: &str, user: &str, token: &str) -> String {
+        self.kubeconfig_with(server, user, &format!("token: {token}"))
+    }
+
+    fn kubeconfig_with(&self, server: &str, user: &str, credentials: &str) -> String {
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: box\n  cluster:\n    server: {server}\n    certificate-authority: {ca}\nusers:\n- name: {user}\n  user:\n    token: {token}\ncontexts:\n- name: box\n  context:\n    cluster: box\n    user: {user}\ncurrent-context: box\n",
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: box\n  cluster:\n    server: {server}\n    certificate-authority: {ca}\nusers:\n- name: {user}\n  user:\n    {credentials}\ncontexts:\n- name: box\n  context:\n    cluster: box\n    user: {user}\ncurrent-context: box\n",
             ca = self.ca.display(),
         )
     }

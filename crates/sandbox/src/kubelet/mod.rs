@@ -107,13 +107,22 @@ impl VirtualKubelet {
         let port = server.port;
         let node_api: Api<Node> = Api::all(client.clone());
         for name in &nodes {
-            let obj: Node = serde_json::from_value(node_object(name)).map_err(std::io::Error::other)?;
+            let obj: Node =
+                serde_json::from_value(node_object(name)).map_err(std::io::Error::other)?;
             node_api
-                .patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&obj))
+                .patch(
+                    name,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(&obj),
+                )
                 .await
                 .map_err(|e| std::io::Error::other(format!("registering node {name}: {e}")))?;
             node_api
-                .patch_status(name, &PatchParams::default(), &Patch::Merge(&node_status(port)))
+                .patch_status(
+                    name,
+                    &PatchParams::default(),
+                    &Patch::Merge(&node_status(port)),
+                )
                 .await
                 .map_err(|e| std::io::Error::other(format!("node {name} status: {e}")))?;
         }
@@ -136,7 +145,11 @@ impl VirtualKubelet {
             port,
             stop_rx.clone(),
         )));
-        tasks.push(tokio::spawn(run_pods(pods.clone(), stores.clone(), stop_rx)));
+        tasks.push(tokio::spawn(run_pods(
+            pods.clone(),
+            stores.clone(),
+            stop_rx,
+        )));
         Ok(Self {
             client,
             nodes,
@@ -162,7 +175,10 @@ impl VirtualKubelet {
     /// Stops `node`: no more heartbeats or status, its pods' processes
     /// killed and not restarted until [`VirtualKubelet::start_node`].
     pub async fn stop_node(&self, node: &str) {
-        self.down.lock().expect("down lock").insert(node.to_string());
+        self.down
+            .lock()
+            .expect("down lock")
+            .insert(node.to_string());
         self.stores.changed.notify_one();
     }
 
@@ -171,14 +187,21 @@ impl VirtualKubelet {
         self.down.lock().expect("down lock").remove(node);
         self.pods.lock().await.node_returned(node);
         let _ = Api::<Node>::all(self.client.clone())
-            .patch_status(node, &PatchParams::default(), &Patch::Merge(&node_status(self.port)))
+            .patch_status(
+                node,
+                &PatchParams::default(),
+                &Patch::Merge(&node_status(self.port)),
+            )
             .await;
         self.stores.changed.notify_one();
     }
 
     /// Main PID of a running container (tests use it for `kill -9`).
     pub async fn container_pid(&self, namespace: &str, pod: &str, container: &str) -> Option<u32> {
-        self.pods.lock().await.container_pid(namespace, pod, container)
+        self.pods
+            .lock()
+            .await
+            .container_pid(namespace, pod, container)
     }
 
     /// Stops the loops and every pod's processes (the objects stay).
@@ -195,7 +218,11 @@ impl VirtualKubelet {
 
 /// Runs the pods: a pass on every pod change, and at least every 300 ms
 /// (probes, restarts).
-async fn run_pods(pods: Arc<tokio::sync::Mutex<Pods>>, stores: Stores, mut stop: watch::Receiver<bool>) {
+async fn run_pods(
+    pods: Arc<tokio::sync::Mutex<Pods>>,
+    stores: Stores,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         pods.lock().await.sync().await;
         tokio::select! {
@@ -228,19 +255,32 @@ async fn heartbeats(
                          "renewTime": jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()},
             });
             let _ = leases
-                .patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&lease))
+                .patch(
+                    name,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(&lease),
+                )
                 .await;
             let repost = ticks.is_multiple_of(10)
-                || node_api.get_opt(name).await.ok().flatten().is_some_and(|n| {
-                    !n.status
-                        .and_then(|s| s.conditions)
-                        .unwrap_or_default()
-                        .iter()
-                        .any(|c| c.type_ == "Ready" && c.status == "True")
-                });
+                || node_api
+                    .get_opt(name)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|n| {
+                        !n.status
+                            .and_then(|s| s.conditions)
+                            .unwrap_or_default()
+                            .iter()
+                            .any(|c| c.type_ == "Ready" && c.status == "True")
+                    });
             if repost {
                 let _ = node_api
-                    .patch_status(name, &PatchParams::default(), &Patch::Merge(&node_status(port)))
+                    .patch_status(
+                        name,
+                        &PatchParams::default(),
+                        &Patch::Merge(&node_status(port)),
+                    )
                     .await;
             }
         }

@@ -466,7 +466,9 @@ impl Pods {
         let fail = |m: String| ("FailedMount".to_string(), m);
         for source in projected["sources"].as_array().cloned().unwrap_or_default() {
             if let Some(t) = source.get("serviceAccountToken") {
-                let account = pod["spec"]["serviceAccountName"].as_str().unwrap_or("default");
+                let account = pod["spec"]["serviceAccountName"]
+                    .as_str()
+                    .unwrap_or("default");
                 let mut spec = json!({
                     "expirationSeconds": t["expirationSeconds"].as_i64().unwrap_or(3607),
                     "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": run.name, "uid": run.uid},
@@ -483,7 +485,10 @@ impl Pods {
                     .status
                     .and_then(|s| s.token)
                     .unwrap_or_default();
-                out.insert(t["path"].as_str().unwrap_or("token").to_string(), token.into_bytes());
+                out.insert(
+                    t["path"].as_str().unwrap_or("token").to_string(),
+                    token.into_bytes(),
+                );
             }
             for (key, plural) in [("configMap", "configmaps"), ("secret", "secrets")] {
                 let Some(src) = source.get(key) else { continue };
@@ -501,7 +506,9 @@ impl Pods {
                         .as_object()
                         .map(|m| {
                             m.iter()
-                                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").as_bytes().to_vec()))
+                                .map(|(k, v)| {
+                                    (k.clone(), v.as_str().unwrap_or("").as_bytes().to_vec())
+                                })
                                 .collect()
                         })
                         .unwrap_or_default()
@@ -511,7 +518,10 @@ impl Pods {
                         for i in items {
                             let k = i["key"].as_str().unwrap_or("");
                             if let Some(bytes) = data.get(k) {
-                                out.insert(i["path"].as_str().unwrap_or(k).to_string(), bytes.clone());
+                                out.insert(
+                                    i["path"].as_str().unwrap_or(k).to_string(),
+                                    bytes.clone(),
+                                );
                             }
                         }
                     }
@@ -524,9 +534,14 @@ impl Pods {
                         "metadata.namespace" => run.namespace.clone(),
                         "metadata.name" => run.name.clone(),
                         "metadata.uid" => run.uid.clone(),
-                        other => return Err(fail(format!("unsupported downward API field {other}"))),
+                        other => {
+                            return Err(fail(format!("unsupported downward API field {other}")));
+                        }
                     };
-                    out.insert(i["path"].as_str().unwrap_or("").to_string(), value.into_bytes());
+                    out.insert(
+                        i["path"].as_str().unwrap_or("").to_string(),
+                        value.into_bytes(),
+                    );
                 }
             }
         }
@@ -694,7 +709,10 @@ impl Pods {
         // paths at their targets: a target such as /tmp must not hide a
         // source under it (the hostpath provisioner's volumes live in
         // /tmp/hostpath_pv).
-        let mounts = c.spec["volumeMounts"].as_array().cloned().unwrap_or_default();
+        let mounts = c.spec["volumeMounts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let stage = run.dir.join(format!("stage-{}", c.name));
         for (i, m) in mounts.iter().enumerate() {
             let vname = m["name"].as_str().unwrap_or("");
@@ -1065,7 +1083,8 @@ impl Pods {
             self.network.lock().expect("network lock").remove_pod(net);
         }
         if finalize {
-            self.finalize_delete(&run.namespace, &run.name, &run.uid).await;
+            self.finalize_delete(&run.namespace, &run.name, &run.uid)
+                .await;
         }
     }
 
@@ -1104,11 +1123,8 @@ impl Pods {
         let cond = |t: &str, ok: bool| json!({"type": t, "status": if ok { "True" } else { "False" }, "lastTransitionTime": null});
         // A pod is Running once its containers were started; a container
         // that crashed and waits to restart does not make it Pending again.
-        let started_once = initialized
-            && run
-                .containers
-                .iter()
-                .any(|c| c.running() || c.restarts > 0);
+        let started_once =
+            initialized && run.containers.iter().any(|c| c.running() || c.restarts > 0);
         let mut status = json!({
             "phase": if all_running || started_once { "Running" } else { "Pending" },
             "hostIP": self.host_ip,

@@ -39,8 +39,16 @@ struct Ctx {
 
 /// The log file of `container` in the pod `namespace/name` as it runs now
 /// (the pod's current UID; a recreated pod has a folder of its own).
-pub fn log_file(root: &Path, stores: &Stores, namespace: &str, name: &str, container: &str) -> Option<PathBuf> {
-    let uid = stores.pod(namespace, name)?["metadata"]["uid"].as_str()?.to_string();
+pub fn log_file(
+    root: &Path,
+    stores: &Stores,
+    namespace: &str,
+    name: &str,
+    container: &str,
+) -> Option<PathBuf> {
+    let uid = stores.pod(namespace, name)?["metadata"]["uid"]
+        .as_str()?
+        .to_string();
     let dir = root
         .join("pods")
         .join(format!("{namespace}_{name}_{}", &uid[..8.min(uid.len())]));
@@ -70,7 +78,11 @@ async fn container_logs(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let Some(path) = log_file(&ctx.root, &ctx.stores, &namespace, &pod, &container) else {
-        return (StatusCode::NOT_FOUND, format!("pod {namespace}/{pod} is not running here\n")).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            format!("pod {namespace}/{pod} is not running here\n"),
+        )
+            .into_response();
     };
     let Ok(text) = tokio::fs::read(&path).await else {
         return (
@@ -91,42 +103,55 @@ async fn container_logs(
     }
     // follow: what is there, then what is appended, until the client goes.
     let start = text.len() as u64;
-    let stream = futures::stream::unfold((path, start, Some(body)), |(path, offset, first)| async move {
-        if let Some(first) = first {
-            return Some((Ok::<_, std::io::Error>(first), (path, offset, None)));
-        }
-        loop {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let data = tokio::fs::read(&path).await.ok()?;
-            if (data.len() as u64) > offset {
-                let chunk = data[offset as usize..].to_vec();
-                let next = data.len() as u64;
-                return Some((Ok(chunk), (path, next, None)));
+    let stream = futures::stream::unfold(
+        (path, start, Some(body)),
+        |(path, offset, first)| async move {
+            if let Some(first) = first {
+                return Some((Ok::<_, std::io::Error>(first), (path, offset, None)));
             }
-        }
-    });
+            loop {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let data = tokio::fs::read(&path).await.ok()?;
+                if (data.len() as u64) > offset {
+                    let chunk = data[offset as usize..].to_vec();
+                    let next = data.len() as u64;
+                    return Some((Ok(chunk), (path, next, None)));
+                }
+            }
+        },
+    );
     Response::new(Body::from_stream(stream))
 }
 
 impl Server {
     /// Serves on `ip` (a free port) with the `serving` identity.
-    pub async fn start(ip: &str, serving: Identity, stores: Stores, root: PathBuf) -> std::io::Result<Self> {
+    pub async fn start(
+        ip: &str,
+        serving: Identity,
+        stores: Stores,
+        root: PathBuf,
+    ) -> std::io::Result<Self> {
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&serving.cert)
             .map_err(std::io::Error::other)?
             .collect::<Result<_, _>>()
             .map_err(std::io::Error::other)?;
         let key = PrivateKeyDer::from_pem_file(&serving.key).map_err(std::io::Error::other)?;
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(std::io::Error::other)?
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .map_err(std::io::Error::other)?;
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(std::io::Error::other)?;
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let listener = tokio::net::TcpListener::bind((ip, 0)).await?;
         let port = listener.local_addr()?.port();
         let app = Router::new()
-            .route("/containerLogs/{namespace}/{pod}/{container}", get(container_logs))
+            .route(
+                "/containerLogs/{namespace}/{pod}/{container}",
+                get(container_logs),
+            )
             .with_state(Arc::new(Ctx { stores, root }));
         let task = tokio::spawn(async move {
             loop {
