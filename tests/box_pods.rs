@@ -182,6 +182,13 @@ async fn rendered_statefulset_runs_real_servers(engine: &str) {
         assert_eq!((sid, off, inc), (1000 + ord as u32, ord as u32 + 1, 2));
         assert_eq!(host, format!("orders-{ord}"));
     }
+    // The real scheduler spreads the pair over two of the three virtual
+    // nodes (the rendered pod anti-affinity).
+    let nodes: Vec<String> = list
+        .iter()
+        .map(|p| p.spec.as_ref().unwrap().node_name.clone().unwrap())
+        .collect();
+    assert_ne!(nodes[0], nodes[1], "both servers on one node");
     let pvcs: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
         Api::namespaced(client.clone(), "shop");
     assert_eq!(pvcs.list(&Default::default()).await.unwrap().items.len(), 2);

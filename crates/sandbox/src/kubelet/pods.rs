@@ -35,6 +35,10 @@ use super::stores::Stores;
 use crate::images;
 use crate::net::{Network, PodNet};
 
+/// Where a container's launcher stages its mounts (a tmpfs mounted in the
+/// container's private mount namespace; the host keeps an empty folder).
+const STAGE: &str = "/run/sandbox-stage";
+
 const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 fn now() -> String {
@@ -709,12 +713,23 @@ impl Pods {
         // paths at their targets: a target such as /tmp must not hide a
         // source under it (the hostpath provisioner's volumes live in
         // /tmp/hostpath_pv).
+        // Every source is bound at a staging path first (a tmpfs private
+        // to the container's mount namespace), then the staging paths at
+        // their targets: a target such as /tmp must not hide a source under
+        // it (the hostpath provisioner's volumes live in /tmp/hostpath_pv).
+        // The box's folder and the servers' prefix (wrappers, binaries) are
+        // bound back at their own paths last, so a box kept under /tmp
+        // works too.
         let mounts = c.spec["volumeMounts"]
             .as_array()
             .cloned()
             .unwrap_or_default();
-        let stage = run.dir.join(format!("stage-{}", c.name));
-        for (i, m) in mounts.iter().enumerate() {
+        let stage = Path::new(STAGE);
+        std::fs::create_dir_all(stage)
+            .map_err(|e| ("CreateContainerError".to_string(), e.to_string()))?;
+        script.push_str(&format!("mount -t tmpfs sandbox-stage {STAGE}\n"));
+        let mut sources = Vec::new();
+        for m in &mounts {
             let vname = m["name"].as_str().unwrap_or("");
             let source = volumes.get(vname).ok_or_else(|| {
                 (
@@ -722,30 +737,41 @@ impl Pods {
                     format!("volumeMount {vname:?}: no such volume"),
                 )
             })?;
-            let staged = stage.join(i.to_string());
-            std::fs::create_dir_all(&staged)
-                .map_err(|e| ("CreateContainerError".to_string(), e.to_string()))?;
-            let source = match m["subPath"].as_str() {
+            sources.push(match m["subPath"].as_str() {
                 Some(sub) if !sub.is_empty() => source.join(sub),
                 _ => source.clone(),
-            };
+            });
+        }
+        let keep = [self.root.clone(), test_servers::servers_dir()];
+        for (i, source) in sources.iter().chain(keep.iter()).enumerate() {
             script.push_str(&format!(
-                "mount --bind {s} {t}\n",
+                "mkdir {t}\nmount --bind {s} {t}\n",
                 s = sh_quote(&source.display().to_string()),
-                t = sh_quote(&staged.display().to_string())
+                t = sh_quote(&stage.join(i.to_string()).display().to_string())
             ));
         }
         for (i, m) in mounts.iter().enumerate() {
             let target = m["mountPath"].as_str().unwrap_or("");
-            let staged = stage.join(i.to_string());
             script.push_str(&format!(
                 "mkdir -p {t}\nmount --bind {s} {t}\n",
-                s = sh_quote(&staged.display().to_string()),
+                s = sh_quote(&stage.join(i.to_string()).display().to_string()),
                 t = sh_quote(target)
             ));
             if m["readOnly"].as_bool() == Some(true) {
                 script.push_str(&format!("mount -o remount,bind,ro {}\n", sh_quote(target)));
             }
+        }
+        for (j, dir) in keep.iter().enumerate() {
+            script.push_str(&format!(
+                "mkdir -p {t}\nmount --bind {s} {t}\n",
+                s = sh_quote(
+                    &stage
+                        .join((sources.len() + j).to_string())
+                        .display()
+                        .to_string()
+                ),
+                t = sh_quote(&dir.display().to_string())
+            ));
         }
         if let Some(wd) = c.spec["workingDir"].as_str() {
             script.push_str(&format!("cd {}\n", sh_quote(wd)));
