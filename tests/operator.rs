@@ -560,12 +560,11 @@ async fn applier_errors_follow_the_policy(engine: &str) {
     b.wait_ready(&name, Duration::from_secs(240)).await;
     let typed: Api<MySQLActiveActive> = Api::namespaced(b.client.clone(), "shop");
     // Pause the operator, make the same key on both sides while replication is stopped.
-    b.patch_spec(
+    b.patch_spec_observed(
         &name,
         json!({"paused": true, "replication": {"applierErrorPolicy": "Halt"}}),
     )
-    .await
-    .unwrap();
+    .await;
     let pw = b.admin_password(&name).await;
     let ips = b.endpoint_ips(&format!("{name}-writer")).await;
     let mut c0 = conn(&ips[0], &pw).await;

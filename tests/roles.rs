@@ -282,7 +282,7 @@ async fn switchover_under_load(engine: &str) {
     // Split brain by hand: the replica is made writable behind the
     // operator's back while it is paused, so the watcher (which found no
     // overlap above) must see this one; resumed, the operator fences it.
-    b.patch_spec(&name, json!({"paused": true})).await.unwrap();
+    b.patch_spec_observed(&name, json!({"paused": true})).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let watch = WritableWatch::start(&b.client, &name, &pw);
     let replica_ip = &ips[if new.ends_with("-0") { 0 } else { 1 }];
@@ -515,7 +515,7 @@ async fn conflicts_and_divergence(engine: &str) {
     // Divergence: the same row updated on both sides while replication is
     // stopped (the operator paused so it does not restart it). Row-based
     // replication then swaps the values without an error.
-    b.patch_spec(&name, json!({"paused": true})).await.unwrap();
+    b.patch_spec_observed(&name, json!({"paused": true})).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     c0.query_drop("STOP REPLICA").await.unwrap();
     c1.query_drop("STOP REPLICA").await.unwrap();
@@ -685,7 +685,7 @@ async fn errant_candidate_is_not_promoted(engine: &str) {
     .await;
     // Around the operator (paused): the writer stops pulling from the
     // replica, and someone writes on the replica. The writer never gets it.
-    b.patch_spec(&name, json!({"paused": true})).await.unwrap();
+    b.patch_spec_observed(&name, json!({"paused": true})).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     w.query_drop("STOP REPLICA").await.unwrap();
     let mut r = conn(&ips[ri], &pw).await;

@@ -209,6 +209,28 @@ impl TestBox {
         .await
     }
 
+    /// Merge-patches the pair's spec and waits until the operator has
+    /// observed that generation (a reconcile that read the spec before the
+    /// patch may still act until then: a pause takes effect from here).
+    pub async fn patch_spec_observed(&self, name: &str, spec: Value) -> MySQLActiveActive {
+        let patched = self.patch_spec(name, spec).await.unwrap();
+        let api: Api<MySQLActiveActive> = Api::namespaced(self.client.clone(), "shop");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let p = api.get(name).await.unwrap();
+            if p.status.as_ref().and_then(|s| s.observed_generation) >= patched.metadata.generation
+            {
+                return p;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "generation {:?} never observed",
+                patched.metadata.generation
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn admin_password(&self, pair: &str) -> String {
         let api: Api<k8s_openapi::api::core::v1::Secret> =
             Api::namespaced(self.client.clone(), "shop");
