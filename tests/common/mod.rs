@@ -660,7 +660,7 @@ pub fn chart_docs(values: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Server-side applies one document (any kind the stand-in serves).
+/// Server-side applies one document (built-in kinds and the CRD's).
 pub async fn apply_doc(client: &Client, doc: &Value) {
     use kube::api::{ApiResource, DynamicObject};
     let api_version = doc["apiVersion"].as_str().unwrap();
