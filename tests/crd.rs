@@ -97,3 +97,36 @@ fn crd_names_columns_and_subresources() {
         );
     }
 }
+
+/// The description of the property at `path` (dot-separated) of the schema.
+fn description(schema: &Value, path: &str) -> String {
+    let mut node = schema;
+    for part in path.split('.') {
+        node = &node["properties"][part];
+    }
+    node["description"].as_str().unwrap_or_default().to_string()
+}
+
+/// What `kubectl explain` says matches what the code does: a switchover
+/// request is matched against `status.answeredSwitchoverRequest` (the pair
+/// loop reads that field), and the detection window counts unreachable
+/// time only (a pod that is only not ready does not start it).
+#[test]
+fn kubectl_explain_says_what_the_code_does() {
+    let schema = admission::schema();
+    let request_id = description(&schema, "spec.switchover.requestId");
+    assert!(
+        request_id.contains("status.answeredSwitchoverRequest")
+            && !request_id.contains("lastSwitchover.requestId"),
+        "{request_id}"
+    );
+    assert!(
+        !description(&schema, "status.answeredSwitchoverRequest").is_empty(),
+        "the field it names exists"
+    );
+    let window = description(&schema, "spec.failover.detectionWindowSeconds");
+    assert!(
+        window.contains("unreachable") && !window.contains("unreachable or not ready"),
+        "{window}"
+    );
+}

@@ -316,8 +316,9 @@ pub struct SwitchoverRequest {
     pub target: String,
 
     /// Names this request. The operator acts on a request whose `requestId`
-    /// differs from `status.lastSwitchover.requestId`, once; reusing an id
-    /// does nothing, so re-applying the same manifest is safe.
+    /// differs from `status.answeredSwitchoverRequest` (the last request it
+    /// answered, whatever the outcome), once; reusing an id does nothing, so
+    /// re-applying the same manifest is safe.
     #[schemars(length(min = 1, max = 63))]
     pub request_id: String,
 }
@@ -398,9 +399,10 @@ pub struct FailoverSpec {
     #[serde(default = "default_true")]
     pub automatic: bool,
 
-    /// How long, in seconds, the writer must stay unreachable or not ready
-    /// before it is declared failed. A slow writer within this window never
-    /// causes a failover. 3 to 3600, default 10.
+    /// How long, in seconds, the writer's server must stay unreachable (it
+    /// does not answer the operator's connection) before it is declared
+    /// failed; a pod that is only not ready does not count. A slow writer
+    /// within this window never causes a failover. 3 to 3600, default 10.
     #[serde(default = "default_detection_window")]
     #[schemars(range(min = 3, max = 3600))]
     pub detection_window_seconds: u32,
