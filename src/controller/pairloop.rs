@@ -54,10 +54,17 @@ impl Observed {
     }
 }
 
+/// The key of a cached server client: the node, its address and a digest
+/// of the password, so a changed address or a rotated password gets a new
+/// client (and the password itself is not kept in the key).
+fn client_cache_key(node: &str, address: &str, password: &str) -> String {
+    format!("{node}@{address}#{}", crate::render::meta::digest(password))
+}
+
 impl Context {
     fn client_for(&self, key: String, address: &str, password: &str) -> Arc<MySqlClient> {
         let mut cache = self.clients.lock().expect("client cache");
-        let wanted = format!("{key}@{address}");
+        let wanted = client_cache_key(&key, address, password);
         if let Some(c) = cache.get(&wanted) {
             return c.clone();
         }
@@ -590,5 +597,32 @@ pub fn passwords(admin: &str, replication: &str) -> AccountPasswords {
     AccountPasswords {
         admin: Password::new(admin),
         replication: Password::new(replication),
+    }
+}
+
+#[cfg(test)]
+mod cache_key_tests {
+    use super::client_cache_key;
+
+    #[test]
+    fn a_rotated_password_or_a_new_address_gets_a_new_client() {
+        let base = client_cache_key("shop/orders/0", "10.0.0.2", "first-password");
+        assert_eq!(
+            base,
+            client_cache_key("shop/orders/0", "10.0.0.2", "first-password")
+        );
+        assert_ne!(
+            base,
+            client_cache_key("shop/orders/0", "10.0.0.2", "rotated-password")
+        );
+        assert_ne!(
+            base,
+            client_cache_key("shop/orders/0", "10.0.0.3", "first-password")
+        );
+        assert!(!base.contains("first-password"));
+        assert!(
+            base.starts_with("shop/orders/0@"),
+            "the old clients of the node are found by prefix"
+        );
     }
 }
