@@ -659,33 +659,3 @@ pub fn chart_docs(values: &str) -> Vec<Value> {
         .filter(|d| !d.is_null())
         .collect()
 }
-
-/// Server-side applies one document (built-in kinds and the CRD's).
-pub async fn apply_doc(client: &Client, doc: &Value) {
-    use kube::api::{ApiResource, DynamicObject};
-    let api_version = doc["apiVersion"].as_str().unwrap();
-    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-    let kind = doc["kind"].as_str().unwrap();
-    let plural = match kind {
-        "PodDisruptionBudget" => "poddisruptionbudgets".to_string(),
-        "NetworkPolicy" => "networkpolicies".to_string(),
-        k if k.ends_with('s') => format!("{}es", k.to_lowercase()),
-        k => format!("{}s", k.to_lowercase()),
-    };
-    let ar = ApiResource {
-        group: group.into(),
-        version: version.into(),
-        api_version: api_version.into(),
-        kind: kind.into(),
-        plural,
-    };
-    let obj: DynamicObject = serde_json::from_value(doc.clone()).unwrap();
-    let name = obj.metadata.name.clone().unwrap();
-    let api: Api<DynamicObject> = match doc["metadata"]["namespace"].as_str() {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
-        None => Api::all_with(client.clone(), &ar),
-    };
-    api.patch(&name, &PatchParams::apply("test"), &Patch::Apply(&obj))
-        .await
-        .unwrap_or_else(|e| panic!("applying {kind} {name}: {e}"));
-}

@@ -172,14 +172,6 @@ impl Cluster {
         controlplane::audit::read(&self.control_plane.audit_log)
     }
 
-    /// Where a component's log is (`kube-apiserver`, `etcd`, ...).
-    pub fn component_log(&self, name: &str) -> PathBuf {
-        self.control_plane
-            .dir
-            .join("logs")
-            .join(format!("{name}.log"))
-    }
-
     /// Main PID of a running container (tests use it for `kill -9`).
     pub async fn container_pid(&self, namespace: &str, pod: &str, container: &str) -> Option<u32> {
         self.kubelet

@@ -138,10 +138,9 @@ impl Network {
                 "netns",
                 "exec",
                 &r,
-                "sysctl",
-                "-q",
-                "-w",
-                "net.ipv4.ip_forward=1",
+                "sh",
+                "-c",
+                "echo 1 > /proc/sys/net/ipv4/ip_forward",
             ])
             .status()?;
         if !forward.success() {

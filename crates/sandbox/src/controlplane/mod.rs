@@ -254,54 +254,23 @@ impl ControlPlane {
         std::fs::write(&cp.admin_kubeconfig, cp.pki.kubeconfig(&cp.url, "admin"))?;
         let client = cp.admin_client().await?;
         cp.wait_ready(&client, Duration::from_secs(120)).await?;
-        for (name, stem) in [
-            ("kube-controller-manager", "kube-controller-manager"),
-            ("kube-scheduler", "kube-scheduler"),
-        ] {
-            std::fs::write(
-                dir.join(format!("{stem}.kubeconfig")),
-                cp.pki.kubeconfig(&cp.url, stem),
-            )?;
-            let _ = name;
-        }
-        let kc = |stem: &str| dir.join(format!("{stem}.kubeconfig")).display().to_string();
-        cp.run(
-            "kube-controller-manager",
-            &[
-                arg("kubeconfig", kc("kube-controller-manager")),
-                arg("authentication-kubeconfig", kc("kube-controller-manager")),
-                arg("authorization-kubeconfig", kc("kube-controller-manager")),
-                arg("bind-address", "127.0.0.1"),
-                arg("secure-port", free_port()?),
-                arg("cert-dir", dir.join("kcm-certs").display()),
-                "--leader-elect=false".into(),
-                "--use-service-account-credentials=true".into(),
-                arg("service-account-private-key-file", pki.sa_key.display()),
-                arg("root-ca-file", pki.ca.display()),
-                arg("cluster-signing-cert-file", pki.ca.display()),
-                arg("cluster-signing-key-file", pki.ca_key().display()),
-                arg("service-cluster-ip-range", &options.service_cidr),
-                "--enable-hostpath-provisioner=true".into(),
-                // A node whose heartbeats stop is NotReady after 10 s (the
-                // default is 50 s), so a test sees the node lifecycle.
-                arg("node-monitor-grace-period", "10s"),
-                arg("node-monitor-period", "2s"),
-                arg("v", 1),
-            ],
-        )?;
-        cp.run(
-            "kube-scheduler",
-            &[
-                arg("kubeconfig", kc("kube-scheduler")),
-                arg("authentication-kubeconfig", kc("kube-scheduler")),
-                arg("authorization-kubeconfig", kc("kube-scheduler")),
-                arg("bind-address", "127.0.0.1"),
-                arg("secure-port", free_port()?),
-                arg("cert-dir", dir.join("scheduler-certs").display()),
-                "--leader-elect=false".into(),
-                arg("v", 1),
-            ],
-        )?;
+        let mut kcm = cp.component_args("kube-controller-manager")?;
+        kcm.extend([
+            "--use-service-account-credentials=true".into(),
+            arg("service-account-private-key-file", pki.sa_key.display()),
+            arg("root-ca-file", pki.ca.display()),
+            arg("cluster-signing-cert-file", pki.ca.display()),
+            arg("cluster-signing-key-file", pki.ca_key().display()),
+            arg("service-cluster-ip-range", &options.service_cidr),
+            "--enable-hostpath-provisioner=true".into(),
+            // A node whose heartbeats stop is NotReady after 10 s (the
+            // default is 50 s), so a test sees the node lifecycle.
+            arg("node-monitor-grace-period", "10s"),
+            arg("node-monitor-period", "2s"),
+        ]);
+        cp.run("kube-controller-manager", &kcm)?;
+        let scheduler = cp.component_args("kube-scheduler")?;
+        cp.run("kube-scheduler", &scheduler)?;
         // The default StorageClass: the controller manager's hostpath
         // provisioner makes a directory per PVC.
         let sc: StorageClass = serde_json::from_value(json!({
@@ -339,6 +308,26 @@ impl ControlPlane {
             t0.elapsed().as_secs_f64()
         ));
         Ok(cp)
+    }
+
+    /// The flags the controller manager and the scheduler share: a
+    /// kubeconfig with the component's own client certificate (also for
+    /// delegated authentication and authorization), a free loopback port
+    /// for their own endpoint, no leader election. Writes the kubeconfig.
+    fn component_args(&self, name: &str) -> std::io::Result<Vec<String>> {
+        let kubeconfig = self.dir.join(format!("{name}.kubeconfig"));
+        std::fs::write(&kubeconfig, self.pki.kubeconfig(&self.url, name))?;
+        let kc = kubeconfig.display();
+        Ok(vec![
+            arg("kubeconfig", &kc),
+            arg("authentication-kubeconfig", &kc),
+            arg("authorization-kubeconfig", &kc),
+            arg("bind-address", "127.0.0.1"),
+            arg("secure-port", free_port()?),
+            arg("cert-dir", self.dir.join(format!("{name}-certs")).display()),
+            "--leader-elect=false".into(),
+            arg("v", 1),
+        ])
     }
 
     /// Starts kube-proxy (nftables mode) in the network namespace `netns`

@@ -51,6 +51,15 @@ const CLIENTS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// `openssl req` arguments for a new EC P-256 key without a passphrase.
+const NEW_EC_KEY: [&str; 5] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+];
+
 fn openssl(dir: &Path, args: &[&str]) -> std::io::Result<()> {
     let out = Command::new("openssl")
         .args(args)
@@ -76,20 +85,11 @@ fn sign(dir: &Path, stem: &str, subject: &str, ext: &str) -> std::io::Result<Ide
     openssl(
         dir,
         &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            subject,
-        ],
+            &["req", "-new"][..],
+            &NEW_EC_KEY,
+            &["-keyout", &key, "-out", &csr, "-subj", subject],
+        ]
+        .concat(),
     )?;
     openssl(
         dir,
@@ -128,22 +128,20 @@ impl Pki {
         openssl(
             dir,
             &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.crt",
-                "-days",
-                "3650",
-                "-subj",
-                "/CN=sandbox-ca",
-            ],
+                &["req", "-x509"][..],
+                &NEW_EC_KEY,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.crt",
+                    "-days",
+                    "3650",
+                    "-subj",
+                    "/CN=sandbox-ca",
+                ],
+            ]
+            .concat(),
         )?;
         let apiserver = sign(
             dir,

@@ -387,14 +387,7 @@ impl Pods {
                             format!("configmap \"{cm_name}\" not found"),
                         )
                     })?;
-                let data = obj["data"]
-                    .as_object()
-                    .map(|m| {
-                        m.iter()
-                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").as_bytes().to_vec()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let data = configmap_data(&obj);
                 files(cm, data)?;
             } else if let Some(sec) = v.get("secret") {
                 let sec_name = sec["secretName"].as_str().unwrap_or("");
@@ -503,19 +496,10 @@ impl Pods {
                     }
                     return Err(fail(format!("{key} \"{name}\" not found")));
                 };
-                let data: BTreeMap<String, Vec<u8>> = if plural == "secrets" {
+                let data = if plural == "secrets" {
                     secret_data(&obj)
                 } else {
-                    obj["data"]
-                        .as_object()
-                        .map(|m| {
-                            m.iter()
-                                .map(|(k, v)| {
-                                    (k.clone(), v.as_str().unwrap_or("").as_bytes().to_vec())
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default()
+                    configmap_data(&obj)
                 };
                 match src["items"].as_array() {
                     Some(items) => {
@@ -1206,6 +1190,17 @@ fn status_without_times(s: &Value) -> Value {
         }
     }
     s
+}
+
+fn configmap_data(configmap: &Value) -> BTreeMap<String, Vec<u8>> {
+    configmap["data"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").as_bytes().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn secret_data(secret: &Value) -> BTreeMap<String, Vec<u8>> {
