@@ -357,8 +357,7 @@ fn every_object_is_owned_and_labelled() {
         &r.pdb.metadata,
     ];
     metas.extend(r.services.iter().map(|s| &s.metadata));
-    metas.extend(r.secrets.iter().map(|s| &s.metadata));
-    assert_eq!(metas.len(), 8);
+    assert_eq!(metas.len(), 6);
     for meta in metas {
         let owner = &meta.owner_references.as_ref().unwrap()[0];
         assert_eq!(owner.kind, "MySQLActiveActive");
@@ -374,6 +373,30 @@ fn every_object_is_owned_and_labelled() {
         pdb.max_unavailable,
         Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1))
     );
+}
+
+/// Issue 12, bug 3: the generated Secrets live as long as the data they
+/// open. Under `Retain` (the default) the claims outlive the resource, so
+/// the Secrets carry no ownerReference (the garbage collector would delete
+/// them with the resource, and a pair created again under the same name
+/// would be locked out of its own data); under `Delete` they go with it.
+#[test]
+fn generated_secrets_outlive_the_pair_exactly_when_its_data_does() {
+    let (_, retained) = rendered("pair.yaml");
+    assert_eq!(retained.secrets.len(), 2);
+    for s in &retained.secrets {
+        assert_eq!(s.metadata.owner_references, None, "{:?}", s.metadata.name);
+        let labels = s.metadata.labels.as_ref().unwrap();
+        assert_eq!(labels["app.kubernetes.io/instance"], "orders");
+    }
+    let (mut pair, _) = rendered("pair.yaml");
+    pair.spec.pvc_retention_policy = mysql_aa_operator::api::PvcRetentionPolicy::Delete;
+    let deleted = mysql_aa_operator::render::render(&pair).unwrap();
+    for s in &deleted.secrets {
+        let owner = &s.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(owner.kind, "MySQLActiveActive");
+        assert_eq!(owner.controller, Some(true));
+    }
 }
 
 #[test]

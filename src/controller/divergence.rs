@@ -11,11 +11,9 @@
 
 use std::time::Duration;
 
-use kube::Resource;
-use kube::runtime::events::{Event, EventType};
-
-use super::Context;
-use super::pairloop::Observed;
+use super::context::Context;
+use super::events::Reason;
+use super::pairloop::observe::Observed;
 use crate::api::{DivergenceReport, Engine, MySQLActiveActive};
 use crate::mysql::{Checksums, Flavor, MySqlClient, Server, SqlError, diverged_tables, gtid};
 
@@ -84,7 +82,10 @@ pub async fn check(pair: &MySQLActiveActive, observed: &Observed) -> DivergenceR
         diverged_tables: vec![],
         message: String::new(),
     };
-    let (Some(a), Some(b)) = (observed.client(0), observed.client(1)) else {
+    let (Some(a), Some(b)) = (
+        observed.client(0).map(|c| c.as_ref()),
+        observed.client(1).map(|c| c.as_ref()),
+    ) else {
         report.message = "a node has no address".into();
         return report;
     };
@@ -136,7 +137,7 @@ pub async fn check(pair: &MySQLActiveActive, observed: &Observed) -> DivergenceR
 }
 
 /// Publishes the check's Event and metric.
-pub async fn announce(pair: &MySQLActiveActive, ctx: &Context, report: &DivergenceReport) {
+pub async fn announce(ctx: &Context, pair: &MySQLActiveActive, report: &DivergenceReport) {
     let names = crate::render::Names::of(pair);
     ctx.metrics
         .diverged_tables
@@ -145,36 +146,17 @@ pub async fn announce(pair: &MySQLActiveActive, ctx: &Context, report: &Divergen
             pair: names.pair.clone(),
         })
         .set(report.diverged_tables.len() as i64);
-    let (type_, reason, note) = match report.result.as_str() {
+    let (reason, note) = match report.result.as_str() {
         "Diverged" => (
-            EventType::Warning,
-            "DivergenceFound",
+            Reason::DivergenceFound,
             format!(
                 "tables differ between the nodes: {}",
                 report.diverged_tables.join(", ")
             ),
         ),
-        "Consistent" => (
-            EventType::Normal,
-            "DivergenceChecked",
-            report.message.clone(),
-        ),
-        _ => (
-            EventType::Warning,
-            "DivergenceNotCompared",
-            report.message.clone(),
-        ),
+        "Consistent" => (Reason::DivergenceChecked, report.message.clone()),
+        _ => (Reason::DivergenceNotCompared, report.message.clone()),
     };
     tracing::info!(result = %report.result, tables = report.tables_checked, diverged = ?report.diverged_tables, "divergence check");
-    ctx.publish(
-        Event {
-            type_,
-            reason: reason.into(),
-            note: Some(note),
-            action: "CheckDivergence".into(),
-            secondary: None,
-        },
-        &pair.object_ref(&()),
-    )
-    .await;
+    ctx.publish(pair, reason, note).await;
 }

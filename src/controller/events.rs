@@ -1,48 +1,294 @@
-//! The catalog of Event reasons, one per step, declared before use.
+//! The catalogue of Events: every reason the operator publishes, with its
+//! type and action, in one place. A step's name (in code, logs and errors)
+//! is its reason here.
 //!
-//! | reason | type | when |
-//! |---|---|---|
-//! | `SecretGenerated` | Normal | a credentials Secret was created with a new password |
-//! | `ObjectsApplied` | Normal | owned objects were created or changed |
-//! | `CredentialsMissing` | Warning | a named Secret (or its `password` key) is missing; nothing was changed |
-//! | `InvalidSpec` | Warning | the spec fails the CRD's rules (it bypassed admission) |
-//! | `UsersEnsured` | Normal | the operator's accounts were (re)created on a node |
-//! | `ReplicationWired` | Normal | a node was pointed at its peer and started |
-//! | `NodeFenced` | Normal | a node was made read-only and its clients disconnected |
-//! | `NodeUnfenced` | Normal | a node was made writable |
-//! | `RoleLabelled` | Normal | a pod's `mysql-aa.io/role` label changed |
-//! | `TransactionSkipped` | Warning | `SkipAndRecord` skipped a failing transaction |
-//! | `ApplierHalted` | Warning | a node's applier stopped on an error and is left stopped (`Halt`) |
-//! | `NodeRestarted` | Normal | rolling update: an outdated pod was deleted to come back on the new configuration |
-//! | `NodeIsolated` | Normal | failover: the unreachable writer's pod was deleted so its kubelet stops the server |
-//! | `WriterPromoted` | Normal | failover: a replica applied what it had received and was promoted |
-//! | `WriterCaughtUp` | Normal | switchover: the target applied every transaction of the fenced writer |
-//! | `SwitchoverSucceeded` | Normal | a `spec.switchover` request was carried out (or its target already was the writer) |
-//! | `SwitchoverRefused` | Warning | a `spec.switchover` request's precondition did not hold; nothing changed |
-//! | `SwitchoverFailed` | Warning | a switchover step failed; the old writer is kept |
-//! | `ErrantTransactions` | Warning | a replica executed transactions the writer does not have; it will not be promoted |
-//! | `DurabilityChanged` | Normal/Warning | semi-sync became active, or fell back to asynchronous (Warning) |
-//! | `DivergenceChecked` | Normal | a divergence check found both nodes' tables identical |
-//! | `DivergenceFound` | Warning | a divergence check found tables that differ; names them |
-//! | `DivergenceNotCompared` | Warning | a divergence check found no quiet point (writes in progress) or could not read a node |
-//! | `StepFailed` | Warning | a step failed; the reconcile retries with back-off |
-//! | `ObjectRefused` | Warning | the API server refused a rendered object (names it, quotes its message); nothing running changes |
+//! | reason | type | action | when |
+//! |---|---|---|---|
+//! | `SecretGenerated` | Normal | `Credentials` | a credentials Secret was created with a new password |
+//! | `CredentialsMissing` | Warning | `Credentials` | a named Secret (or its `password` key) is missing, or the data of an earlier pair of that name remains without its Secret; nothing was changed |
+//! | `InvalidSpec` | Warning | `Validate` | the spec fails the CRD's rules (it bypassed admission) |
+//! | `ObjectsApplied` | Normal | `Apply` | owned objects were created, changed, or repaired after a change by someone else |
+//! | `ObjectRefused` | Warning | `Apply` | the API server refused a rendered object (names it, quotes its message); nothing running changes |
+//! | `UsersEnsured` | Normal | `EnsureUsers` | the operator's accounts were (re)created on a node |
+//! | `ReplicationWired` | Normal | `WireReplication` | a node was pointed at its peer (TLS as the spec asks) and started |
+//! | `NodeFenced` | Normal | `Fence` | a node was made read-only and its clients disconnected |
+//! | `NodeUnfenced` | Normal | `Unfence` | a node was made writable |
+//! | `RoleLabelled` | Normal | `Label` | a pod's `mysql-aa.io/role` label changed |
+//! | `TransactionSkipped` | Warning | `SkipTransaction` | `SkipAndRecord` skipped a failing transaction |
+//! | `NodeRestarted` | Normal | `Restart` | rolling update: an outdated pod was deleted to come back on the new configuration |
+//! | `NodeIsolated` | Normal | `Isolate` | failover: the unreachable writer's pod was deleted so its kubelet stops the server |
+//! | `WriterPromoted` | Normal | `Promote` | failover: a replica applied what it had received and was promoted |
+//! | `WriterCaughtUp` | Normal | `CatchUp` | switchover: the target applied every transaction of the fenced writer |
+//! | `StepFailed` | Warning | (the step) | a step failed; the pair loop retries within the observe interval |
+//! | `ApplierHalted` | Warning | `Observe` | a node's applier stopped on an error and is left stopped (`Halt`) |
+//! | `ErrantTransactions` | Warning | `Observe` | a replica executed transactions the writer does not have; it will not be promoted |
+//! | `DurabilityChanged` | Normal/Warning | `Observe` | semi-sync became active, or fell back to asynchronous (Warning) |
+//! | `SwitchoverSucceeded` | Normal | `Switchover` | a `spec.switchover` request was carried out (or its target already was the writer) |
+//! | `SwitchoverRefused` | Warning | `Switchover` | a `spec.switchover` request's precondition did not hold; nothing changed |
+//! | `SwitchoverFailed` | Warning | `Switchover` | a switchover step failed; the old writer is kept |
+//! | `DivergenceChecked` | Normal | `CheckDivergence` | a divergence check found both nodes' tables identical |
+//! | `DivergenceFound` | Warning | `CheckDivergence` | a divergence check found tables that differ; names them |
+//! | `DivergenceNotCompared` | Warning | `CheckDivergence` | a divergence check found no quiet point (writes in progress) or could not read a node |
 
-/// A secret was generated.
-pub const SECRET_GENERATED: &str = "SecretGenerated";
-/// Owned objects were applied.
-pub const OBJECTS_APPLIED: &str = "ObjectsApplied";
-/// A credentials Secret is missing.
-pub const CREDENTIALS_MISSING: &str = "CredentialsMissing";
-/// The spec is invalid.
-pub const INVALID_SPEC: &str = "InvalidSpec";
-/// An applier halted on an error.
-pub const APPLIER_HALTED: &str = "ApplierHalted";
-/// A step failed.
-pub const STEP_FAILED: &str = "StepFailed";
-/// The API server refused a rendered object.
-pub const OBJECT_REFUSED: &str = "ObjectRefused";
-/// A replica executed transactions the writer does not have.
-pub const ERRANT_TRANSACTIONS: &str = "ErrantTransactions";
-/// The effective durability of commits changed.
-pub const DURABILITY_CHANGED: &str = "DurabilityChanged";
+use kube::runtime::events::EventType;
+
+use crate::topology::Step;
+
+/// Every Event reason the operator publishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// A generated credentials Secret was created.
+    SecretGenerated,
+    /// A credentials Secret cannot be used; nothing changed.
+    CredentialsMissing,
+    /// The spec fails the CRD's rules.
+    InvalidSpec,
+    /// Owned objects were created, changed or repaired.
+    ObjectsApplied,
+    /// The API server refused a rendered object.
+    ObjectRefused,
+    /// A plan step ran: its name.
+    Step(StepName),
+    /// A step failed.
+    StepFailed,
+    /// An applier stopped on an error and is left stopped.
+    ApplierHalted,
+    /// A replica executed transactions the writer does not have.
+    ErrantTransactions,
+    /// The effective durability changed.
+    DurabilityChanged,
+    /// A switchover request was carried out.
+    SwitchoverSucceeded,
+    /// A switchover request was refused.
+    SwitchoverRefused,
+    /// A switchover failed.
+    SwitchoverFailed,
+    /// A divergence check found identical tables.
+    DivergenceChecked,
+    /// A divergence check found differing tables.
+    DivergenceFound,
+    /// A divergence check compared nothing.
+    DivergenceNotCompared,
+}
+
+/// The plan steps, by name (the reason of the Event each one publishes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StepName {
+    /// [`Step::EnsureUsers`].
+    UsersEnsured,
+    /// [`Step::WireReplication`].
+    ReplicationWired,
+    /// [`Step::Fence`].
+    NodeFenced,
+    /// [`Step::Unfence`].
+    NodeUnfenced,
+    /// [`Step::Label`].
+    RoleLabelled,
+    /// [`Step::SkipTransaction`].
+    TransactionSkipped,
+    /// [`Step::Promote`].
+    WriterPromoted,
+    /// [`Step::CatchUp`].
+    WriterCaughtUp,
+    /// [`Step::Isolate`].
+    NodeIsolated,
+    /// [`Step::Restart`].
+    NodeRestarted,
+}
+
+impl StepName {
+    /// The name of `step`.
+    pub fn of(step: &Step) -> Self {
+        match step {
+            Step::EnsureUsers { .. } => StepName::UsersEnsured,
+            Step::WireReplication { .. } => StepName::ReplicationWired,
+            Step::Fence { .. } => StepName::NodeFenced,
+            Step::Unfence { .. } => StepName::NodeUnfenced,
+            Step::Label { .. } => StepName::RoleLabelled,
+            Step::SkipTransaction { .. } => StepName::TransactionSkipped,
+            Step::Promote { .. } => StepName::WriterPromoted,
+            Step::CatchUp { .. } => StepName::WriterCaughtUp,
+            Step::Isolate { .. } => StepName::NodeIsolated,
+            Step::Restart { .. } => StepName::NodeRestarted,
+        }
+    }
+
+    /// The reason text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepName::UsersEnsured => "UsersEnsured",
+            StepName::ReplicationWired => "ReplicationWired",
+            StepName::NodeFenced => "NodeFenced",
+            StepName::NodeUnfenced => "NodeUnfenced",
+            StepName::RoleLabelled => "RoleLabelled",
+            StepName::TransactionSkipped => "TransactionSkipped",
+            StepName::WriterPromoted => "WriterPromoted",
+            StepName::WriterCaughtUp => "WriterCaughtUp",
+            StepName::NodeIsolated => "NodeIsolated",
+            StepName::NodeRestarted => "NodeRestarted",
+        }
+    }
+
+    /// The Event's action.
+    pub fn action(self) -> &'static str {
+        match self {
+            StepName::UsersEnsured => "EnsureUsers",
+            StepName::ReplicationWired => "WireReplication",
+            StepName::NodeFenced => "Fence",
+            StepName::NodeUnfenced => "Unfence",
+            StepName::RoleLabelled => "Label",
+            StepName::TransactionSkipped => "SkipTransaction",
+            StepName::WriterPromoted => "Promote",
+            StepName::WriterCaughtUp => "CatchUp",
+            StepName::NodeIsolated => "Isolate",
+            StepName::NodeRestarted => "Restart",
+        }
+    }
+}
+
+impl Reason {
+    /// The reason text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::SecretGenerated => "SecretGenerated",
+            Reason::CredentialsMissing => "CredentialsMissing",
+            Reason::InvalidSpec => "InvalidSpec",
+            Reason::ObjectsApplied => "ObjectsApplied",
+            Reason::ObjectRefused => "ObjectRefused",
+            Reason::Step(s) => s.as_str(),
+            Reason::StepFailed => "StepFailed",
+            Reason::ApplierHalted => "ApplierHalted",
+            Reason::ErrantTransactions => "ErrantTransactions",
+            Reason::DurabilityChanged => "DurabilityChanged",
+            Reason::SwitchoverSucceeded => "SwitchoverSucceeded",
+            Reason::SwitchoverRefused => "SwitchoverRefused",
+            Reason::SwitchoverFailed => "SwitchoverFailed",
+            Reason::DivergenceChecked => "DivergenceChecked",
+            Reason::DivergenceFound => "DivergenceFound",
+            Reason::DivergenceNotCompared => "DivergenceNotCompared",
+        }
+    }
+
+    /// Normal or Warning. (`DurabilityChanged` is a Warning only for a fall
+    /// back to asynchronous commits: see [`Reason::type_for`].)
+    pub fn type_(self) -> EventType {
+        match self {
+            Reason::CredentialsMissing
+            | Reason::InvalidSpec
+            | Reason::ObjectRefused
+            | Reason::Step(StepName::TransactionSkipped)
+            | Reason::StepFailed
+            | Reason::ApplierHalted
+            | Reason::ErrantTransactions
+            | Reason::SwitchoverRefused
+            | Reason::SwitchoverFailed
+            | Reason::DivergenceFound
+            | Reason::DivergenceNotCompared => EventType::Warning,
+            _ => EventType::Normal,
+        }
+    }
+
+    /// The type, when it depends on the news: a durability change to an
+    /// asynchronous fallback is a Warning.
+    pub fn type_for(self, warning: bool) -> EventType {
+        if warning {
+            EventType::Warning
+        } else {
+            self.type_()
+        }
+    }
+
+    /// The Event's action.
+    pub fn action(self) -> &'static str {
+        match self {
+            Reason::SecretGenerated | Reason::CredentialsMissing => "Credentials",
+            Reason::InvalidSpec => "Validate",
+            Reason::ObjectsApplied | Reason::ObjectRefused => "Apply",
+            Reason::Step(s) => s.action(),
+            Reason::StepFailed => "Act",
+            Reason::ApplierHalted | Reason::ErrantTransactions | Reason::DurabilityChanged => {
+                "Observe"
+            }
+            Reason::SwitchoverSucceeded | Reason::SwitchoverRefused | Reason::SwitchoverFailed => {
+                "Switchover"
+            }
+            Reason::DivergenceChecked | Reason::DivergenceFound | Reason::DivergenceNotCompared => {
+                "CheckDivergence"
+            }
+        }
+    }
+
+    /// Every reason, for the catalogue's test.
+    pub const ALL: [Reason; 25] = [
+        Reason::SecretGenerated,
+        Reason::CredentialsMissing,
+        Reason::InvalidSpec,
+        Reason::ObjectsApplied,
+        Reason::ObjectRefused,
+        Reason::Step(StepName::UsersEnsured),
+        Reason::Step(StepName::ReplicationWired),
+        Reason::Step(StepName::NodeFenced),
+        Reason::Step(StepName::NodeUnfenced),
+        Reason::Step(StepName::RoleLabelled),
+        Reason::Step(StepName::TransactionSkipped),
+        Reason::Step(StepName::WriterPromoted),
+        Reason::Step(StepName::WriterCaughtUp),
+        Reason::Step(StepName::NodeIsolated),
+        Reason::Step(StepName::NodeRestarted),
+        Reason::StepFailed,
+        Reason::ApplierHalted,
+        Reason::ErrantTransactions,
+        Reason::DurabilityChanged,
+        Reason::SwitchoverSucceeded,
+        Reason::SwitchoverRefused,
+        Reason::SwitchoverFailed,
+        Reason::DivergenceChecked,
+        Reason::DivergenceFound,
+        Reason::DivergenceNotCompared,
+    ];
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table in this module's documentation lists every reason with
+    /// its type and action, and nothing else.
+    #[test]
+    fn the_catalogue_table_matches_the_code() {
+        let doc = include_str!("events.rs");
+        let rows: Vec<(String, String, String)> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("//! | `"))
+            .map(|l| {
+                let cells: Vec<&str> = l.split(" | ").collect();
+                (
+                    cells[0].trim_end_matches('`').to_string(),
+                    cells[1].to_string(),
+                    cells[2].trim_matches('`').to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(rows.len(), Reason::ALL.len(), "{rows:?}");
+        for r in Reason::ALL {
+            let row = rows
+                .iter()
+                .find(|(name, _, _)| name == r.as_str())
+                .unwrap_or_else(|| panic!("{r} is not in the table"));
+            let want_type = match r.type_() {
+                EventType::Normal => "Normal",
+                EventType::Warning => "Warning",
+            };
+            assert!(row.1.starts_with(want_type), "{r}: {}", row.1);
+            if r != Reason::StepFailed {
+                assert_eq!(row.2, r.action(), "{r}");
+            }
+        }
+    }
+}

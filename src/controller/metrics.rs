@@ -69,6 +69,13 @@ pub struct Metrics {
     pub switchovers: Family<KindLabels, Counter>,
     /// Tables found diverged by the last divergence check of a pair.
     pub diverged_tables: Family<PairLabels, Gauge>,
+    /// Cycles of the pair loops, by what woke them (`tick`, `nudge`,
+    /// `retry`).
+    pub loop_cycles: Family<KindLabels, Counter>,
+    /// Status writes, by why (`changed`: something other than GTID positions
+    /// and small lag moves; `refresh`: positions only, at most once a
+    /// minute).
+    pub status_writes: Family<KindLabels, Counter>,
     /// Set once the controller's cache is synced.
     pub ready: AtomicBool,
 }
@@ -93,6 +100,8 @@ impl Default for Metrics {
             ),
             switchovers: Family::default(),
             diverged_tables: Family::default(),
+            loop_cycles: Family::default(),
+            status_writes: Family::default(),
             ready: AtomicBool::new(false),
             registry: Registry::default(),
         };
@@ -144,11 +153,48 @@ impl Default for Metrics {
             "Tables found diverged by the last divergence check",
             m.diverged_tables.clone(),
         );
+        registry.register(
+            "pair_loop_cycles",
+            "Pair loop cycles by what woke them",
+            m.loop_cycles.clone(),
+        );
+        registry.register(
+            "status_writes",
+            "Status writes by why",
+            m.status_writes.clone(),
+        );
         Self { registry, ..m }
     }
 }
 
 impl Metrics {
+    /// Counts one under `kind` in `family`.
+    pub fn count(family: &Family<KindLabels, Counter>, kind: &str) {
+        family
+            .get_or_create(&KindLabels { kind: kind.into() })
+            .inc();
+    }
+
+    /// Drops the series of a deleted pair.
+    pub fn forget_pair(&self, namespace: &str, pair: &str) {
+        for ordinal in 0..2 {
+            let labels = NodeLabels {
+                namespace: namespace.into(),
+                pair: pair.into(),
+                node: format!("{pair}-{ordinal}"),
+            };
+            self.lag_seconds.remove(&labels);
+            self.io_running.remove(&labels);
+            self.sql_running.remove(&labels);
+            self.applier_halted.remove(&labels);
+            self.skipped_transactions.remove(&labels);
+        }
+        self.diverged_tables.remove(&PairLabels {
+            namespace: namespace.into(),
+            pair: pair.into(),
+        });
+    }
+
     /// The text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();

@@ -1,136 +1,52 @@
 //! The Kubernetes half: `mysql-aa-operator run`.
 //!
-//! One kube-runtime Controller for `MySQLActiveActive` (per watched
-//! namespace, or one over all) that owns the ConfigMap, StatefulSet,
-//! Services and PodDisruptionBudget, and also watches the pairs' pods.
-//! Secrets are not watched (least privilege: no list/watch of Secrets); a
-//! deleted generated Secret is recreated at the next timed observation. Each reconcile runs the pipeline in
-//! [`reconcile`] and then the pair loop in [`pairloop`]; MySQL state is
-//! invisible to watches, so every pair is also requeued on a timer
-//! (`--observe-interval-seconds`). Leader election on a Lease keeps two
-//! operator replicas from acting at once.
+//! Per watched scope (a namespace, or all of them): reflectors over the
+//! pairs, the objects they own and their pods feed one kube-runtime
+//! Controller, whose reconcile ([`reconcile`]) runs named steps —
+//! validate, credentials, build, apply — and hands the result to the
+//! pair's loop ([`pairloop`]), which observes the servers, decides, acts
+//! and writes status. Every read of a pair, an owned object or a pod is
+//! answered by the stores ([`context::Stores`]). Leader election on a Lease
+//! keeps two operator replicas from acting at once.
 
+pub mod context;
 pub mod divergence;
 pub mod error;
 pub mod events;
 pub mod metrics;
 pub mod pairloop;
 pub mod reconcile;
+pub mod settings;
 pub mod status;
 
-use std::collections::HashMap;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams};
-use kube::runtime::events::{Event, Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Controller, watcher};
-use kube::{Client, ResourceExt};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
+use kube::{Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
 
 use crate::api::MySQLActiveActive;
-use crate::mysql::MySqlClient;
 use crate::render::meta::{LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGER as MANAGED_BY};
 
-pub use pairloop::AddressMode;
+pub use settings::{AddressMode, LogFormat, Settings};
 
 /// Field manager of every write, and the Event reporter.
 pub const MANAGER: &str = "mysql-aa-operator";
 
-/// Log output format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
-/// Settings of `run`.
-#[derive(clap::Args, Clone, Debug)]
-pub struct Settings {
-    /// How the operator and replication channels address the pods: `dns`
-    /// (stable names under the headless Service) or `pod-ip` (no cluster DNS).
-    #[arg(long, env = "MYSQL_AA_ADDRESS_MODE", value_enum, default_value = "dns")]
-    pub address_mode: AddressMode,
-    /// Seconds between observations of each pair (MySQL changes are
-    /// invisible to Kubernetes watches).
-    #[arg(long, env = "MYSQL_AA_OBSERVE_INTERVAL_SECONDS", default_value_t = 5)]
-    pub observe_interval_seconds: u64,
-    /// Address of the /metrics, /healthz and /readyz endpoints.
-    #[arg(long, env = "MYSQL_AA_METRICS_ADDRESS", default_value = "0.0.0.0:8080")]
-    pub metrics_address: String,
-    /// Log format.
-    #[arg(long, env = "MYSQL_AA_LOG_FORMAT", value_enum, default_value = "text")]
-    pub log_format: LogFormat,
-    /// Take a Lease before acting, so that only one replica acts.
-    #[arg(long, env = "MYSQL_AA_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
-    pub leader_election: bool,
-    /// Namespace of the leader-election Lease.
-    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
-    pub lease_namespace: String,
-    /// Name of the leader-election Lease.
-    #[arg(long, default_value = "mysql-aa-operator")]
-    pub lease_name: String,
-    /// Watch only these namespaces (repeat the flag, or separate with
-    /// commas); default: all namespaces. With a list, the operator needs
-    /// permissions in those namespaces only (the Helm chart's namespaced
-    /// mode grants exactly that).
-    #[arg(long = "namespace", env = "MYSQL_AA_NAMESPACES", value_delimiter = ',')]
-    pub namespaces: Vec<String>,
-    /// Seconds to wait for a connection to a server.
-    #[arg(long, default_value_t = 3)]
-    pub connect_timeout_seconds: u64,
-    /// Seconds any one statement may take.
-    #[arg(long, default_value_t = 10)]
-    pub statement_timeout_seconds: u64,
-    /// Runtime copies of the timeouts.
-    #[arg(skip = Duration::from_secs(3))]
-    pub connect_timeout: Duration,
-    /// Runtime copies of the timeouts.
-    #[arg(skip = Duration::from_secs(10))]
-    pub statement_timeout: Duration,
-}
-
-impl Settings {
-    /// The observe interval.
-    pub fn observe_interval(&self) -> Duration {
-        Duration::from_secs(self.observe_interval_seconds.max(1))
-    }
-}
-
-/// State shared by reconciles.
-pub struct Context {
-    /// Kubernetes client.
-    pub client: Client,
-    /// Settings.
-    pub settings: Settings,
-    /// Metrics.
-    pub metrics: Arc<metrics::Metrics>,
-    /// Event recorder.
-    pub recorder: Recorder,
-    /// One seam client per node (keyed by pair, ordinal and address).
-    pub clients: Mutex<HashMap<String, Arc<MySqlClient>>>,
-    /// Consecutive failures per pair, for back-off.
-    pub failures: Mutex<HashMap<String, u32>>,
-    /// When each pair's writer was first seen unreachable (the failover
-    /// detection window).
-    pub writer_down_since: Mutex<HashMap<String, std::time::Instant>>,
-}
-
-impl Context {
-    /// Publishes an Event; a failure to publish is logged, never fatal.
-    pub async fn publish(&self, event: Event, reference: &ObjectReference) {
-        if let Err(e) = self.recorder.publish(&event, reference).await {
-            tracing::warn!(reason = %event.reason, error = %e, "could not publish an Event");
-        }
-    }
+/// Locks `m`, also after a panic elsewhere (the data stays usable: every
+/// critical section here leaves it consistent).
+pub(crate) fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// An Api over `ns`, or all namespaces.
@@ -243,16 +159,8 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         controller: MANAGER.into(),
         instance: std::env::var("POD_NAME").ok(),
     };
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        recorder: Recorder::new(client.clone(), reporter),
-        settings: settings.clone(),
-        metrics: metrics.clone(),
-        clients: Mutex::new(HashMap::new()),
-        failures: Mutex::new(HashMap::new()),
-        writer_down_since: Mutex::new(HashMap::new()),
-    });
-    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let recorder = Recorder::new(client.clone(), reporter);
+    let lost = Arc::new(AtomicBool::new(false));
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     {
         let (lost, stop_tx) = (lost.clone(), stop_tx.clone());
@@ -265,31 +173,65 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         });
     }
     let mut runs = Vec::new();
-    let mut stores = Vec::new();
+    let mut contexts = Vec::new();
     for ns in &scopes {
         let ns = ns.as_deref();
         let ours = watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}"));
-        let mut stop = stop_tx.subscribe();
-        let controller = Controller::new(
+        let (pairs, pairs_writer) = reflector::store::<MySQLActiveActive>();
+        // Status writes change the resourceVersion, not the generation: they
+        // do not wake the reconcile (the pair loop writes status).
+        let pair_stream = watcher(
             scoped::<MySQLActiveActive>(&client, ns),
             watcher::Config::default(),
         )
-        .owns(scoped::<StatefulSet>(&client, ns), ours.clone())
-        .owns(scoped::<ConfigMap>(&client, ns), ours.clone())
-        .owns(scoped::<Service>(&client, ns), ours.clone())
-        .owns(scoped::<PodDisruptionBudget>(&client, ns), ours.clone())
-        .watches(scoped::<Pod>(&client, ns), ours, |pod: Pod| {
-            let ns = pod.namespace()?;
-            let pair = pod.labels().get(LABEL_INSTANCE)?.clone();
-            Some(ObjectRef::<MySQLActiveActive>::new(&pair).within(&ns))
-        })
-        .graceful_shutdown_on(async move {
-            let _ = stop.recv().await;
+        .default_backoff()
+        .reflect(pairs_writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
+        let (statefulsets, sts_stream) = owned::<StatefulSet>(&client, ns, &ours);
+        let (config_maps, cm_stream) = owned::<ConfigMap>(&client, ns, &ours);
+        let (services, svc_stream) = owned::<Service>(&client, ns, &ours);
+        let (pdbs, pdb_stream) = owned::<PodDisruptionBudget>(&client, ns, &ours);
+        let (pods, pod_stream) = owned::<Pod>(&client, ns, &ours);
+        let stores = context::Stores {
+            pairs: pairs.clone(),
+            statefulsets,
+            config_maps,
+            services,
+            pdbs,
+            pods,
+        };
+        let ctx = Arc::new(context::Context {
+            client: client.clone(),
+            recorder: recorder.clone(),
+            settings: settings.clone(),
+            metrics: metrics.clone(),
+            stores,
+            synced: AtomicBool::new(false),
+            loops: pairloop::Loops::default(),
+            applied: reconcile::apply::AppliedMemo::default(),
+            failures: Mutex::new(Default::default()),
         });
-        stores.push(controller.store());
+        contexts.push(ctx.clone());
+        let mut stop = stop_tx.subscribe();
+        // A pod's change (readiness, IP, deletion) reaches the pair loop at
+        // once: the reconcile it triggers hands off, which wakes the loop.
+        let controller = Controller::for_stream(pair_stream, pairs)
+            .owns_stream(sts_stream)
+            .owns_stream(cm_stream)
+            .owns_stream(svc_stream)
+            .owns_stream(pdb_stream)
+            .watches_stream(pod_stream, |pod: Pod| {
+                let ns = pod.namespace()?;
+                let pair = pod.labels().get(LABEL_INSTANCE)?.clone();
+                Some(ObjectRef::<MySQLActiveActive>::new(&pair).within(&ns))
+            })
+            .graceful_shutdown_on(async move {
+                let _ = stop.recv().await;
+            });
         runs.push(
             controller
-                .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
+                .run(reconcile::reconcile, reconcile::error_policy, ctx)
                 .for_each(|result| async move {
                     if let Err(e) = result {
                         tracing::debug!(error = %e, "reconcile error");
@@ -299,18 +241,15 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     }
     let ready_metrics = metrics.clone();
     tokio::spawn(async move {
-        // Re-poll: the store's readiness does not always wake its waiter
-        // (seen with kube-runtime 5.0), but a new poll sees it at once.
-        for store in stores {
-            loop {
-                match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready())
-                    .await
-                {
-                    Ok(Ok(())) => break,
-                    Ok(Err(_)) => return,
-                    Err(_) => continue,
-                }
-            }
+        for ctx in contexts {
+            let s = &ctx.stores;
+            wait_ready(&s.pairs).await;
+            wait_ready(&s.statefulsets).await;
+            wait_ready(&s.config_maps).await;
+            wait_ready(&s.services).await;
+            wait_ready(&s.pdbs).await;
+            wait_ready(&s.pods).await;
+            ctx.synced.store(true, Ordering::SeqCst);
         }
         ready_metrics.ready.store(true, Ordering::SeqCst);
         tracing::info!("caches synced: ready");
@@ -320,4 +259,47 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         bail!("lost the leader-election Lease");
     }
     Ok(())
+}
+
+/// A reflector over the objects of kind `K` that carry the operator's
+/// label, and the stream of their changes (deletions included: a deleted
+/// owned object is recreated).
+fn owned<K>(
+    client: &Client,
+    ns: Option<&str>,
+    ours: &watcher::Config,
+) -> (
+    Store<K>,
+    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store::<K>();
+    let stream = watcher(scoped::<K>(client, ns), ours.clone())
+        .default_backoff()
+        .reflect(writer)
+        .touched_objects();
+    (reader, stream)
+}
+
+/// Waits until `store` has its first list. (Re-polled: a store's
+/// readiness did not always wake its waiter with kube-runtime 5.0.)
+async fn wait_ready<K>(store: &Store<K>)
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready()).await {
+            Ok(_) => return,
+            Err(_) => continue,
+        }
+    }
 }

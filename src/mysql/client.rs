@@ -548,20 +548,13 @@ impl Server for MySqlClient {
         let mut conn = self.conn(OP).await?;
         let flavor = self.flavor(&mut conn).await?;
         let current = self.replica_status(&mut conn, OP).await?;
-        let (want_ssl, want_ca, want_verify) = match &source.tls {
-            super::ChannelTls::Disabled => (false, "", false),
-            super::ChannelTls::Required => (true, "", false),
-            super::ChannelTls::VerifyCa { ca_file } => (true, ca_file.as_str(), false),
-            super::ChannelTls::VerifyIdentity { ca_file } => (true, ca_file.as_str(), true),
-        };
         if let Some(st) = current.filter(|st| {
-            st.source_host == source.endpoint.host
-                && st.source_port == source.endpoint.port
-                && st.source_user == source.user
-                && st.auto_position
-                && st.ssl == want_ssl
-                && st.ssl_ca_file == want_ca
-                && st.ssl_verify_server_cert == want_verify
+            st.wired_as(
+                &source.endpoint.host,
+                source.endpoint.port,
+                &source.user,
+                &source.tls,
+            )
         }) {
             if st.running()
                 || (st.io_running == super::ThreadState::Connecting
@@ -569,7 +562,7 @@ impl Server for MySqlClient {
             {
                 return Ok(WireOutcome::Unchanged);
             }
-            if st.sql_running != super::ThreadState::Yes && st.last_sql_errno != 0 {
+            if st.halted() {
                 if st.io_running == super::ThreadState::No {
                     self.query(&mut conn, OP, "START REPLICA IO_THREAD").await?;
                 }

@@ -171,9 +171,22 @@ pub struct Observation {
 }
 
 impl Observation {
-    /// Whether ordinary clients can write (neither read-only flag is on).
+    /// *Writable*: ordinary clients can write (neither read-only flag is
+    /// on). What the writer must be.
     pub fn writable(&self) -> bool {
         !self.read_only && self.super_read_only != Some(true)
+    }
+
+    /// *Fenced*: no account can write, but those the engine lets past
+    /// its strongest switch: `super_read_only` on MySQL (`read_only` alone
+    /// still lets accounts with SUPER or CONNECTION_ADMIN write), `read_only`
+    /// on MariaDB (which accounts with READ ONLY ADMIN bypass; MariaDB has
+    /// nothing stronger). What every node that is not the writer must be.
+    pub fn fenced(&self) -> bool {
+        match self.info.flavor {
+            Flavor::MySQL => self.super_read_only == Some(true),
+            Flavor::MariaDB => self.read_only,
+        }
     }
 }
 

@@ -85,6 +85,31 @@ impl ReplicaStatus {
     pub fn running(&self) -> bool {
         self.io_running == ThreadState::Yes && self.sql_running == ThreadState::Yes
     }
+
+    /// Whether the applier stopped on an error (the node is *halted*).
+    pub fn halted(&self) -> bool {
+        self.sql_running != ThreadState::Yes && self.last_sql_errno != 0
+    }
+
+    /// Whether the channel is configured as wanted: this host, port and
+    /// account, GTID auto-position, and this TLS (encryption, CA file,
+    /// verification of the source's certificate). The one definition of
+    /// *wired as wanted*, for the seam and for the decision.
+    pub fn wired_as(&self, host: &str, port: u16, user: &str, tls: &super::ChannelTls) -> bool {
+        let (ssl, ca, verify) = match tls {
+            super::ChannelTls::Disabled => (false, "", false),
+            super::ChannelTls::Required => (true, "", false),
+            super::ChannelTls::VerifyCa { ca_file } => (true, ca_file.as_str(), false),
+            super::ChannelTls::VerifyIdentity { ca_file } => (true, ca_file.as_str(), true),
+        };
+        self.source_host == host
+            && self.source_port == port
+            && self.source_user == user
+            && self.auto_position
+            && self.ssl == ssl
+            && self.ssl_ca_file == ca
+            && self.ssl_verify_server_cert == verify
+    }
 }
 
 /// Value of the first of `names` present in `row` (MySQL and MariaDB name

@@ -79,6 +79,11 @@ impl Names {
     pub fn pod(&self, ordinal: u32) -> String {
         format!("{}-{ordinal}", self.pair)
     }
+    /// The PersistentVolumeClaim of `ordinal`'s data (the StatefulSet's
+    /// claim template name, then the pod name).
+    pub fn data_claim(&self, ordinal: u32) -> String {
+        format!("{}-{}", super::statefulset::DATA_VOLUME, self.pod(ordinal))
+    }
     /// Stable DNS name of `ordinal`'s pod under the headless Service.
     pub fn pod_fqdn(&self, ordinal: u32) -> String {
         format!(

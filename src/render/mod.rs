@@ -83,6 +83,12 @@ pub fn check_spec(pair: &MySQLActiveActive) -> Result<(), InvalidSpec> {
 /// Renders every object of `pair`.
 pub fn render(pair: &MySQLActiveActive) -> Result<Rendered, InvalidSpec> {
     check_spec(pair)?;
+    Ok(render_checked(pair))
+}
+
+/// Renders every object of a `pair` that [`check_spec`] (and admission)
+/// already accepted.
+pub fn render_checked(pair: &MySQLActiveActive) -> Rendered {
     let names = Names::of(pair);
     let secrets = Credential::ALL
         .into_iter()
@@ -97,7 +103,7 @@ pub fn render(pair: &MySQLActiveActive) -> Result<Rendered, InvalidSpec> {
             .get_or_insert_with(Default::default)
             .insert(meta::CONFIG_DIGEST.into(), meta::digest(&data));
     }
-    Ok(Rendered {
+    Rendered {
         config_map,
         statefulset,
         services: vec![
@@ -107,5 +113,5 @@ pub fn render(pair: &MySQLActiveActive) -> Result<Rendered, InvalidSpec> {
         ],
         secrets,
         pdb: pdb::build_pdb(pair, &names),
-    })
+    }
 }

@@ -15,7 +15,7 @@ use rand::RngExt;
 use rand::distr::Alphanumeric;
 
 use crate::accounts::PASSWORD_KEY;
-use crate::api::MySQLActiveActive;
+use crate::api::{MySQLActiveActive, PvcRetentionPolicy};
 
 use super::meta::{ANNOTATION_GENERATED, Names, object_meta};
 
@@ -73,6 +73,13 @@ pub fn generate_password() -> String {
 
 /// Builds a generated credentials Secret. `password` is `None` in a
 /// preview (`render`), which shows the Secret without its data.
+///
+/// The Secret lives as long as the data it opens: under
+/// `pvcRetentionPolicy: Retain` the claims outlive the resource, so the
+/// Secret carries no ownerReference (it is not garbage-collected with the
+/// resource, and a pair created again under the same name finds the
+/// passwords its servers were initialized with); under `Delete` it goes
+/// with the resource, like the claims.
 pub fn build_secret(
     pair: &MySQLActiveActive,
     names: &Names,
@@ -80,6 +87,9 @@ pub fn build_secret(
     password: Option<&str>,
 ) -> Secret {
     let mut metadata = object_meta(pair, names, credential.secret_name(pair, names));
+    if pair.spec.pvc_retention_policy == PvcRetentionPolicy::Retain {
+        metadata.owner_references = None;
+    }
     metadata.annotations = Some(BTreeMap::from([(
         ANNOTATION_GENERATED.to_string(),
         "true".to_string(),

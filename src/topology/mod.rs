@@ -6,12 +6,18 @@
 //! - a node is **reachable** when its pod exists, is not terminating, and
 //!   the operator could query its server this cycle;
 //! - a node is **writable** when neither `read_only` nor `super_read_only`
-//!   is on; **fencing** makes it not writable, **unfencing** writable;
+//!   is on ([`Observation::writable`]); it is **fenced** when no ordinary
+//!   account can write: `super_read_only` on MySQL, `read_only` on MariaDB
+//!   ([`Observation::fenced`]; `read_only` alone is not a fence on MySQL).
+//!   **Fencing** makes a node fenced, **unfencing** writable;
 //! - the **writer** (SingleWriter) is the one node that should be writable
 //!   and labelled `mysql-aa.io/role=writer`; the other is the **replica**;
-//! - a node is **replicating** when its channel points at its peer with
-//!   GTID auto-position and both threads run;
-//! - a node is **halted** when its applier stopped on an error.
+//! - a node is **wired as wanted** when its channel points at its peer
+//!   with the replication account, GTID auto-position and the TLS the spec
+//!   asks ([`crate::mysql::ReplicaStatus::wired_as`]), and **replicating**
+//!   when it is and both threads run;
+//! - a node is **halted** when its applier stopped on an error
+//!   ([`halted`]).
 //!
 //! Invariants the plan keeps (tested below):
 //! 1. SingleWriter: a plan never leaves two nodes writable, and never
@@ -28,7 +34,7 @@
 //! 5. A healthy, settled pair gives an empty plan: nothing is written.
 
 use crate::api::{ApplierErrorPolicy, Engine, WriteMode};
-use crate::mysql::{ApplierFailure, Flavor, Observation, ThreadState, gtid};
+use crate::mysql::{ApplierFailure, ChannelTls, Flavor, Observation, ThreadState, gtid};
 
 /// Role of a node, as in the `mysql-aa.io/role` pod label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,6 +135,8 @@ pub struct Input {
     pub replication_user: String,
     /// Port the servers listen on.
     pub port: u16,
+    /// TLS the channels must use.
+    pub tls: ChannelTls,
     /// The writer recorded in status, if any.
     pub current_writer: Option<u32>,
     /// Both nodes, ordinal 0 then 1.
@@ -141,7 +149,8 @@ pub struct Input {
     pub switchover: Option<u32>,
 }
 
-/// A named action of the plan. Its name is the Event reason.
+/// A named action of the plan. Its name (the Event reason) is in
+/// `crate::controller::events::StepName`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Step {
     /// Create the operator's accounts on `node` (replication auth failed).
@@ -216,24 +225,6 @@ pub enum Step {
     },
 }
 
-impl Step {
-    /// The step's name: in logs, errors and as the Event reason.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Step::EnsureUsers { .. } => "UsersEnsured",
-            Step::WireReplication { .. } => "ReplicationWired",
-            Step::Fence { .. } => "NodeFenced",
-            Step::Unfence { .. } => "NodeUnfenced",
-            Step::Label { .. } => "RoleLabelled",
-            Step::SkipTransaction { .. } => "TransactionSkipped",
-            Step::Promote { .. } => "WriterPromoted",
-            Step::CatchUp { .. } => "WriterCaughtUp",
-            Step::Isolate { .. } => "NodeIsolated",
-            Step::Restart { .. } => "NodeRestarted",
-        }
-    }
-}
-
 /// Health of the pair as observed (before the plan runs).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Health {
@@ -298,17 +289,19 @@ fn flavor_of(engine: Engine) -> Flavor {
     }
 }
 
-/// Whether `node` replicates from `peer` as wanted.
+/// Whether `node` is wired to `peer` as wanted (TLS included).
 fn wired_to(input: &Input, node: &NodeFacts, peer: &NodeFacts) -> bool {
     let (Some(o), Some(addr)) = (node.observation(), peer.address.as_deref()) else {
         return false;
     };
-    o.replica.as_ref().is_some_and(|r| {
-        r.source_host == addr
-            && r.source_port == input.port
-            && r.source_user == input.replication_user
-            && r.auto_position
-    })
+    o.replica
+        .as_ref()
+        .is_some_and(|r| r.wired_as(addr, input.port, &input.replication_user, &input.tls))
+}
+
+/// Whether the node's applier stopped on an error.
+pub fn halted(o: &Observation) -> bool {
+    o.replica.as_ref().is_some_and(|r| r.halted())
 }
 
 /// Errant transactions of a failover candidate, judged against what status
@@ -345,9 +338,7 @@ fn switchover_ready(input: &Input, w: u32, target: u32, errant: bool) -> Result<
         Err(format!(
             "ordinal {target} does not replicate from the writer"
         ))
-    } else if !replica
-        .is_some_and(|r| r.io_running == ThreadState::Yes && r.sql_running == ThreadState::Yes)
-    {
+    } else if !replica.is_some_and(|r| r.running()) {
         Err(format!(
             "ordinal {target}'s replication threads are not both running"
         ))
@@ -545,9 +536,7 @@ pub fn decide(input: &Input) -> Plan {
         }
         let wired = wired_to(input, node, peer);
         let replica = o.replica.as_ref();
-        let halted =
-            replica.is_some_and(|r| r.sql_running == ThreadState::No && r.last_sql_errno != 0);
-        if wired && halted {
+        if wired && halted(o) {
             if let Some(f) = &node.failure {
                 health.halted.push((node.ordinal, f.clone()));
                 if input.policy == ApplierErrorPolicy::SkipAndRecord {
@@ -656,9 +645,9 @@ pub fn decide(input: &Input) -> Plan {
         let i = n.ordinal as usize % 2;
         let Some(want) = desired[i] else { continue };
         if let Some(o) = n.observation().filter(|_| engine_ok(n)) {
-            match (want, o.writable()) {
-                (Role::Replica, true) => fences.push(Step::Fence { node: n.ordinal }),
-                (Role::Writer, false) => unfences.push(Step::Unfence { node: n.ordinal }),
+            match want {
+                Role::Replica if !o.fenced() => fences.push(Step::Fence { node: n.ordinal }),
+                Role::Writer if !o.writable() => unfences.push(Step::Unfence { node: n.ordinal }),
                 _ => {}
             }
         }

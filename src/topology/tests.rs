@@ -70,6 +70,7 @@ fn input(mode: WriteMode, current_writer: Option<u32>, nodes: [NodeFacts; 2]) ->
         policy: ApplierErrorPolicy::Halt,
         replication_user: "mysqlaa_repl".into(),
         port: 3306,
+        tls: ChannelTls::Disabled,
         current_writer,
         nodes,
         failover: FailoverInput {
@@ -79,6 +80,24 @@ fn input(mode: WriteMode, current_writer: Option<u32>, nodes: [NodeFacts; 2]) ->
         writer_history: None,
         switchover: None,
     }
+}
+
+fn with_tls(mut i: Input, tls: ChannelTls) -> Input {
+    i.tls = tls;
+    i
+}
+
+fn with_engine(mut i: Input, engine: Engine) -> Input {
+    i.engine = engine;
+    i
+}
+
+fn mariadb(n: NodeFacts) -> NodeFacts {
+    with(n, |n| {
+        let o = obs(n);
+        o.info.flavor = Flavor::MariaDB;
+        o.super_read_only = None;
+    })
 }
 
 fn switch_to(mut i: Input, target: u32) -> Input {
@@ -457,6 +476,120 @@ fn cases() -> Vec<Case> {
                 ],
             ),
             steps: vec![Step::Fence { node: 1 }],
+            writer: Some(0),
+            check: nothing,
+        },
+        Case {
+            // Issue 12, bug 2: `read_only` without `super_read_only` lets
+            // accounts with SUPER or CONNECTION_ADMIN write on MySQL; it
+            // counted as fenced. (Also what a failed restore in
+            // `exec_past_read_only` leaves behind: the next cycle fences.)
+            name: "MySQL replica read_only but not super_read_only: it is fenced",
+            input: input(
+                SingleWriter,
+                Some(0),
+                [
+                    healthy()[0].clone(),
+                    with(healthy()[1].clone(), |n| {
+                        obs(n).read_only = true;
+                        obs(n).super_read_only = Some(false);
+                    }),
+                ],
+            ),
+            steps: vec![Step::Fence { node: 1 }],
+            writer: Some(0),
+            check: nothing,
+        },
+        Case {
+            name: "MySQL writer read_only but not super_read_only: unfenced (clients cannot write)",
+            input: input(
+                SingleWriter,
+                Some(0),
+                [
+                    with(healthy()[0].clone(), |n| {
+                        obs(n).read_only = true;
+                        obs(n).super_read_only = Some(false);
+                    }),
+                    healthy()[1].clone(),
+                ],
+            ),
+            steps: vec![Step::Unfence { node: 0 }],
+            writer: Some(0),
+            check: |p| assert!(!p.health.writer_available),
+        },
+        Case {
+            name: "MariaDB replica read_only: fenced (MariaDB has no super_read_only)",
+            input: with_engine(
+                input(
+                    SingleWriter,
+                    Some(0),
+                    [
+                        mariadb(healthy()[0].clone()),
+                        mariadb(with(healthy()[1].clone(), |n| {
+                            obs(n).read_only = true;
+                            obs(n).super_read_only = None;
+                        })),
+                    ],
+                ),
+                Engine::MariaDB,
+            ),
+            steps: vec![],
+            writer: Some(0),
+            check: nothing,
+        },
+        Case {
+            // Issue 12, bug 1: a change of spec.replication.tls.mode never
+            // rewired a running channel.
+            name: "channels wired without TLS while the spec asks for it: both rewired",
+            input: with_tls(
+                input(SingleWriter, Some(0), healthy()),
+                ChannelTls::Required,
+            ),
+            steps: vec![wire(0), wire(1)],
+            writer: Some(0),
+            check: |p| assert!(!p.health.replicating),
+        },
+        Case {
+            name: "channels wired with the CA the spec names: nothing to do",
+            input: with_tls(
+                input(
+                    SingleWriter,
+                    Some(0),
+                    healthy().map(|n| {
+                        with(n, |n| {
+                            let r = obs(n).replica.as_mut().unwrap();
+                            r.ssl = true;
+                            r.ssl_ca_file = "/etc/mysql-aa-tls/ca.crt".into();
+                        })
+                    }),
+                ),
+                ChannelTls::VerifyCa {
+                    ca_file: "/etc/mysql-aa-tls/ca.crt".into(),
+                },
+            ),
+            steps: vec![],
+            writer: Some(0),
+            check: |p| assert!(p.health.replicating),
+        },
+        Case {
+            name: "channels verifying the CA while the spec asks for the identity too: rewired",
+            input: with_tls(
+                input(
+                    SingleWriter,
+                    Some(0),
+                    healthy().map(|n| {
+                        with(n, |n| {
+                            let r = obs(n).replica.as_mut().unwrap();
+                            r.ssl = true;
+                            r.ssl_ca_file = "/etc/mysql-aa-tls/ca.crt".into();
+                        })
+                    }),
+                ),
+                ChannelTls::VerifyIdentity {
+                    ca_file: "/etc/mysql-aa-tls/ca.crt".into(),
+                },
+            ),
+            steps: vec![wire(0), wire(1)],
             writer: Some(0),
             check: nothing,
         },
@@ -983,7 +1116,7 @@ fn check_invariants(input: &Input, plan: &Plan) {
     let mut writable: Vec<bool> = input
         .nodes
         .iter()
-        .map(|n| n.server.as_ref().is_ok_and(Observation::writable))
+        .map(|n| n.server.as_ref().is_ok_and(|o| !o.fenced()))
         .collect();
     let mut labels: Vec<Option<Role>> = input.nodes.iter().map(|n| n.role_label).collect();
     let before_two_writable = writable.iter().all(|w| *w);

@@ -36,38 +36,46 @@ fails on a permission it never used, unless the rule says why it is kept.
 */}}
 {{- define "mysql-aa-operator.pairRules" -}}
 # why: the operator's own resource: the controller lists and watches every
-# pair, and reads each one fresh before it decides.
+# pair (its reflector answers every read).
 - apiGroups: ["mysql-aa.io"]
   resources: ["mysqlactiveactives"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
 # why: status is the operator's report (conditions, writer, nodes, failover,
-# switchover and divergence outcomes). The spec is never written.
+# switchover and divergence outcomes), written by the pair loop. The spec is
+# never written.
 - apiGroups: ["mysql-aa.io"]
   resources: ["mysqlactiveactives/status"]
   verbs: ["patch"]
-# why: the owned ConfigMap (my.cnf) and Services: server-side apply (get to
-# compare the applied hash, patch to apply, and create: the API server checks
-# it when an apply creates the object), list/watch so a change to them
-# triggers a reconcile.
+# why: the owned ConfigMap (my.cnf) and Services: list/watch feed the
+# reflector that apply reads (and a change to them triggers a reconcile that
+# repairs it); server-side apply (patch, and create: the API server checks it
+# when an apply creates the object).
 - apiGroups: [""]
   resources: ["configmaps", "services"]
-  verbs: ["get", "list", "watch", "create", "patch"]
+  verbs: ["list", "watch", "create", "patch"]
 # why: the owned StatefulSet of the two servers, as above.
 - apiGroups: ["apps"]
   resources: ["statefulsets"]
-  verbs: ["get", "list", "watch", "create", "patch"]
+  verbs: ["list", "watch", "create", "patch"]
 # why: the owned PodDisruptionBudget, as above.
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
-  verbs: ["get", "list", "watch", "create", "patch"]
+  verbs: ["list", "watch", "create", "patch"]
+# why: before generating a password, look for a data volume left by an
+# earlier pair of the same name (its servers hold the old password): get by
+# name only.
+- apiGroups: [""]
+  resources: ["persistentvolumeclaims"]
+  verbs: ["get"]
 # why: account passwords: read them (get) and create the generated Secrets
 # once. No list or watch: the operator never reads Secrets it was not named.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "create"]
 # kept: refills the `password` key of a generated Secret that lost it
-# before the servers were created (after that, the loss is reported instead);
-# only happens after someone edits the Secret by hand.
+# before any data volume existed (after that, the loss is reported instead),
+# and sets a generated Secret's ownerReference to follow pvcRetentionPolicy;
+# only happens after a hand edit, a policy change or an upgrade.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["patch"]

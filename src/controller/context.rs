@@ -1,0 +1,120 @@
+//! What the reconciles and the pair loops of one watched scope share: the
+//! client, the reflector stores (every read of a pair, its owned objects
+//! and its pods is answered from them), the Event recorder, the metrics and
+//! the registry of pair loops.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::runtime::events::{Event, Recorder};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, Resource};
+
+use super::events::Reason;
+use super::metrics::Metrics;
+use super::pairloop::Loops;
+use super::reconcile::apply::AppliedMemo;
+use super::settings::Settings;
+use crate::api::MySQLActiveActive;
+
+/// The reflector stores of one scope.
+#[derive(Clone)]
+pub struct Stores {
+    /// The pairs.
+    pub pairs: Store<MySQLActiveActive>,
+    /// Owned StatefulSets.
+    pub statefulsets: Store<StatefulSet>,
+    /// Owned ConfigMaps.
+    pub config_maps: Store<ConfigMap>,
+    /// Owned Services.
+    pub services: Store<Service>,
+    /// Owned PodDisruptionBudgets.
+    pub pdbs: Store<PodDisruptionBudget>,
+    /// The pairs' pods.
+    pub pods: Store<Pod>,
+}
+
+/// The key of a pair: `namespace/name`.
+pub fn key(pair: &MySQLActiveActive) -> String {
+    format!(
+        "{}/{}",
+        pair.meta().namespace.as_deref().unwrap_or_default(),
+        pair.meta().name.as_deref().unwrap_or_default()
+    )
+}
+
+/// State shared by the reconciles and pair loops of one scope.
+pub struct Context {
+    /// Kubernetes client.
+    pub client: Client,
+    /// Settings.
+    pub settings: Settings,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// Reflector stores.
+    pub stores: Stores,
+    /// Whether every store has its first list (until then a missing object
+    /// may only be not yet seen).
+    pub synced: AtomicBool,
+    /// The pair loops.
+    pub loops: Loops,
+    /// What apply last wrote, to tell drift from the server's own changes.
+    pub applied: AppliedMemo,
+    /// Consecutive failed reconciles per pair (back-off).
+    pub failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    /// Publishes an Event about `pair`; a failure to publish is logged,
+    /// never fatal.
+    pub async fn publish(&self, pair: &MySQLActiveActive, reason: Reason, note: String) {
+        self.publish_typed(pair, reason, reason.type_(), note).await;
+    }
+
+    /// As [`Context::publish`], with the type given (see
+    /// [`Reason::type_for`]).
+    pub async fn publish_typed(
+        &self,
+        pair: &MySQLActiveActive,
+        reason: Reason,
+        type_: kube::runtime::events::EventType,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.as_str().into(),
+            note: Some(note),
+            action: reason.action().into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &pair.object_ref(&())).await {
+            tracing::warn!(reason = %reason, error = %e, "could not publish an Event");
+        }
+    }
+
+    /// The pair as the store has it now.
+    pub fn pair(&self, namespace: &str, name: &str) -> Option<Arc<MySQLActiveActive>> {
+        self.stores
+            .pairs
+            .get(&ObjectRef::new(name).within(namespace))
+    }
+
+    /// Whether the stores are synced.
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::SeqCst)
+    }
+
+    /// Forgets what is kept about a deleted pair.
+    pub fn forget(&self, key: &str) {
+        if let Ok(mut f) = self.failures.lock() {
+            f.remove(key);
+        }
+        self.applied.forget_pair(key);
+    }
+}

@@ -1,0 +1,437 @@
+//! The pair loop: one task per pair (the shape of MOCO's clustering
+//! manager) that observes both servers, decides with
+//! [`crate::topology::decide`], acts, and records status.
+//!
+//! The Kubernetes reconcile hands the loop what it should run on (a
+//! [`Desired`]: the validated pair and its passwords, or why the pair is
+//! blocked) through a `watch` channel: the latest hand-off wins, and each
+//! one wakes the loop at once (a coalescing nudge). Otherwise the loop
+//! wakes on its ticker (`--observe-interval-seconds`), sooner while a
+//! writer is down (at the end of the detection window) or after a step
+//! failed (a back-off that never exceeds the interval). The loop owns the
+//! pair's server clients, the writer-down timer, its back-off and its
+//! divergence check (which runs beside it, never blocking a failover);
+//! when the pair is deleted the loop ends and all of it is dropped.
+//!
+//! Steps of one cycle: `observe` → decide → `act` → `record`.
+
+pub mod act;
+pub mod observe;
+pub mod record;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use super::context::{Context, key};
+use super::divergence;
+use super::error::Error;
+use super::events::Reason;
+use super::locked;
+use super::metrics::Metrics;
+use super::status::{self, Outcome};
+use crate::api::{DivergenceReport, MySQLActiveActive, MySQLActiveActiveStatus};
+use crate::mysql::AccountPasswords;
+use crate::topology;
+
+/// What the reconcile hands the pair loop.
+#[derive(Clone)]
+pub enum Desired {
+    /// Observe and act on this pair (observe only while `spec.paused`).
+    Run {
+        /// The validated pair, as the reconcile saw it.
+        pair: Arc<MySQLActiveActive>,
+        /// The accounts' passwords.
+        passwords: AccountPasswords,
+    },
+    /// The pair cannot run as specified: report it, change nothing.
+    Blocked {
+        /// The pair.
+        pair: Arc<MySQLActiveActive>,
+        /// Why (the Event reason and the Ready condition's reason).
+        reason: Reason,
+        /// What is wrong and what to do.
+        message: String,
+    },
+}
+
+impl Desired {
+    /// The pair.
+    pub fn pair(&self) -> &Arc<MySQLActiveActive> {
+        match self {
+            Desired::Run { pair, .. } | Desired::Blocked { pair, .. } => pair,
+        }
+    }
+
+    /// Whether the loop may act: runnable, not paused.
+    fn may_act(&self) -> bool {
+        matches!(self, Desired::Run { pair, .. } if !pair.spec.paused)
+    }
+}
+
+struct Handle {
+    uid: String,
+    tx: watch::Sender<Desired>,
+    task: JoinHandle<()>,
+}
+
+/// The running pair loops, by pair key.
+#[derive(Default)]
+pub struct Loops {
+    inner: Mutex<HashMap<String, Handle>>,
+}
+
+impl Loops {
+    /// Hands `desired` to its pair's loop, starting the loop if there is
+    /// none (or the pair was created again under the same name).
+    pub fn hand_off(&self, ctx: &Arc<Context>, desired: Desired) {
+        let pair = desired.pair().clone();
+        let key = key(&pair);
+        let uid = pair.uid().unwrap_or_default();
+        let mut loops = locked(&self.inner);
+        if let Some(h) = loops.get(&key)
+            && h.uid == uid
+            && !h.task.is_finished()
+        {
+            h.tx.send_replace(desired);
+            return;
+        }
+        if let Some(old) = loops.remove(&key) {
+            old.task.abort();
+        }
+        let (tx, rx) = watch::channel(desired);
+        let span = tracing::info_span!(parent: None, "pair_loop", pair = %pair.name_any(), namespace = pair.namespace().unwrap_or_default());
+        let task = tokio::spawn(run(ctx.clone(), key.clone(), uid.clone(), rx).instrument(span));
+        loops.insert(key, Handle { uid, tx, task });
+    }
+
+    /// Stops the loop of `key` (the pair is being deleted).
+    pub fn stop(&self, key: &str) {
+        if let Some(h) = locked(&self.inner).remove(key) {
+            h.task.abort();
+        }
+    }
+
+    /// How many loops run.
+    pub fn len(&self) -> usize {
+        locked(&self.inner).len()
+    }
+
+    /// Whether no loop runs.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn finished(&self, key: &str, uid: &str) {
+        let mut loops = locked(&self.inner);
+        if loops.get(key).is_some_and(|h| h.uid == uid) {
+            loops.remove(key);
+        }
+    }
+}
+
+/// Delay before the next cycle after `failures` failed cycles in a row:
+/// 0.25 s, 0.5 s, 1 s, ... never more than the observe interval (a
+/// promotion that failed in the middle of an outage is retried at least
+/// that often). Pure.
+pub fn retry_delay(failures: u32, interval: Duration) -> Duration {
+    let exp = failures.saturating_sub(1).min(16);
+    (Duration::from_millis(250) * (1u32 << exp)).min(interval)
+}
+
+/// A loop's task: cycles until the pair is gone.
+async fn run(ctx: Arc<Context>, key: String, uid: String, mut rx: watch::Receiver<Desired>) {
+    let (ns, name) = key.split_once('/').unwrap_or_default();
+    let (ns, name) = (ns.to_string(), name.to_string());
+    let first = rx.borrow().pair().clone();
+    let mut state = PairLoop::new(&first);
+    let interval = ctx.settings.observe_interval();
+    let mut wake = "nudge";
+    tracing::info!("pair loop started");
+    loop {
+        match ctx.pair(&ns, &name) {
+            Some(p)
+                if p.uid().as_deref() == Some(uid.as_str())
+                    && p.metadata.deletion_timestamp.is_none() => {}
+            _ => break,
+        }
+        let desired = rx.borrow_and_update().clone();
+        Metrics::count(&ctx.metrics.loop_cycles, wake);
+        let generation = desired.pair().metadata.generation;
+        let current = || {
+            let d = rx.borrow();
+            d.may_act() && d.pair().metadata.generation == generation
+        };
+        let delay = state.cycle(&ctx, &desired, &current).await;
+        wake = tokio::select! {
+            _ = tokio::time::sleep(delay) => if delay < interval { "retry" } else { "tick" },
+            changed = rx.changed() => match changed {
+                Ok(()) => "nudge",
+                Err(_) => break,
+            },
+        };
+    }
+    tracing::info!("pair loop ended: the pair is gone");
+    if let Some(d) = state.divergence.take() {
+        d.abort();
+    }
+    ctx.metrics.forget_pair(&ns, &name);
+    ctx.forget(&key);
+    ctx.loops.finished(&key, &uid);
+}
+
+/// What one pair's loop keeps between cycles.
+struct PairLoop {
+    /// The pair's status as this loop knows it (it is status's only writer).
+    status: MySQLActiveActiveStatus,
+    /// What the API server holds (the last write), and when it was written.
+    written: Value,
+    written_at: Instant,
+    clients: observe::Clients,
+    writer_down_since: Option<Instant>,
+    failures: u32,
+    divergence: Option<JoinHandle<DivergenceReport>>,
+}
+
+fn now() -> Time {
+    Time(jiff::Timestamp::now())
+}
+
+impl PairLoop {
+    fn new(pair: &MySQLActiveActive) -> Self {
+        let status = pair.status.clone().unwrap_or_default();
+        Self {
+            written: serde_json::to_value(&status).unwrap_or(Value::Null),
+            status,
+            written_at: Instant::now(),
+            clients: observe::Clients::default(),
+            writer_down_since: None,
+            failures: 0,
+            divergence: None,
+        }
+    }
+
+    /// One cycle; returns the delay before the next.
+    async fn cycle(
+        &mut self,
+        ctx: &Context,
+        desired: &Desired,
+        current: &(dyn Fn() -> bool + Sync),
+    ) -> Duration {
+        let interval = ctx.settings.observe_interval();
+        match self.run_cycle(ctx, desired, current).await {
+            Ok(next) => {
+                self.failures = 0;
+                next.min(interval)
+            }
+            Err(e) => {
+                self.failures += 1;
+                let delay = retry_delay(self.failures, interval);
+                tracing::warn!(error = %e, retry_in = ?delay, "cycle failed");
+                delay
+            }
+        }
+    }
+
+    /// Whether the writer has been unreachable for the detection window;
+    /// and, while it is down, how long until the window ends.
+    fn detection(
+        &mut self,
+        pair: &MySQLActiveActive,
+        observed: &observe::Observed,
+    ) -> (bool, Option<Duration>) {
+        let window = Duration::from_secs(u64::from(pair.spec.failover.detection_window_seconds));
+        let down = observe::current_writer(pair)
+            .is_some_and(|w| !observed.facts[w as usize % 2].reachable());
+        if !down {
+            self.writer_down_since = None;
+            return (false, None);
+        }
+        let since = *self.writer_down_since.get_or_insert_with(Instant::now);
+        let elapsed = since.elapsed();
+        (elapsed >= window, window.checked_sub(elapsed))
+    }
+
+    async fn run_cycle(
+        &mut self,
+        ctx: &Context,
+        desired: &Desired,
+        current: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Duration, Error> {
+        let interval = ctx.settings.observe_interval();
+        let mut pair = (**desired.pair()).clone();
+        pair.status = Some(self.status.clone());
+        let (passwords, paused) = match desired {
+            Desired::Blocked {
+                reason, message, ..
+            } => {
+                let was = self
+                    .status
+                    .conditions
+                    .iter()
+                    .find(|c| c.type_ == "Ready")
+                    .map(|c| c.reason.clone());
+                if was.as_deref() != Some(reason.as_str()) {
+                    ctx.publish(&pair, *reason, message.clone()).await;
+                }
+                let outcome = Outcome {
+                    blocked: Some((reason.as_str().into(), message.clone())),
+                    ..Default::default()
+                };
+                let new = status::build(&pair, None, None, &outcome, now());
+                self.record(ctx, &pair, new).await?;
+                return Ok(interval);
+            }
+            Desired::Run { passwords, pair: p } => (passwords, p.spec.paused),
+        };
+        let observed = observe::observe(&pair, ctx, &mut self.clients, passwords).await;
+        let (long_enough, window_left) = self.detection(&pair, &observed);
+        let plan = topology::decide(&observe::input(&pair, &observed, long_enough));
+        let started = (jiff::Timestamp::now(), Instant::now());
+        let acted = if !paused && !plan.steps.is_empty() {
+            act::act(&pair, ctx, &observed, &plan, passwords, current).await
+        } else {
+            Ok(act::Acted::default())
+        };
+        let elapsed = started.1.elapsed();
+        record::record_metrics(ctx, &pair, &observed.facts);
+        let mut outcome = Outcome {
+            acted: !plan.steps.is_empty() && !paused,
+            ..Default::default()
+        };
+        if paused {
+            outcome.blocked = Some((
+                "Paused".into(),
+                "spec.paused is true: the operator changes nothing".into(),
+            ));
+        }
+        let mut superseded = false;
+        let step_error = match acted {
+            Ok(done) => {
+                superseded = done.superseded;
+                outcome.skipped = done.skipped;
+                if let (Some(change), false) = (plan.failover, done.superseded) {
+                    let down_for = self
+                        .writer_down_since
+                        .take()
+                        .map(|s| s.elapsed())
+                        .unwrap_or_default();
+                    Metrics::count(&ctx.metrics.failovers, "promoted");
+                    ctx.metrics
+                        .role_change_seconds
+                        .get_or_create(&super::metrics::KindLabels {
+                            kind: "failover".into(),
+                        })
+                        .observe(down_for.as_secs_f64());
+                    outcome.failover = Some(record::failover_record(
+                        &pair,
+                        change,
+                        down_for,
+                        done.data_loss_accepted,
+                    ));
+                }
+                None
+            }
+            Err(e) => {
+                outcome.failed = Some(("Step".into(), e.to_string()));
+                Some(e)
+            }
+        };
+        if !paused && !superseded {
+            outcome.switchover = record::switchover_record(
+                &pair,
+                &plan,
+                step_error.as_ref(),
+                Time(started.0),
+                elapsed,
+            );
+            if let Some(change) = &outcome.switchover {
+                record::announce_switchover(ctx, &pair, change, elapsed).await;
+            }
+            outcome.divergence = self
+                .divergence_check(ctx, &pair, &observed, step_error.is_none())
+                .await;
+        }
+        let new = status::build(&pair, Some(&observed.facts), Some(&plan), &outcome, now());
+        self.record(ctx, &pair, new).await?;
+        match step_error {
+            Some(e) => Err(e),
+            None if outcome.acted => Ok(Duration::from_millis(500)),
+            None => Ok(window_left.map_or(interval, |w| w.min(interval))),
+        }
+    }
+
+    /// Collects a finished divergence check; starts one when due. The check
+    /// runs beside the loop: it never delays a failover.
+    async fn divergence_check(
+        &mut self,
+        ctx: &Context,
+        pair: &MySQLActiveActive,
+        observed: &observe::Observed,
+        settled: bool,
+    ) -> Option<DivergenceReport> {
+        if let Some(h) = self.divergence.take_if(|h| h.is_finished()) {
+            let report = h.await.ok()?;
+            divergence::announce(ctx, pair, &report).await;
+            return Some(report);
+        }
+        if self.divergence.is_none() && settled && divergence::due(pair, jiff::Timestamp::now()) {
+            let (p, o) = (pair.clone(), observed.clone());
+            self.divergence = Some(tokio::spawn(async move { divergence::check(&p, &o).await }));
+        }
+        None
+    }
+
+    /// Step `record`: Events for news, then status (throttled).
+    async fn record(
+        &mut self,
+        ctx: &Context,
+        pair: &MySQLActiveActive,
+        new: MySQLActiveActiveStatus,
+    ) -> Result<(), Error> {
+        record::announce_transitions(ctx, pair, &self.status, &new).await;
+        if let Some(v) =
+            record::write_status(ctx, pair, &self.written, &new, self.written_at.elapsed()).await?
+        {
+            self.written = v;
+            self.written_at = Instant::now();
+        }
+        self.status = new;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 12, bug 5: the reconcile's back-off grew to 300 s also for a
+    /// promotion that failed in the middle of an outage.
+    #[test]
+    fn retries_never_wait_longer_than_the_observe_interval() {
+        let interval = Duration::from_secs(5);
+        let rows = [
+            (1, Duration::from_millis(250)),
+            (2, Duration::from_millis(500)),
+            (3, Duration::from_secs(1)),
+            (5, Duration::from_secs(4)),
+            (6, interval),
+            (50, interval),
+            (u32::MAX, interval),
+        ];
+        for (failures, want) in rows {
+            assert_eq!(retry_delay(failures, interval), want, "{failures}");
+        }
+        assert_eq!(
+            retry_delay(9, Duration::from_secs(1)),
+            Duration::from_secs(1)
+        );
+    }
+}

@@ -1,0 +1,282 @@
+//! Step `observe` of the pair loop: both nodes' pods (from the reflector
+//! store) and servers (concurrently, with timeouts), as
+//! [`crate::topology::NodeFacts`]; and the decision's input from them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+use kube::runtime::reflector::ObjectRef;
+
+use super::super::context::Context;
+use super::super::settings::AddressMode;
+use crate::accounts::{ADMIN_USER, REPLICATION_USER};
+use crate::api::{MySQLActiveActive, TlsMode};
+use crate::mysql::{
+    AccountPasswords, ChannelTls, ConnectOptions, Endpoint, MySqlClient, Password, Server,
+};
+use crate::render::Names;
+use crate::render::meta::LABEL_ROLE;
+use crate::render::mycnf::{MYSQL_PORT, TLS_DIR};
+use crate::topology::{self, Input, NodeFacts, Role};
+
+fn ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// What one cycle saw.
+#[derive(Clone)]
+pub struct Observed {
+    /// Both nodes.
+    pub facts: [NodeFacts; 2],
+    clients: [Option<Arc<MySqlClient>>; 2],
+}
+
+impl Observed {
+    /// The client of `ordinal`'s server, when it has an address.
+    pub fn client(&self, ordinal: u32) -> Option<&Arc<MySqlClient>> {
+        self.clients[ordinal as usize % 2].as_ref()
+    }
+}
+
+/// The key of a cached server client: its address and a digest of the
+/// password, so a changed address or a rotated password gets a new client
+/// (and the password itself is not kept in the key).
+fn client_cache_key(address: &str, password: &str) -> String {
+    format!("{address}#{}", crate::render::meta::digest(password))
+}
+
+/// The loop's server clients, one per node, kept while the node's address
+/// and the admin password stay the same.
+#[derive(Default)]
+pub struct Clients {
+    slots: [Option<(String, Arc<MySqlClient>)>; 2],
+}
+
+impl Clients {
+    fn get(
+        &mut self,
+        ordinal: u32,
+        address: &str,
+        password: &Password,
+        connect_timeout: Duration,
+        statement_timeout: Duration,
+    ) -> Arc<MySqlClient> {
+        let slot = &mut self.slots[ordinal as usize % 2];
+        let key = client_cache_key(address, password.expose());
+        if let Some((k, c)) = slot
+            && *k == key
+        {
+            return c.clone();
+        }
+        let mut opts = ConnectOptions::new(
+            Endpoint {
+                host: address.to_string(),
+                port: MYSQL_PORT,
+            },
+            ADMIN_USER,
+            password.clone(),
+        );
+        opts.connect_timeout = connect_timeout;
+        opts.statement_timeout = statement_timeout;
+        let client = Arc::new(MySqlClient::new(opts));
+        *slot = Some((key, client.clone()));
+        client
+    }
+}
+
+/// Step `observe`.
+pub async fn observe(
+    pair: &MySQLActiveActive,
+    ctx: &Context,
+    clients: &mut Clients,
+    passwords: &AccountPasswords,
+) -> Observed {
+    let names = Names::of(pair);
+    let pod = |ordinal: u32| {
+        ctx.stores
+            .pods
+            .get(&ObjectRef::new(&names.pod(ordinal)).within(&names.namespace))
+    };
+    // The revision pods should run (OnDelete: the operator rolls them).
+    let update_revision = ctx
+        .stores
+        .statefulsets
+        .get(&ObjectRef::new(&names.statefulset()).within(&names.namespace))
+        .and_then(|s| s.status.clone())
+        .and_then(|s| s.update_revision);
+    let mut prepared = (0..2u32).map(|ordinal| {
+        let pod = pod(ordinal);
+        let pod = pod.as_deref();
+        let address = match ctx.settings.address_mode {
+            AddressMode::Dns => Some(names.pod_fqdn(ordinal)),
+            AddressMode::PodIp => pod
+                .and_then(|p| p.status.as_ref())
+                .and_then(|s| s.pod_ip.clone()),
+        };
+        let terminating = pod.is_some_and(|p| p.metadata.deletion_timestamp.is_some());
+        let facts = NodeFacts {
+            ordinal,
+            pod_exists: pod.is_some(),
+            pod_ready: pod.is_some_and(ready),
+            terminating,
+            address: address.clone(),
+            role_label: pod
+                .and_then(|p| p.labels().get(LABEL_ROLE))
+                .and_then(|v| Role::from_label(v)),
+            server: Err("not observed".into()),
+            failure: None,
+            outdated: match (pod, update_revision.as_deref()) {
+                (Some(p), Some(rev)) => p
+                    .labels()
+                    .get("controller-revision-hash")
+                    .is_some_and(|h| h != rev),
+                _ => false,
+            },
+        };
+        let client = match (&address, pod) {
+            (Some(a), Some(_)) if !terminating => Some(clients.get(
+                ordinal,
+                a,
+                &passwords.admin,
+                ctx.settings.connect_timeout,
+                ctx.settings.statement_timeout,
+            )),
+            _ => None,
+        };
+        (facts, client)
+    });
+    let (Some((mut f0, c0)), Some((mut f1, c1))) = (prepared.next(), prepared.next()) else {
+        unreachable!("two ordinals")
+    };
+    async fn look(c: &Option<Arc<MySqlClient>>, f: &mut NodeFacts) {
+        let Some(c) = c else {
+            f.server = Err(if f.pod_exists {
+                "no address yet".into()
+            } else {
+                "pod does not exist".into()
+            });
+            return;
+        };
+        f.server = c.observe().await.map_err(|e| e.to_string());
+        if f.server.as_ref().is_ok_and(topology::halted) {
+            f.failure = c.applier_failure().await.ok().flatten();
+        }
+    }
+    tokio::join!(look(&c0, &mut f0), look(&c1, &mut f1));
+    Observed {
+        facts: [f0, f1],
+        clients: [c0, c1],
+    }
+}
+
+/// The decision input for `pair`; `writer_down_long_enough` comes from the
+/// caller's clock.
+pub fn input(
+    pair: &MySQLActiveActive,
+    observed: &Observed,
+    writer_down_long_enough: bool,
+) -> Input {
+    let names = Names::of(pair);
+    let current_writer = pair
+        .status
+        .as_ref()
+        .and_then(|s| s.writer.as_ref())
+        .and_then(|w| (0..2).find(|o| names.pod(*o) == *w));
+    let writer_history = current_writer.and_then(|w| {
+        let n = pair
+            .status
+            .as_ref()?
+            .nodes
+            .iter()
+            .find(|n| n.ordinal == w)?;
+        Some(topology::WriterHistory {
+            gtid_executed: n.executed_gtid_set.clone()?,
+            source: match pair.spec.engine {
+                crate::api::Engine::MySQL => n.server_uuid.clone()?,
+                crate::api::Engine::MariaDB => n.server_id?.to_string(),
+            },
+        })
+    });
+    Input {
+        mode: pair.spec.write_mode,
+        engine: pair.spec.engine,
+        policy: pair.spec.replication.applier_error_policy,
+        replication_user: REPLICATION_USER.into(),
+        port: MYSQL_PORT,
+        tls: channel_tls(pair),
+        current_writer,
+        nodes: observed.facts.clone(),
+        failover: topology::FailoverInput {
+            automatic: pair.spec.failover.automatic,
+            writer_down_long_enough,
+        },
+        writer_history,
+        switchover: pending_switchover(pair).and_then(|(_, target)| target.ok()),
+    }
+}
+
+/// The switchover request not yet answered in status, if any, with the
+/// ordinal of its target (`Err`: the target is not a pod of this pair).
+pub fn pending_switchover(
+    pair: &MySQLActiveActive,
+) -> Option<(&crate::api::SwitchoverRequest, Result<u32, String>)> {
+    let req = pair.spec.switchover.as_ref()?;
+    let answered = pair
+        .status
+        .as_ref()
+        .and_then(|s| s.answered_switchover_request.as_deref());
+    if answered == Some(req.request_id.as_str()) {
+        return None;
+    }
+    let names = Names::of(pair);
+    let target = (0..2u32)
+        .find(|o| names.pod(*o) == req.target)
+        .ok_or_else(|| {
+            format!(
+                "target {:?} is not a pod of this pair (expected {} or {})",
+                req.target,
+                names.pod(0),
+                names.pod(1)
+            )
+        });
+    Some((req, target))
+}
+
+/// The writer recorded in status, if any.
+pub fn current_writer(pair: &MySQLActiveActive) -> Option<u32> {
+    let names = Names::of(pair);
+    pair.status
+        .as_ref()
+        .and_then(|s| s.writer.as_ref())
+        .and_then(|w| (0..2).find(|o| names.pod(*o) == *w))
+}
+
+/// The TLS the spec asks of the replication channels.
+pub fn channel_tls(pair: &MySQLActiveActive) -> ChannelTls {
+    let ca_file = format!("{TLS_DIR}/ca.crt");
+    match pair.spec.replication.tls.mode {
+        TlsMode::Disabled => ChannelTls::Disabled,
+        TlsMode::Required => ChannelTls::Required,
+        TlsMode::VerifyCA => ChannelTls::VerifyCa { ca_file },
+        TlsMode::VerifyIdentity => ChannelTls::VerifyIdentity { ca_file },
+    }
+}
+
+#[cfg(test)]
+mod cache_key_tests {
+    use super::client_cache_key;
+
+    #[test]
+    fn a_rotated_password_or_a_new_address_gets_a_new_client() {
+        let base = client_cache_key("10.0.0.2", "first-password");
+        assert_eq!(base, client_cache_key("10.0.0.2", "first-password"));
+        assert_ne!(base, client_cache_key("10.0.0.2", "rotated-password"));
+        assert_ne!(base, client_cache_key("10.0.0.3", "first-password"));
+        assert!(!base.contains("first-password"));
+    }
+}
