@@ -103,8 +103,9 @@ async fn single_writer_pair(engine: &str) {
     }
     r.disconnect().await.unwrap();
     // Steady state: no write requests from the operator over three observe
-    // cycles, once status has caught up with the writes above (executed
-    // GTID sets are part of status).
+    // cycles, once status has caught up with the writes above. When only
+    // GTID positions move, status is written at most once a minute
+    // (pairloop::record::REFRESH): right after that write, a quiet window.
     let mut w = conn(&writer_ips[0], &pw).await;
     let gtid_query = if engine == "MariaDB" {
         "SELECT @@GLOBAL.gtid_current_pos"
@@ -114,7 +115,7 @@ async fn single_writer_pair(engine: &str) {
     let executed: String = w.query_first(gtid_query).await.unwrap().unwrap_or_default();
     w.disconnect().await.unwrap();
     let executed = executed.replace('\n', "");
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let p = b.wait_ready(&name, Duration::from_secs(30)).await;
         let nodes = p.status.unwrap().nodes;
@@ -130,6 +131,7 @@ async fn single_writer_pair(engine: &str) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let cycles_before = b.operator_metric("mysqlaa_pair_loop_cycles_total").await;
     tokio::time::sleep(Duration::from_secs(OBSERVE_SECONDS)).await;
     let before = b.cluster.audit_events().len();
     tokio::time::sleep(Duration::from_secs(OBSERVE_SECONDS * 3 + 1)).await;
@@ -142,7 +144,11 @@ async fn single_writer_pair(engine: &str) {
         .iter()
         .filter(|r| r.user == OPERATOR_USER && r.is_write() && r.resource != "leases")
         .collect();
-    assert!(reads > 0, "the operator kept observing");
+    let cycles = b.operator_metric("mysqlaa_pair_loop_cycles_total").await - cycles_before;
+    assert!(
+        cycles >= 3.0,
+        "the operator kept observing: {cycles} pair loop cycles"
+    );
     if !writes.is_empty() {
         let p = Api::<MySQLActiveActive>::namespaced(b.client.clone(), "shop")
             .get(&name)
@@ -154,7 +160,7 @@ async fn single_writer_pair(engine: &str) {
         );
     }
     eprintln!(
-        "{engine}: steady state over {}s: {reads} reads, 0 writes",
+        "{engine}: steady state over {}s: {cycles} observations, {reads} API reads, 0 writes",
         OBSERVE_SECONDS * 3 + 1
     );
     b.shutdown().await;
@@ -291,6 +297,195 @@ async fn mysql_operator_killed_during_bring_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_operator_killed_during_bring_up() {
     operator_killed_during_bring_up("MariaDB").await;
+}
+
+/// Issue 12, bug 4 and bug 3, in the box: changes made by hand to the
+/// objects the operator owns are repaired (the old apply skipped any object
+/// whose live copy kept its hash annotation, and `kubectl scale` keeps it);
+/// and a pair deleted and created again under the same name comes back
+/// Ready with its data (the generated Secrets used to be garbage-collected
+/// with the pair while the claims stayed: new passwords, locked out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_repaired_and_a_recreated_pair_keeps_its_data() {
+    let b = TestBox::start("drift").await;
+    let (name, pair) = b.apply_example("pair.yaml", "MySQL").await;
+    b.wait_ready(&name, Duration::from_secs(240)).await;
+    let pw = b.admin_password(&name).await;
+    let writer = b.endpoint_ips(&format!("{name}-writer")).await[0].clone();
+    let mut w = conn(&writer, &pw).await;
+    w.query_drop("CREATE DATABASE app").await.unwrap();
+    w.query_drop("CREATE TABLE app.t (id INT PRIMARY KEY, v TEXT)")
+        .await
+        .unwrap();
+    w.query_drop("INSERT INTO app.t VALUES (1, 'kept across the re-creation')")
+        .await
+        .unwrap();
+    w.disconnect().await.unwrap();
+    let reconciles = || b.operator_metric("mysqlaa_reconciles_total");
+
+    let sts: Api<StatefulSet> = Api::namespaced(b.client.clone(), "shop");
+    let before = reconciles().await;
+    let generation = sts
+        .get(&name)
+        .await
+        .unwrap()
+        .metadata
+        .generation
+        .unwrap_or_default();
+    let t = Instant::now();
+    b.kubectl(&["scale", "sts", &name, "-n", "shop", "--replicas=3"]);
+    eventually(
+        "kubectl scale is undone",
+        Duration::from_secs(30),
+        || async {
+            let s = sts.get(&name).await.unwrap();
+            // Scaled (one generation), then restored (another).
+            (s.spec.replicas == Some(2) && s.metadata.generation >= Some(generation + 2))
+                .then_some(())
+        },
+    )
+    .await;
+    eprintln!(
+        "scale repaired in {:.2}s, {} reconcile(s)",
+        t.elapsed().as_secs_f64(),
+        reconciles().await - before
+    );
+
+    let services: Api<k8s_openapi::api::core::v1::Service> =
+        Api::namespaced(b.client.clone(), "shop");
+    let writer_service = format!("{name}-writer");
+    let wanted = services
+        .get(&writer_service)
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .selector;
+    let before = reconciles().await;
+    let t = Instant::now();
+    b.kubectl(&[
+        "patch",
+        "svc",
+        &writer_service,
+        "-n",
+        "shop",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"selector":{"mysql-aa.io/role":"replica"}}}"#,
+    ]);
+    eventually(
+        "the writer Service's selector is restored",
+        Duration::from_secs(30),
+        || async {
+            let s = services.get(&writer_service).await.unwrap();
+            (s.spec.unwrap().selector == wanted).then_some(())
+        },
+    )
+    .await;
+    eprintln!(
+        "Service selector repaired in {:.2}s, {} reconcile(s)",
+        t.elapsed().as_secs_f64(),
+        reconciles().await - before
+    );
+
+    let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(b.client.clone(), "shop");
+    let config = format!("{name}-config");
+    let old_uid = config_maps.get(&config).await.unwrap().uid();
+    let before = reconciles().await;
+    let t = Instant::now();
+    b.kubectl(&["delete", "configmap", &config, "-n", "shop"]);
+    eventually(
+        "the deleted ConfigMap is recreated",
+        Duration::from_secs(30),
+        || async {
+            let c = config_maps.get_opt(&config).await.unwrap()?;
+            (c.uid() != old_uid).then_some(())
+        },
+    )
+    .await;
+    eprintln!(
+        "ConfigMap recreated in {:.2}s, {} reconcile(s)",
+        t.elapsed().as_secs_f64(),
+        reconciles().await - before
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(b.client.clone(), "shop");
+    eventually(
+        "an ObjectsRepaired Event names the first repair",
+        Duration::from_secs(15),
+        || async {
+            let notes: Vec<String> = events
+                .list(&Default::default())
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .filter(|e| e.reason.as_deref() == Some("ObjectsRepaired"))
+                .filter_map(|e| e.note)
+                .collect();
+            let named = |what: &str| {
+                notes
+                    .iter()
+                    .any(|n| n.starts_with("repaired") && n.contains(what))
+            };
+            named("StatefulSet orders").then_some(())
+        },
+    )
+    .await;
+    b.wait_ready(&name, Duration::from_secs(60)).await;
+
+    // Delete the pair (as `kubectl delete` does: background propagation,
+    // the garbage collector removes what it owns) and create it again.
+    b.kubectl(&[
+        "delete",
+        "mysqlactiveactive",
+        &name,
+        "-n",
+        "shop",
+        "--wait=true",
+    ]);
+    let pods: Api<Pod> = Api::namespaced(b.client.clone(), "shop");
+    eventually(
+        "the pair's pods are gone",
+        Duration::from_secs(120),
+        || async {
+            pods.list(&Default::default())
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+                .then_some(())
+        },
+    )
+    .await;
+    let claims = b.kubectl(&["get", "pvc", "-n", "shop", "-o", "name"]);
+    assert!(claims.contains(&format!("data-{name}-0")), "{claims}");
+    let secrets = b.kubectl(&["get", "secrets", "-n", "shop", "-o", "name"]);
+    assert!(
+        secrets.contains(&format!("{name}-admin")),
+        "the Secrets outlive the pair with its data: {secrets}"
+    );
+    let api: Api<MySQLActiveActive> = Api::namespaced(b.client.clone(), "shop");
+    api.patch(
+        &name,
+        &kube::api::PatchParams::apply("test"),
+        &kube::api::Patch::Apply(&pair),
+    )
+    .await
+    .unwrap();
+    b.wait_ready(&name, Duration::from_secs(240)).await;
+    assert_eq!(b.admin_password(&name).await, pw, "the same passwords");
+    let writer = b.endpoint_ips(&format!("{name}-writer")).await[0].clone();
+    let mut w = conn(&writer, &pw).await;
+    let kept: Option<String> = w
+        .query_first("SELECT v FROM app.t WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("kept across the re-creation"));
+    w.disconnect().await.unwrap();
+    b.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

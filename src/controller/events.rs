@@ -7,7 +7,8 @@
 //! | `SecretGenerated` | Normal | `Credentials` | a credentials Secret was created with a new password |
 //! | `CredentialsMissing` | Warning | `Credentials` | a named Secret (or its `password` key) is missing, or the data of an earlier pair of that name remains without its Secret; nothing was changed |
 //! | `InvalidSpec` | Warning | `Validate` | the spec fails the CRD's rules (it bypassed admission) |
-//! | `ObjectsApplied` | Normal | `Apply` | owned objects were created, changed, or repaired after a change by someone else |
+//! | `ObjectsApplied` | Normal | `Apply` | owned objects were created or changed as the spec asks |
+//! | `ObjectsRepaired` | Warning | `Apply` | someone changed or deleted an owned object (`kubectl scale`, `edit`, `delete`); the operator restored it |
 //! | `ObjectRefused` | Warning | `Apply` | the API server refused a rendered object (names it, quotes its message); nothing running changes |
 //! | `UsersEnsured` | Normal | `EnsureUsers` | the operator's accounts were (re)created on a node |
 //! | `ReplicationWired` | Normal | `WireReplication` | a node was pointed at its peer (TLS as the spec asks) and started |
@@ -43,8 +44,10 @@ pub enum Reason {
     CredentialsMissing,
     /// The spec fails the CRD's rules.
     InvalidSpec,
-    /// Owned objects were created, changed or repaired.
+    /// Owned objects were created or changed as the spec asks.
     ObjectsApplied,
+    /// Owned objects changed or deleted by someone else were restored.
+    ObjectsRepaired,
     /// The API server refused a rendered object.
     ObjectRefused,
     /// A plan step ran: its name.
@@ -154,6 +157,7 @@ impl Reason {
             Reason::CredentialsMissing => "CredentialsMissing",
             Reason::InvalidSpec => "InvalidSpec",
             Reason::ObjectsApplied => "ObjectsApplied",
+            Reason::ObjectsRepaired => "ObjectsRepaired",
             Reason::ObjectRefused => "ObjectRefused",
             Reason::Step(s) => s.as_str(),
             Reason::StepFailed => "StepFailed",
@@ -176,6 +180,7 @@ impl Reason {
             Reason::CredentialsMissing
             | Reason::InvalidSpec
             | Reason::ObjectRefused
+            | Reason::ObjectsRepaired
             | Reason::Step(StepName::TransactionSkipped)
             | Reason::StepFailed
             | Reason::ApplierHalted
@@ -203,7 +208,7 @@ impl Reason {
         match self {
             Reason::SecretGenerated | Reason::CredentialsMissing => "Credentials",
             Reason::InvalidSpec => "Validate",
-            Reason::ObjectsApplied | Reason::ObjectRefused => "Apply",
+            Reason::ObjectsApplied | Reason::ObjectsRepaired | Reason::ObjectRefused => "Apply",
             Reason::Step(s) => s.action(),
             Reason::StepFailed => "Act",
             Reason::ApplierHalted | Reason::ErrantTransactions | Reason::DurabilityChanged => {
@@ -219,11 +224,12 @@ impl Reason {
     }
 
     /// Every reason, for the catalogue's test.
-    pub const ALL: [Reason; 25] = [
+    pub const ALL: [Reason; 26] = [
         Reason::SecretGenerated,
         Reason::CredentialsMissing,
         Reason::InvalidSpec,
         Reason::ObjectsApplied,
+        Reason::ObjectsRepaired,
         Reason::ObjectRefused,
         Reason::Step(StepName::UsersEnsured),
         Reason::Step(StepName::ReplicationWired),

@@ -141,6 +141,34 @@ impl TestBox {
         }
     }
 
+    /// The sum of every series of the operator's metric `name` (from its
+    /// /metrics endpoint, whose address its log names).
+    pub async fn operator_metric(&self, name: &str) -> f64 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let log = self.operator_log();
+        let address = log
+            .lines()
+            .filter(|l| l.contains("serving /metrics"))
+            .filter_map(|l| l.split("address=").nth(1))
+            .map(|a| a.split_whitespace().next().unwrap_or_default().to_string())
+            .next_back()
+            .expect("the operator logs its metrics address");
+        let mut s = tokio::net::TcpStream::connect(&address).await.unwrap();
+        s.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {address}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).await.unwrap();
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     pub fn operator_log(&self) -> String {
         std::fs::read_to_string(self.cluster.root().join("operator.log")).unwrap_or_default()
     }
@@ -283,6 +311,42 @@ impl TestBox {
             forbidden.is_empty(),
             "the chart's RBAC refused the operator: {forbidden:#?}"
         );
+    }
+}
+
+/// Polls `probe` every 200 ms until it returns `Some`, and returns that;
+/// panics with `what` once `limit` has passed. The one deadline-and-poll
+/// helper of the tests.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+impl TestBox {
+    /// Runs the real kubectl as an unrestricted user; returns its output,
+    /// panicking when it fails.
+    pub fn kubectl(&self, args: &[&str]) -> String {
+        let out = Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", &self.admin_kubeconfig)
+            .output()
+            .expect("kubectl on PATH");
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
 

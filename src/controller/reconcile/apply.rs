@@ -94,11 +94,11 @@ pub fn projection(wanted: &Value, live: &Value) -> Value {
 pub enum Verdict {
     /// Live and as wanted.
     Keep,
-    /// Missing.
+    /// Missing (never applied by this operator process).
     Create,
     /// What the operator wants changed.
     Update,
-    /// Someone changed a field the operator sets.
+    /// Someone changed a field the operator sets, or deleted the object.
     Repair,
 }
 
@@ -111,7 +111,12 @@ pub fn verdict(
     remembered: Option<&(String, String)>,
 ) -> Verdict {
     let Some(live) = live else {
-        return Verdict::Create;
+        // Applied before, gone now: someone deleted it.
+        return if remembered.is_some() {
+            Verdict::Repair
+        } else {
+            Verdict::Create
+        };
     };
     let projected = projection(wanted, live);
     match remembered {
@@ -331,10 +336,10 @@ mod tests {
         let rows: Vec<Row> = vec![
             ("missing", None, None, Verdict::Create),
             (
-                "missing, remembered",
+                "deleted by hand",
                 None,
                 Some(("h1".into(), digest(&as_applied))),
-                Verdict::Create,
+                Verdict::Repair,
             ),
             (
                 "settled",

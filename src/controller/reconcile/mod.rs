@@ -123,7 +123,7 @@ async fn desired(
                 if !applied.repaired.is_empty() {
                     ctx.publish(
                         pair,
-                        Reason::ObjectsApplied,
+                        Reason::ObjectsRepaired,
                         format!(
                             "repaired {} (changed or deleted by someone else)",
                             applied.repaired.join(", ")
