@@ -10,6 +10,8 @@
 //! controller, hostpath provisioner included); the time to start the
 //! control plane itself is printed apart.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -12,6 +12,8 @@
 //! 5), `ROLES_WINDOW_SECONDS` (default 3), `ROLES_ENGINES` (default
 //! `MySQL,MariaDB`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 

@@ -1,6 +1,8 @@
 //! Admission: the examples pass; invalid specs are refused at admission by
 //! the CRD's schema and CEL rules, with messages that name the field.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 use mysql_aa_operator::admission::{self, AdmissionError};
 use mysql_aa_operator::api::{Engine, MySQLActiveActive, WriteMode};
 use serde_json::{Value, json};

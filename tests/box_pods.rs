@@ -5,6 +5,8 @@
 //! restarts after `kill -9`; data surviving pod deletion; the writer
 //! Service's endpoints following the writer label.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;

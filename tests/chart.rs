@@ -5,6 +5,8 @@
 //! without losing a field; `kubectl kustomize` builds deploy/; derived
 //! files must match what generates them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 mod common;
 
 use std::process::Command;

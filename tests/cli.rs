@@ -1,5 +1,7 @@
 //! The binary's `crd` and `render` commands, as a user runs them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 

@@ -1,5 +1,7 @@
 //! The committed CRD matches the code, and every field is documented.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 use mysql_aa_operator::admission;
 use mysql_aa_operator::cli::crd_yaml;
 use serde_json::Value;

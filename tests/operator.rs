@@ -2,6 +2,8 @@
 //! against the real Kubernetes control plane, pods running real MySQL 9.7 /
 //! MariaDB 10.11 on the virtual kubelet's nodes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 mod common;
 
 use std::path::PathBuf;

@@ -7,6 +7,8 @@
 //! that was never used, unless the rule's comment says why it is kept
 //! (`# kept: ...`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -1,5 +1,7 @@
 //! The rendered objects: the facts that matter, for both engines and modes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, PodSpec, Service};

@@ -4,6 +4,8 @@
 //! acknowledged write counted), semi-synchronous durability, conflicts and
 //! the divergence check.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 mod common;
 
 use std::process::Command;

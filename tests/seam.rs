@@ -2,6 +2,8 @@
 //! for MariaDB 10.11, each node a real server process started with the
 //! operator's own rendered my.cnf.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 use std::time::{Duration, Instant};
 
 use mysql_aa_operator::accounts::{ADMIN_USER, REPLICATION_USER};

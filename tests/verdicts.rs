@@ -7,6 +7,8 @@
 //! listed in `OFFLINE_BLIND_SPOTS` and in the README; a case that leaves or
 //! joins that class fails the test until the list (and the README) say so.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

@@ -435,7 +435,11 @@ pub struct WriteLoad {
 }
 
 impl WriteLoad {
-    /// Creates `app.load` through the writer Service and starts writing.
+    /// Creates `app.load` and an application account (`app`: ordinary
+    /// privileges on `app.*`, as a client should have: the operator's admin
+    /// account is not stopped by a fence on MariaDB, whose READ ONLY ADMIN
+    /// privilege it holds) through the writer Service, and starts writing
+    /// as that account.
     pub async fn start(b: &TestBox, pair: &str, password: &str) -> Self {
         let service = cluster_ip(&b.client, &format!("{pair}-writer")).await;
         let mut c = conn(&service, password).await;
@@ -443,6 +447,14 @@ impl WriteLoad {
             .await
             .unwrap();
         c.query_drop("CREATE TABLE IF NOT EXISTS app.load (id BIGINT AUTO_INCREMENT PRIMARY KEY, seq BIGINT NOT NULL UNIQUE)")
+            .await
+            .unwrap();
+        c.query_drop(format!(
+            "CREATE USER IF NOT EXISTS 'app'@'%' IDENTIFIED BY '{password}'"
+        ))
+        .await
+        .unwrap();
+        c.query_drop("GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO 'app'@'%'")
             .await
             .unwrap();
         c.disconnect().await.unwrap();
@@ -461,7 +473,7 @@ impl WriteLoad {
                 while !stop.load(Ordering::SeqCst) {
                     if let Ok(Ok(mut c)) = tokio::time::timeout(
                         Duration::from_secs(2),
-                        mysql_async::Conn::new(admin_opts(&service, &pw)),
+                        mysql_async::Conn::new(admin_opts(&service, &pw).user(Some("app"))),
                     )
                     .await
                     {
