@@ -104,13 +104,15 @@ pub async fn switchover(t: &Target, to: Option<String>, out: &mut dyn Write) -> 
             .filter(|c| c.request_id.as_deref() == Some(id.as_str()))
     })
     .await?;
-    let outcome = change.outcome.clone().unwrap_or_default();
+    let outcome = change
+        .outcome
+        .map_or("(no outcome)", crate::api::RoleChangeOutcome::as_str);
     writeln!(
         out,
         "{outcome}: {} -> {} in {} ms: {}",
         change.from, change.to, change.duration_millis, change.message
     )?;
-    if outcome != "Succeeded" {
+    if change.outcome != Some(crate::api::RoleChangeOutcome::Succeeded) {
         bail!("switchover {outcome}");
     }
     Ok(())

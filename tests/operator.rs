@@ -52,7 +52,7 @@ async fn single_writer_pair(engine: &str) {
             ("Yes", "Yes")
         );
         assert_eq!(
-            n.role.as_deref(),
+            n.role.map(|r| r.as_str()),
             Some(if n.name == writer {
                 "Writer"
             } else {
@@ -816,7 +816,7 @@ async fn applier_errors_follow_the_policy(engine: &str) {
     assert!(p.status.as_ref().unwrap().nodes.iter().any(|n| {
         n.replication
             .as_ref()
-            .is_some_and(|r| r.sql_running == "No" && r.last_sql_errno == 1062)
+            .is_some_and(|r| r.sql_running.as_str() == "No" && r.last_sql_errno == 1062)
     }));
     // SkipAndRecord: exactly the failing transactions are skipped and recorded.
     b.patch_spec(

@@ -133,7 +133,7 @@ async fn writer_failure_fails_over(engine: &str) {
         (failover.from.as_str(), failover.to.as_str()),
         (old.as_str(), new.as_str())
     );
-    assert_eq!(failover.outcome.as_deref(), Some("Succeeded"));
+    assert_eq!(failover.outcome.map(|o| o.as_str()), Some("Succeeded"));
     assert!(!failover.data_loss_accepted);
     // The old writer returns fenced, replicates from the new one, and does
     // not take the role back.
@@ -142,7 +142,7 @@ async fn writer_failure_fails_over(engine: &str) {
     let st = p.status.unwrap();
     assert_eq!(st.writer.as_deref(), Some(new.as_str()));
     let old_node = st.nodes.iter().find(|n| n.name == old).unwrap();
-    assert_eq!(old_node.role.as_deref(), Some("Replica"));
+    assert_eq!(old_node.role.map(|r| r.as_str()), Some("Replica"));
     assert_eq!(old_node.read_only, Some(true));
     assert_eq!(
         old_node
@@ -224,7 +224,7 @@ async fn switchover_under_load(engine: &str) {
     let p = b.wait_ready(&name, Duration::from_secs(60)).await;
     let st = p.status.unwrap();
     let old_node = st.nodes.iter().find(|n| n.name == old).unwrap();
-    assert_eq!(old_node.role.as_deref(), Some("Replica"));
+    assert_eq!(old_node.role.map(|r| r.as_str()), Some("Replica"));
     assert_eq!(
         old_node
             .replication
@@ -382,7 +382,7 @@ async fn semi_sync_reports_durability(engine: &str) {
         &name,
         Duration::from_secs(240),
         "semi-sync never active",
-        |s| s.durability.as_deref() == Some("SemiSynchronous"),
+        |s| s.durability.map(|d| d.as_str()) == Some("SemiSynchronous"),
     )
     .await;
     let writer = st.writer.clone().unwrap();
@@ -428,7 +428,7 @@ async fn semi_sync_reports_durability(engine: &str) {
         &name,
         Duration::from_secs(60),
         "no fallback reported",
-        |s| s.durability.as_deref() == Some("AsynchronousFallback"),
+        |s| s.durability.map(|d| d.as_str()) == Some("AsynchronousFallback"),
     )
     .await;
     // The peer answers again (or, if its liveness probe had it restarted,
@@ -439,7 +439,7 @@ async fn semi_sync_reports_durability(engine: &str) {
         &name,
         Duration::from_secs(180),
         "semi-sync not restored",
-        |s| s.durability.as_deref() == Some("SemiSynchronous"),
+        |s| s.durability.map(|d| d.as_str()) == Some("SemiSynchronous"),
     )
     .await;
     c.disconnect().await.unwrap();

@@ -65,7 +65,7 @@ pub struct MySQLActiveActiveStatus {
     /// `AsynchronousFallback` (semi-sync is asked for but a writer fell back
     /// to asynchronous, for example because its peer is down).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub durability: Option<String>,
+    pub durability: Option<Durability>,
 
     /// The last divergence check, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,7 +82,7 @@ pub struct DivergenceReport {
     /// `Consistent`, `Diverged`, or `NotCompared` (no point where both
     /// nodes had executed the same GTID set was found, or a node could not
     /// be read; see `message`).
-    pub result: String,
+    pub result: DivergenceResult,
     /// When the check ran.
     pub checked_at: Time,
     /// The GTID set both nodes had executed when their tables were compared.
@@ -116,7 +116,7 @@ pub struct NodeStatus {
     pub auto_increment_offset: Option<u32>,
     /// Role: `Writer`, `Replica`, or `Unknown` when not observed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
+    pub role: Option<NodeRole>,
     /// Whether the operator could connect to the server at the last
     /// observation.
     #[serde(default)]
@@ -156,9 +156,9 @@ pub struct ReplicationStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_host: Option<String>,
     /// Receiver (IO) thread state: `Yes`, `No` or `Connecting`.
-    pub io_running: String,
+    pub io_running: ThreadStatus,
     /// Applier (SQL) thread state: `Yes` or `No`.
-    pub sql_running: String,
+    pub sql_running: ThreadStatus,
     /// Last receiver error number, 0 when none.
     #[serde(default)]
     pub last_io_errno: u32,
@@ -204,7 +204,7 @@ pub struct RoleChange {
     /// `Succeeded`, `Refused` (a precondition did not hold; nothing was
     /// changed) or `Failed` (a step failed; the old writer was kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
+    pub outcome: Option<RoleChangeOutcome>,
     /// Details of the outcome.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
@@ -225,3 +225,102 @@ pub struct SkippedTransaction {
     /// When it was skipped.
     pub skipped_at: Time,
 }
+
+/// Declares a status enumeration: serialized as its variant's name, an
+/// `enum` in the CRD's schema, `as_str` for messages and metrics.
+macro_rules! status_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// The name, as in status.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => stringify!($variant)),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+status_enum!(
+    /// Role as observed: `Writer`, `Replica`, or `Unknown` when the node
+    /// could not be observed.
+    NodeRole {
+        /// Takes writes.
+        Writer,
+        /// Read-only, replicating from the writer.
+        Replica,
+        /// Not observed (unreachable).
+        Unknown,
+    }
+);
+
+status_enum!(
+    /// Effective durability of commits: `Asynchronous` (semi-sync is not
+    /// asked for), `SemiSynchronous` (every writer waits for its peer's
+    /// acknowledgement), or `AsynchronousFallback` (semi-sync is asked for
+    /// but a writer fell back to asynchronous, for example because its peer
+    /// is down).
+    Durability {
+        /// Semi-sync is not asked for.
+        Asynchronous,
+        /// Every writer waits for its peer's acknowledgement.
+        SemiSynchronous,
+        /// Semi-sync is asked for, but a writer fell back to asynchronous.
+        AsynchronousFallback,
+    }
+);
+
+status_enum!(
+    /// How the change ended: `Succeeded`, `Refused` (a precondition did not
+    /// hold; nothing was changed) or `Failed` (a step failed; the old writer
+    /// was kept).
+    RoleChangeOutcome {
+        /// Carried out (or the target already was the writer).
+        Succeeded,
+        /// A precondition did not hold; nothing changed.
+        Refused,
+        /// A step failed; the old writer was kept.
+        Failed,
+    }
+);
+
+status_enum!(
+    /// What the check found: `Consistent`, `Diverged`, or `NotCompared` (no
+    /// point where both nodes had executed the same GTID set was found, or a
+    /// node could not be read; see `message`).
+    DivergenceResult {
+        /// Every table has the same checksum on both nodes.
+        Consistent,
+        /// Some tables differ (see `divergedTables`).
+        Diverged,
+        /// Nothing was compared (see `message`).
+        NotCompared,
+    }
+);
+
+status_enum!(
+    /// Thread state as `SHOW REPLICA STATUS` reports it: `Yes`, `No`, or
+    /// `Connecting` (the receiver is reconnecting to the source).
+    #[derive(Default)]
+    ThreadStatus {
+        /// Running.
+        Yes,
+        /// Stopped.
+        #[default]
+        No,
+        /// The receiver is (re)connecting to the source.
+        Connecting,
+    }
+);

@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::context::Context;
 use super::events::Reason;
 use super::pairloop::observe::Observed;
-use crate::api::{DivergenceReport, Engine, MySQLActiveActive};
+use crate::api::{DivergenceReport, DivergenceResult, Engine, MySQLActiveActive};
 use crate::mysql::{Checksums, Flavor, MySqlClient, Server, SqlError, diverged_tables, gtid};
 
 /// How many times the check looks for a quiet point.
@@ -75,7 +75,7 @@ async fn executed(c: &MySqlClient) -> Result<String, SqlError> {
 pub async fn check(pair: &MySQLActiveActive, observed: &Observed) -> DivergenceReport {
     let mut report = DivergenceReport {
         request_id: pending_request(pair).map(str::to_string),
-        result: "NotCompared".into(),
+        result: DivergenceResult::NotCompared,
         checked_at: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now()),
         gtid_set: None,
         tables_checked: 0,
@@ -111,11 +111,10 @@ pub async fn check(pair: &MySQLActiveActive, observed: &Observed) -> DivergenceR
                     .collect::<std::collections::BTreeSet<_>>()
                     .len() as u32;
                 report.result = if report.diverged_tables.is_empty() {
-                    "Consistent"
+                    DivergenceResult::Consistent
                 } else {
-                    "Diverged"
-                }
-                .into();
+                    DivergenceResult::Diverged
+                };
                 report.message = format!(
                     "compared {} table(s) at the same executed GTID set",
                     report.tables_checked
@@ -146,16 +145,16 @@ pub async fn announce(ctx: &Context, pair: &MySQLActiveActive, report: &Divergen
             pair: names.pair.clone(),
         })
         .set(report.diverged_tables.len() as i64);
-    let (reason, note) = match report.result.as_str() {
-        "Diverged" => (
+    let (reason, note) = match report.result {
+        DivergenceResult::Diverged => (
             Reason::DivergenceFound,
             format!(
                 "tables differ between the nodes: {}",
                 report.diverged_tables.join(", ")
             ),
         ),
-        "Consistent" => (Reason::DivergenceChecked, report.message.clone()),
-        _ => (Reason::DivergenceNotCompared, report.message.clone()),
+        DivergenceResult::Consistent => (Reason::DivergenceChecked, report.message.clone()),
+        DivergenceResult::NotCompared => (Reason::DivergenceNotCompared, report.message.clone()),
     };
     tracing::info!(result = %report.result, tables = report.tables_checked, diverged = ?report.diverged_tables, "divergence check");
     ctx.publish(pair, reason, note).await;

@@ -8,7 +8,8 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::{
-    MySQLActiveActiveStatus, NodeStatus, ReplicationStatus, SkippedTransaction, WriteMode,
+    Durability, MySQLActiveActiveStatus, NodeRole, NodeStatus, ReplicationStatus,
+    SkippedTransaction, ThreadStatus, WriteMode,
 };
 use crate::render::mycnf;
 use crate::topology::{NodeFacts, Plan};
@@ -61,6 +62,15 @@ fn condition(
     }
 }
 
+/// A thread's state as status spells it.
+pub fn thread_status(t: crate::mysql::ThreadState) -> ThreadStatus {
+    match t {
+        crate::mysql::ThreadState::Yes => ThreadStatus::Yes,
+        crate::mysql::ThreadState::No => ThreadStatus::No,
+        crate::mysql::ThreadState::Connecting => ThreadStatus::Connecting,
+    }
+}
+
 /// Per-node status.
 pub fn node_status(
     pair_name: &str,
@@ -77,10 +87,10 @@ pub fn node_status(
     let last = |f: fn(&NodeStatus) -> Option<String>| previous.and_then(f);
     let o = n.server.as_ref().ok();
     let role = match (mode, writer, n.reachable()) {
-        (_, _, false) => "Unknown",
-        (WriteMode::MultiWriter, _, true) => "Writer",
-        (WriteMode::SingleWriter, Some(w), true) if w == n.ordinal => "Writer",
-        _ => "Replica",
+        (_, _, false) => NodeRole::Unknown,
+        (WriteMode::MultiWriter, _, true) => NodeRole::Writer,
+        (WriteMode::SingleWriter, Some(w), true) if w == n.ordinal => NodeRole::Writer,
+        _ => NodeRole::Replica,
     };
     NodeStatus {
         name: format!("{pair_name}-{}", n.ordinal),
@@ -89,7 +99,7 @@ pub fn node_status(
             .map(|o| o.info.server_id)
             .or(Some(mycnf::server_id(spec, n.ordinal))),
         auto_increment_offset: Some(mycnf::auto_increment_offset(n.ordinal)),
-        role: Some(role.into()),
+        role: Some(role),
         reachable: n.reachable(),
         read_only: o.map(|o| o.read_only),
         super_read_only: o.and_then(|o| o.super_read_only),
@@ -112,8 +122,8 @@ pub fn node_status(
             .and_then(|o| o.replica.as_ref())
             .map(|r| ReplicationStatus {
                 source_host: Some(r.source_host.clone()),
-                io_running: r.io_running.as_str().into(),
-                sql_running: r.sql_running.as_str().into(),
+                io_running: thread_status(r.io_running),
+                sql_running: thread_status(r.sql_running),
                 last_io_errno: r.last_io_errno,
                 last_io_error: r.last_io_error.clone(),
                 last_sql_errno: r.last_sql_errno,
@@ -129,9 +139,9 @@ pub fn durability(
     pair: &crate::api::MySQLActiveActive,
     facts: &[NodeFacts; 2],
     plan: &Plan,
-) -> &'static str {
+) -> Durability {
     if !pair.spec.replication.semi_sync {
-        return "Asynchronous";
+        return Durability::Asynchronous;
     }
     let writers: Vec<&NodeFacts> = facts
         .iter()
@@ -149,9 +159,9 @@ pub fn durability(
                 == Some(true)
         });
     if all_semi_sync {
-        "SemiSynchronous"
+        Durability::SemiSynchronous
     } else {
-        "AsynchronousFallback"
+        Durability::AsynchronousFallback
     }
 }
 
@@ -220,7 +230,7 @@ pub fn build(
             .or(old.writer.clone()),
         WriteMode::MultiWriter => None,
     };
-    status.durability = Some(durability(pair, facts, plan).into());
+    status.durability = Some(durability(pair, facts, plan));
     if let Some(o) = facts.iter().find_map(|n| n.server.as_ref().ok()) {
         status.engine = Some(o.info.flavor.to_string());
         status.version = Some(o.info.version.to_string());

@@ -19,7 +19,9 @@ use super::super::error::{Error, kube};
 use super::super::events::Reason;
 use super::super::metrics::{KindLabels, Metrics, NodeLabels};
 use super::observe::pending_switchover;
-use crate::api::{MySQLActiveActive, MySQLActiveActiveStatus, RoleChange};
+use crate::api::{
+    Durability, MySQLActiveActive, MySQLActiveActiveStatus, RoleChange, RoleChangeOutcome,
+};
 use crate::render::Names;
 use crate::topology::{NodeFacts, Plan, Switchover};
 
@@ -182,13 +184,13 @@ pub async fn announce_transitions(
         }
     }
     if new.durability != old.durability
-        && let Some(d) = new.durability.as_deref()
+        && let Some(d) = new.durability
         && old.durability.is_some()
     {
         ctx.publish_typed(
             pair,
             Reason::DurabilityChanged,
-            Reason::DurabilityChanged.type_for(d == "AsynchronousFallback"),
+            Reason::DurabilityChanged.type_for(d == Durability::AsynchronousFallback),
             format!("commits are now {d}"),
         )
         .await;
@@ -228,7 +230,7 @@ pub fn failover_record(
         duration_millis: down_for.as_millis() as u64,
         data_loss_accepted,
         request_id: None,
-        outcome: Some("Succeeded".into()),
+        outcome: Some(RoleChangeOutcome::Succeeded),
         message: String::new(),
     }
 }
@@ -245,7 +247,7 @@ pub fn switchover_record(
     if let Some(Switchover::Rolling { from, to }) = plan.switchover {
         let (outcome, message) = match step_error {
             None => (
-                "Succeeded",
+                RoleChangeOutcome::Succeeded,
                 format!(
                     "{} takes writes; {} restarts onto the new configuration next",
                     names.pod(to),
@@ -253,7 +255,7 @@ pub fn switchover_record(
                 ),
             ),
             Some(e) => (
-                "Failed",
+                RoleChangeOutcome::Failed,
                 format!("{e}; {} stays the writer", names.pod(from)),
             ),
         };
@@ -265,7 +267,7 @@ pub fn switchover_record(
             duration_millis: elapsed.as_millis() as u64,
             data_loss_accepted: false,
             request_id: None,
-            outcome: Some(outcome.into()),
+            outcome: Some(outcome),
             message,
         });
     }
@@ -275,27 +277,27 @@ pub fn switchover_record(
         (Err(why), _) => (
             writer.unwrap_or_default(),
             req.target.clone(),
-            "Refused",
+            RoleChangeOutcome::Refused,
             why,
         ),
         (Ok(_), None | Some(Switchover::Rolling { .. })) => return None,
         (Ok(_), Some(Switchover::Refused(why))) => (
             writer.unwrap_or_default(),
             req.target.clone(),
-            "Refused",
+            RoleChangeOutcome::Refused,
             why.clone(),
         ),
         (Ok(t), Some(Switchover::AlreadyWriter)) => (
             names.pod(t),
             names.pod(t),
-            "Succeeded",
+            RoleChangeOutcome::Succeeded,
             format!("{} already takes writes", names.pod(t)),
         ),
         (Ok(_), Some(Switchover::Move { from, to })) => match step_error {
             None => (
                 names.pod(*from),
                 names.pod(*to),
-                "Succeeded",
+                RoleChangeOutcome::Succeeded,
                 format!(
                     "{} takes writes; {} replicates from it",
                     names.pod(*to),
@@ -305,7 +307,7 @@ pub fn switchover_record(
             Some(e) => (
                 names.pod(*from),
                 names.pod(*to),
-                "Failed",
+                RoleChangeOutcome::Failed,
                 format!("{e}; {} stays the writer", names.pod(*from)),
             ),
         },
@@ -315,14 +317,14 @@ pub fn switchover_record(
         to,
         reason: format!("switchover requested (requestId {})", req.request_id),
         started_at,
-        duration_millis: if outcome == "Refused" {
+        duration_millis: if outcome == RoleChangeOutcome::Refused {
             0
         } else {
             elapsed.as_millis() as u64
         },
         data_loss_accepted: false,
         request_id: Some(req.request_id.clone()),
-        outcome: Some(outcome.into()),
+        outcome: Some(outcome),
         message,
     })
 }
@@ -334,14 +336,9 @@ pub async fn announce_switchover(
     change: &RoleChange,
     elapsed: Duration,
 ) {
-    let outcome = change.outcome.clone().unwrap_or_default();
-    ctx.metrics
-        .switchovers
-        .get_or_create(&KindLabels {
-            kind: outcome.clone(),
-        })
-        .inc();
-    if outcome == "Succeeded" && change.from != change.to {
+    let outcome = change.outcome.unwrap_or(RoleChangeOutcome::Failed);
+    Metrics::count(&ctx.metrics.switchovers, outcome.as_str());
+    if outcome == RoleChangeOutcome::Succeeded && change.from != change.to {
         ctx.metrics
             .role_change_seconds
             .get_or_create(&KindLabels {
@@ -350,10 +347,10 @@ pub async fn announce_switchover(
             .observe(elapsed.as_secs_f64());
     }
     tracing::info!(outcome = %outcome, from = %change.from, to = %change.to, detail = %change.message, "switchover answered");
-    let reason = match outcome.as_str() {
-        "Succeeded" => Reason::SwitchoverSucceeded,
-        "Refused" => Reason::SwitchoverRefused,
-        _ => Reason::SwitchoverFailed,
+    let reason = match outcome {
+        RoleChangeOutcome::Succeeded => Reason::SwitchoverSucceeded,
+        RoleChangeOutcome::Refused => Reason::SwitchoverRefused,
+        RoleChangeOutcome::Failed => Reason::SwitchoverFailed,
     };
     ctx.publish(pair, reason, change.message.clone()).await;
 }
