@@ -62,6 +62,14 @@ fn condition(
     }
 }
 
+/// Problems, as one message.
+fn problems(p: &[crate::topology::Problem]) -> String {
+    p.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// A thread's state as status spells it.
 pub fn thread_status(t: crate::mysql::ThreadState) -> ThreadStatus {
     match t {
@@ -284,7 +292,10 @@ pub fn build(
         (
             false,
             "NoWriter".to_string(),
-            h.no_writer_reason.clone().unwrap_or_default(),
+            h.no_writer_reason
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
         )
     } else if outcome.acted || !plan.steps.is_empty() {
         (
@@ -293,7 +304,7 @@ pub fn build(
             "the operator is changing the pair".to_string(),
         )
     } else if !h.replicating || !h.writer_available || degraded {
-        let mut why = h.degraded.clone();
+        let mut why: Vec<String> = h.degraded.iter().map(ToString::to_string).collect();
         if !h.replicating {
             why.push("replication does not run in both directions".into());
         }
@@ -315,8 +326,8 @@ pub fn build(
         (WriteMode::SingleWriter, Some(w)) => format!("{w} takes writes"),
         (WriteMode::SingleWriter, None) => h
             .no_writer_reason
-            .clone()
-            .unwrap_or_else(|| "no writer".into()),
+            .as_ref()
+            .map_or_else(|| "no writer".into(), ToString::to_string),
         (WriteMode::MultiWriter, _) => "both nodes take writes".into(),
     };
     status.conditions = vec![
@@ -356,7 +367,7 @@ pub fn build(
             degraded,
             if degraded { "NodeProblems" } else { "Healthy" },
             if degraded {
-                [h.degraded.join("; "), halted_msg.clone()]
+                [problems(&h.degraded), halted_msg.clone()]
                     .into_iter()
                     .filter(|s| !s.is_empty())
                     .collect::<Vec<_>>()
@@ -388,4 +399,187 @@ pub fn build(
         ),
     ];
     status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{MySQLActiveActive, NodeRole};
+    use crate::topology::testkit::{U0, input, node};
+    use crate::topology::{Role, decide};
+    use serde_json::json;
+
+    fn pair(status: Option<MySQLActiveActiveStatus>) -> MySQLActiveActive {
+        let mut p = crate::admission::admit(
+            &json!({
+                "apiVersion": "mysql-aa.io/v1alpha1",
+                "kind": "MySQLActiveActive",
+                "metadata": {"name": "orders", "namespace": "shop", "generation": 3},
+                "spec": {"engine": "MySQL"}
+            }),
+            None,
+        )
+        .expect("a valid pair");
+        p.metadata.generation = Some(3);
+        p.status = status;
+        p
+    }
+
+    fn at(second: i64) -> Time {
+        Time(jiff::Timestamp::from_second(1_800_000_000 + second).expect("a time"))
+    }
+
+    fn healthy() -> [NodeFacts; 2] {
+        let set = format!("{U0}:1-5");
+        [
+            node(0)
+                .writable()
+                .wired()
+                .gtids(&set)
+                .label(Role::Writer)
+                .build(),
+            node(1).wired().gtids(&set).label(Role::Replica).build(),
+        ]
+    }
+
+    fn ready(s: &MySQLActiveActiveStatus) -> &Condition {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .expect("Ready is always present")
+    }
+
+    #[test]
+    fn a_healthy_pair_is_ready_with_its_writer_and_nodes() {
+        let facts = healthy();
+        let p = pair(None);
+        let plan = decide(&input(WriteMode::SingleWriter, Some(0), facts.clone()));
+        let s = build(&p, Some(&facts), Some(&plan), &Outcome::default(), at(0));
+        assert_eq!(s.observed_generation, Some(3));
+        assert_eq!(s.writer.as_deref(), Some("orders-0"));
+        assert_eq!(
+            (ready(&s).status.as_str(), ready(&s).reason.as_str()),
+            ("True", "PairReady")
+        );
+        assert_eq!(s.durability, Some(Durability::Asynchronous));
+        assert_eq!(
+            s.nodes.iter().map(|n| n.role).collect::<Vec<_>>(),
+            [Some(NodeRole::Writer), Some(NodeRole::Replica)]
+        );
+        assert_eq!(s.lag_seconds, Some(0));
+        for c in &s.conditions {
+            assert_eq!(c.observed_generation, Some(3), "{}", c.type_);
+        }
+    }
+
+    #[test]
+    fn a_condition_keeps_its_transition_time_until_its_status_changes() {
+        let facts = healthy();
+        let plan = decide(&input(WriteMode::SingleWriter, Some(0), facts.clone()));
+        let first = build(
+            &pair(None),
+            Some(&facts),
+            Some(&plan),
+            &Outcome::default(),
+            at(0),
+        );
+        let again = build(
+            &pair(Some(first.clone())),
+            Some(&facts),
+            Some(&plan),
+            &Outcome::default(),
+            at(60),
+        );
+        assert_eq!(ready(&again).last_transition_time, at(0));
+        let blocked = Outcome {
+            blocked: Some(("Paused".into(), "spec.paused is true".into())),
+            ..Default::default()
+        };
+        let paused = build(
+            &pair(Some(again)),
+            Some(&facts),
+            Some(&plan),
+            &blocked,
+            at(90),
+        );
+        assert_eq!(ready(&paused).status, "False");
+        assert_eq!(ready(&paused).reason, "Paused");
+        assert_eq!(ready(&paused).last_transition_time, at(90));
+    }
+
+    #[test]
+    fn a_failed_step_keeps_the_recorded_writer() {
+        let facts = healthy();
+        let mut plan = decide(&input(WriteMode::SingleWriter, Some(0), facts.clone()));
+        plan.writer = Some(1);
+        let old = MySQLActiveActiveStatus {
+            writer: Some("orders-0".into()),
+            ..Default::default()
+        };
+        let failed = Outcome {
+            failed: Some(("Step".into(), "WriterCaughtUp on ordinal 1: timeout".into())),
+            ..Default::default()
+        };
+        let s = build(&pair(Some(old)), Some(&facts), Some(&plan), &failed, at(0));
+        assert_eq!(s.writer.as_deref(), Some("orders-0"));
+        assert_eq!(ready(&s).reason, "StepFailed");
+        assert!(ready(&s).message.contains("timeout"));
+    }
+
+    #[test]
+    fn a_blocked_pair_reports_why_and_keeps_what_was_observed() {
+        let old = MySQLActiveActiveStatus {
+            writer: Some("orders-1".into()),
+            nodes: build(
+                &pair(None),
+                Some(&healthy()),
+                Some(&decide(&input(WriteMode::SingleWriter, Some(0), healthy()))),
+                &Outcome::default(),
+                at(0),
+            )
+            .nodes,
+            ..Default::default()
+        };
+        let blocked = Outcome {
+            blocked: Some((
+                "CredentialsMissing".into(),
+                "Secret x does not exist".into(),
+            )),
+            ..Default::default()
+        };
+        let s = build(&pair(Some(old.clone())), None, None, &blocked, at(5));
+        assert_eq!(s.conditions.len(), 1);
+        assert_eq!(ready(&s).reason, "CredentialsMissing");
+        assert_eq!(ready(&s).message, "Secret x does not exist");
+        assert_eq!(s.writer, old.writer);
+        assert_eq!(s.nodes, old.nodes);
+    }
+
+    #[test]
+    fn skipped_transactions_keep_the_newest() {
+        let facts = healthy();
+        let plan = decide(&input(WriteMode::SingleWriter, Some(0), facts.clone()));
+        let skip = |i: usize| crate::api::SkippedTransaction {
+            node: "orders-1".into(),
+            gtid: format!("{U0}:{i}"),
+            errno: 1062,
+            message: String::new(),
+            skipped_at: at(i as i64),
+        };
+        let old = MySQLActiveActiveStatus {
+            skipped_transactions: (0..MAX_SKIPPED).map(skip).collect(),
+            ..Default::default()
+        };
+        let outcome = Outcome {
+            skipped: vec![skip(MAX_SKIPPED), skip(MAX_SKIPPED + 1)],
+            ..Default::default()
+        };
+        let s = build(&pair(Some(old)), Some(&facts), Some(&plan), &outcome, at(0));
+        assert_eq!(s.skipped_transactions.len(), MAX_SKIPPED);
+        assert_eq!(s.skipped_transactions[0].gtid, format!("{U0}:2"));
+        assert_eq!(
+            s.skipped_transactions[MAX_SKIPPED - 1].gtid,
+            format!("{U0}:{}", MAX_SKIPPED + 1)
+        );
+    }
 }

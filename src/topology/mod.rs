@@ -225,6 +225,165 @@ pub enum Step {
     },
 }
 
+/// Something wrong with one node, as the decision sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// The node's pod does not exist.
+    PodMissing {
+        /// Ordinal.
+        node: u32,
+    },
+    /// The server did not answer.
+    Unreachable {
+        /// Ordinal.
+        node: u32,
+        /// What the seam said.
+        error: String,
+    },
+    /// The server is not the engine the spec declares.
+    WrongEngine {
+        /// Ordinal.
+        node: u32,
+        /// What it runs.
+        runs: Flavor,
+        /// What the spec says.
+        want: Engine,
+    },
+    /// The pod is not Ready.
+    PodNotReady {
+        /// Ordinal.
+        node: u32,
+    },
+    /// The applier stopped on an error the seam could not read in full.
+    ApplierStopped {
+        /// Ordinal.
+        node: u32,
+        /// The error number.
+        errno: u32,
+    },
+    /// The peer refused the replication account (error 1045).
+    AccountRefused {
+        /// The replica.
+        node: u32,
+        /// The source that refused it.
+        peer: u32,
+    },
+    /// The replica executed transactions the writer does not have.
+    Errant {
+        /// Ordinal.
+        node: u32,
+        /// The transactions.
+        set: String,
+    },
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::PodMissing { node } => write!(f, "pod of ordinal {node} does not exist"),
+            Problem::Unreachable { node, error } => {
+                write!(f, "ordinal {node} is unreachable: {error}")
+            }
+            Problem::WrongEngine { node, runs, want } => {
+                write!(f, "ordinal {node} runs {runs} but spec.engine is {want:?}")
+            }
+            Problem::PodNotReady { node } => write!(f, "pod of ordinal {node} is not ready"),
+            Problem::ApplierStopped { node, errno } => {
+                write!(f, "ordinal {node}: applier stopped on error {errno}")
+            }
+            Problem::AccountRefused { node, peer } => write!(
+                f,
+                "ordinal {node}: replication account refused by ordinal {peer}"
+            ),
+            Problem::Errant { node, set } => write!(
+                f,
+                "ordinal {node} has errant transactions (executed, but not on the writer): {set}"
+            ),
+        }
+    }
+}
+
+/// Why the lost writer's peer is not promoted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// `spec.failover.automatic` is false.
+    AutomaticFailoverOff,
+    /// The writer has not been unreachable for the detection window yet.
+    WithinDetectionWindow,
+    /// The candidate is not reachable and ready (or runs another engine).
+    CandidateNotReady {
+        /// Ordinal.
+        candidate: u32,
+    },
+    /// The candidate did not replicate from the writer.
+    CandidateNotReplicating {
+        /// Ordinal.
+        candidate: u32,
+    },
+    /// The candidate has transactions the writer did not.
+    CandidateErrant {
+        /// Ordinal.
+        candidate: u32,
+        /// The transactions.
+        set: String,
+    },
+}
+
+/// Why no writer could be chosen (SingleWriter).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoWriter {
+    /// The recorded writer is unreachable and its peer is held back.
+    WriterLost {
+        /// The lost writer.
+        writer: u32,
+        /// Why its peer is not promoted.
+        hold: Hold,
+    },
+    /// A first election waits for both nodes to be ready.
+    WaitingForBothNodes,
+    /// A first election had no observation of a node.
+    NotObserved,
+    /// Neither node has every transaction of the other.
+    Diverged,
+}
+
+impl std::fmt::Display for NoWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoWriter::WriterLost { writer, hold } => {
+                write!(f, "the writer (ordinal {writer}) is unreachable; ")?;
+                match hold {
+                    Hold::AutomaticFailoverOff => write!(f, "automatic failover is off"),
+                    Hold::WithinDetectionWindow => write!(f, "within the detection window"),
+                    Hold::CandidateNotReady { candidate } => write!(
+                        f,
+                        "ordinal {candidate} cannot take over: not reachable and ready"
+                    ),
+                    Hold::CandidateNotReplicating { candidate } => write!(
+                        f,
+                        "ordinal {candidate} cannot take over: it was not replicating from the writer"
+                    ),
+                    Hold::CandidateErrant { candidate, set } => write!(
+                        f,
+                        "ordinal {candidate} cannot take over: it has errant transactions {set}"
+                    ),
+                }
+            }
+            NoWriter::WaitingForBothNodes => {
+                write!(
+                    f,
+                    "waiting for both nodes to be ready before electing a writer"
+                )
+            }
+            NoWriter::NotObserved => write!(f, "no observation"),
+            NoWriter::Diverged => write!(
+                f,
+                "the nodes have diverged: neither has every transaction of the other"
+            ),
+        }
+    }
+}
+
 /// Health of the pair as observed (before the plan runs).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Health {
@@ -233,11 +392,11 @@ pub struct Health {
     /// The writer(s) are reachable, writable and labelled.
     pub writer_available: bool,
     /// Why the pair is degraded (empty: it is not).
-    pub degraded: Vec<String>,
+    pub degraded: Vec<Problem>,
     /// Applier stops: node and the transaction.
     pub halted: Vec<(u32, ApplierFailure)>,
     /// Why no writer could be chosen, when none was.
-    pub no_writer_reason: Option<String>,
+    pub no_writer_reason: Option<NoWriter>,
     /// A replica with errant transactions (SingleWriter): its ordinal and
     /// the transactions the writer does not have.
     pub errant: Option<(u32, String)>,
@@ -358,7 +517,7 @@ fn switchover_ready(input: &Input, w: u32, target: u32, errant: bool) -> Result<
 }
 
 /// Chooses the writer (SingleWriter).
-fn elect(input: &Input) -> (Option<u32>, Option<String>) {
+fn elect(input: &Input) -> (Option<u32>, Option<NoWriter>) {
     let [a, b] = &input.nodes;
     let usable = |n: &NodeFacts| n.reachable() && n.pod_ready;
     if let Some(w) = input.current_writer {
@@ -371,32 +530,21 @@ fn elect(input: &Input) -> (Option<u32>, Option<String>) {
         let engine_ok = candidate
             .observation()
             .is_some_and(|o| o.info.flavor == flavor_of(input.engine));
-        let why = if !f.automatic {
-            "automatic failover is off".to_string()
+        let c = candidate.ordinal;
+        let hold = if !f.automatic {
+            Hold::AutomaticFailoverOff
         } else if !f.writer_down_long_enough {
-            "within the detection window".to_string()
+            Hold::WithinDetectionWindow
         } else if !(usable(candidate) && engine_ok) {
-            format!(
-                "ordinal {} cannot take over: not reachable and ready",
-                candidate.ordinal
-            )
+            Hold::CandidateNotReady { candidate: c }
         } else if !wired_to(input, candidate, node) {
-            format!(
-                "ordinal {} cannot take over: it was not replicating from the writer",
-                candidate.ordinal
-            )
-        } else if let Some(errant) = candidate_errant(input, candidate) {
-            format!(
-                "ordinal {} cannot take over: it has errant transactions {errant}",
-                candidate.ordinal
-            )
+            Hold::CandidateNotReplicating { candidate: c }
+        } else if let Some(set) = candidate_errant(input, candidate) {
+            Hold::CandidateErrant { candidate: c, set }
         } else {
-            return (Some(candidate.ordinal), None);
+            return (Some(c), None);
         };
-        return (
-            None,
-            Some(format!("the writer (ordinal {w}) is unreachable; {why}")),
-        );
+        return (None, Some(NoWriter::WriterLost { writer: w, hold }));
     }
     let writable: Vec<&NodeFacts> = input
         .nodes
@@ -407,25 +555,19 @@ fn elect(input: &Input) -> (Option<u32>, Option<String>) {
         return (Some(writable[0].ordinal), None);
     }
     if !(usable(a) && usable(b)) {
-        return (
-            None,
-            Some("waiting for both nodes to be ready before electing a writer".into()),
-        );
+        return (None, Some(NoWriter::WaitingForBothNodes));
     }
     let flavor = flavor_of(input.engine);
     let (ga, gb) = match (a.observation(), b.observation()) {
         (Some(x), Some(y)) => (&x.gtid_executed, &y.gtid_executed),
-        _ => return (None, Some("no observation".into())),
+        _ => return (None, Some(NoWriter::NotObserved)),
     };
     if gtid::contains(flavor, ga, gb) {
         (Some(0), None)
     } else if gtid::contains(flavor, gb, ga) {
         (Some(1), None)
     } else {
-        (
-            None,
-            Some("the nodes have diverged: neither has every transaction of the other".into()),
-        )
+        (None, Some(NoWriter::Diverged))
     }
 }
 
@@ -504,21 +646,23 @@ pub fn decide(input: &Input) -> Plan {
         match (&n.server, n.pod_exists) {
             (_, false) => health
                 .degraded
-                .push(format!("pod of ordinal {} does not exist", n.ordinal)),
-            (Err(e), true) => health
-                .degraded
-                .push(format!("ordinal {} is unreachable: {e}", n.ordinal)),
+                .push(Problem::PodMissing { node: n.ordinal }),
+            (Err(e), true) => health.degraded.push(Problem::Unreachable {
+                node: n.ordinal,
+                error: e.clone(),
+            }),
             (Ok(o), true) => {
                 if o.info.flavor != flavor {
-                    health.degraded.push(format!(
-                        "ordinal {} runs {} but spec.engine is {:?}",
-                        n.ordinal, o.info.flavor, input.engine
-                    ));
+                    health.degraded.push(Problem::WrongEngine {
+                        node: n.ordinal,
+                        runs: o.info.flavor,
+                        want: input.engine,
+                    });
                 }
                 if !n.pod_ready {
                     health
                         .degraded
-                        .push(format!("pod of ordinal {} is not ready", n.ordinal));
+                        .push(Problem::PodNotReady { node: n.ordinal });
                 }
             }
         }
@@ -546,21 +690,20 @@ pub fn decide(input: &Input) -> Plan {
                     });
                 }
             } else {
-                health.degraded.push(format!(
-                    "ordinal {}: applier stopped on error {}",
-                    node.ordinal,
-                    replica.map(|r| r.last_sql_errno).unwrap_or(0)
-                ));
+                health.degraded.push(Problem::ApplierStopped {
+                    node: node.ordinal,
+                    errno: replica.map(|r| r.last_sql_errno).unwrap_or(0),
+                });
             }
             continue;
         }
         if let Some(r) = replica.filter(|_| wired)
             && r.last_io_errno == 1045
         {
-            health.degraded.push(format!(
-                "ordinal {}: replication account refused by ordinal {}",
-                node.ordinal, peer.ordinal
-            ));
+            health.degraded.push(Problem::AccountRefused {
+                node: node.ordinal,
+                peer: peer.ordinal,
+            });
             if peer.reachable() {
                 plan.steps.push(Step::EnsureUsers { node: peer.ordinal });
             }
@@ -609,7 +752,11 @@ pub fn decide(input: &Input) -> Plan {
                     }
                     None => Switchover::Refused(format!(
                         "there is no writer to move: {}",
-                        health.no_writer_reason.clone().unwrap_or_default()
+                        health
+                            .no_writer_reason
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
                     )),
                     Some(w) if w == t => Switchover::AlreadyWriter,
                     Some(w) => {
@@ -670,9 +817,10 @@ pub fn decide(input: &Input) -> Plan {
         }
     }
     if let Some((n, set)) = &health.errant {
-        health.degraded.push(format!(
-            "ordinal {n} has errant transactions (executed, but not on the writer): {set}"
-        ));
+        health.degraded.push(Problem::Errant {
+            node: *n,
+            set: set.clone(),
+        });
     }
     // Invariant 1: take away before giving. A failover first has the lost
     // writer's pod stopped (it could not be fenced), then the replica
@@ -708,5 +856,7 @@ pub fn decide(input: &Input) -> Plan {
     plan
 }
 
+#[cfg(test)]
+pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;

@@ -1,86 +1,7 @@
 //! Table tests of [`decide`], plus the invariants checked on every case.
 
+use super::testkit::*;
 use super::*;
-use crate::mysql::{ReplicaStatus, ServerInfo, Version};
-
-const U0: &str = "00000000-0000-0000-0000-000000000000";
-const U1: &str = "11111111-1111-1111-1111-111111111111";
-
-fn addr(i: u32) -> String {
-    format!("10.0.0.{}", i + 10)
-}
-
-fn replica(source: u32, io: ThreadState, sql: ThreadState) -> ReplicaStatus {
-    ReplicaStatus {
-        source_host: addr(source),
-        source_port: 3306,
-        source_user: "mysqlaa_repl".into(),
-        auto_position: true,
-        ssl: false,
-        ssl_ca_file: String::new(),
-        ssl_verify_server_cert: false,
-        io_running: io,
-        sql_running: sql,
-        last_io_errno: 0,
-        last_io_error: String::new(),
-        last_sql_errno: 0,
-        last_sql_error: String::new(),
-        seconds_behind_source: Some(0),
-        retrieved_gtid_set: String::new(),
-        executed_gtid_set: String::new(),
-        relay_log_file: String::new(),
-        relay_log_pos: 0,
-    }
-}
-
-/// A node: ordinal, writable, wired (running), GTID set, label.
-fn node(ordinal: u32, writable: bool, wired: bool, gtids: &str, label: Option<Role>) -> NodeFacts {
-    let replica = wired.then(|| replica(1 - ordinal, ThreadState::Yes, ThreadState::Yes));
-    NodeFacts {
-        ordinal,
-        pod_exists: true,
-        pod_ready: true,
-        terminating: false,
-        address: Some(addr(ordinal)),
-        role_label: label,
-        server: Ok(Observation {
-            info: ServerInfo {
-                flavor: Flavor::MySQL,
-                version: Version::new(9, 7, 4),
-                version_string: "9.7.4".into(),
-                server_id: 1000 + ordinal,
-                server_uuid: Some(if ordinal == 0 { U0 } else { U1 }.into()),
-            },
-            gtid_executed: gtids.into(),
-            read_only: !writable,
-            super_read_only: Some(!writable),
-            binlog_file: None,
-            replica,
-            semi_sync_source_active: None,
-        }),
-        failure: None,
-        outdated: false,
-    }
-}
-
-fn input(mode: WriteMode, current_writer: Option<u32>, nodes: [NodeFacts; 2]) -> Input {
-    Input {
-        mode,
-        engine: Engine::MySQL,
-        policy: ApplierErrorPolicy::Halt,
-        replication_user: "mysqlaa_repl".into(),
-        port: 3306,
-        tls: ChannelTls::Disabled,
-        current_writer,
-        nodes,
-        failover: FailoverInput {
-            automatic: true,
-            writer_down_long_enough: false,
-        },
-        writer_history: None,
-        switchover: None,
-    }
-}
 
 fn with_tls(mut i: Input, tls: ChannelTls) -> Input {
     i.tls = tls;
@@ -134,10 +55,6 @@ fn with<F: FnOnce(&mut NodeFacts)>(mut n: NodeFacts, f: F) -> NodeFacts {
     n
 }
 
-fn obs(n: &mut NodeFacts) -> &mut Observation {
-    n.server.as_mut().unwrap()
-}
-
 fn failure() -> ApplierFailure {
     ApplierFailure {
         gtid: format!("{U0}:7"),
@@ -181,21 +98,23 @@ fn nothing(_: &Plan) {}
 fn cases() -> Vec<Case> {
     let healthy = || {
         [
-            node(0, true, true, &format!("{U0}:1-5"), Some(Writer)),
-            node(1, false, true, &format!("{U0}:1-5"), Some(Replica)),
+            node(0)
+                .writable()
+                .wired()
+                .gtids(&format!("{U0}:1-5"))
+                .label(Writer)
+                .build(),
+            node(1)
+                .wired()
+                .gtids(&format!("{U0}:1-5"))
+                .label(Replica)
+                .build(),
         ]
     };
     vec![
         Case {
             name: "fresh pair: wire both ways, elect ordinal 0, label replica before unfencing the writer",
-            input: input(
-                SingleWriter,
-                None,
-                [
-                    node(0, false, false, "", None),
-                    node(1, false, false, "", None),
-                ],
-            ),
+            input: input(SingleWriter, None, [node(0).build(), node(1).build()]),
             steps: vec![
                 wire(0),
                 wire(1),
@@ -222,19 +141,16 @@ fn cases() -> Vec<Case> {
                 SingleWriter,
                 None,
                 [
-                    node(0, false, false, "", None),
-                    with(node(1, false, false, "", None), |n| n.pod_ready = false),
+                    node(0).build(),
+                    with(node(1).build(), |n| n.pod_ready = false),
                 ],
             ),
             steps: vec![wire(0), wire(1), label(0, Replica), label(1, Replica)],
             writer: None,
             check: |p| {
-                assert!(
-                    p.health
-                        .no_writer_reason
-                        .as_deref()
-                        .unwrap()
-                        .contains("waiting")
+                assert_eq!(
+                    p.health.no_writer_reason,
+                    Some(NoWriter::WaitingForBothNodes)
                 )
             },
         },
@@ -245,7 +161,7 @@ fn cases() -> Vec<Case> {
                 Some(0),
                 [
                     healthy()[0].clone(),
-                    with(node(1, false, true, "", Some(Replica)), |n| {
+                    with(node(1).wired().label(Replica).build(), |n| {
                         n.server = Err("timeout".into())
                     }),
                 ],
@@ -258,7 +174,7 @@ fn cases() -> Vec<Case> {
                     p.health
                         .degraded
                         .iter()
-                        .any(|d| d.contains("ordinal 1 is unreachable"))
+                        .any(|d| matches!(d, Problem::Unreachable { node: 1, .. }))
                 );
             },
         },
@@ -278,13 +194,10 @@ fn cases() -> Vec<Case> {
             writer: None,
             check: |p| {
                 assert!(!p.health.writer_available);
-                assert!(
-                    p.health
-                        .no_writer_reason
-                        .as_deref()
-                        .unwrap()
-                        .contains("unreachable")
-                );
+                assert!(matches!(
+                    p.health.no_writer_reason,
+                    Some(NoWriter::WriterLost { .. })
+                ));
             },
         },
         Case {
@@ -326,12 +239,12 @@ fn cases() -> Vec<Case> {
             steps: vec![label(0, Replica)],
             writer: None,
             check: |p| {
-                assert!(
-                    p.health
-                        .no_writer_reason
-                        .as_deref()
-                        .unwrap()
-                        .contains("automatic failover is off")
+                assert_eq!(
+                    p.health.no_writer_reason,
+                    Some(NoWriter::WriterLost {
+                        writer: 0,
+                        hold: Hold::AutomaticFailoverOff
+                    })
                 )
             },
         },
@@ -397,7 +310,10 @@ fn cases() -> Vec<Case> {
             writer: Some(0),
             check: |p| {
                 assert_eq!(p.health.errant, Some((1, format!("{U1}:1"))));
-                assert!(p.health.degraded.iter().any(|d| d.contains("errant")));
+                assert!(p.health.degraded.contains(&Problem::Errant {
+                    node: 1,
+                    set: format!("{U1}:1")
+                }));
             },
         },
         Case {
@@ -636,18 +552,20 @@ fn cases() -> Vec<Case> {
             ),
             steps: vec![],
             writer: Some(0),
-            check: |p| assert!(p.health.degraded.iter().any(|d| d.contains("runs MariaDB"))),
+            check: |p| {
+                assert!(p.health.degraded.iter().any(|d| matches!(
+                    d,
+                    Problem::WrongEngine {
+                        runs: Flavor::MariaDB,
+                        want: Engine::MySQL,
+                        ..
+                    }
+                )))
+            },
         },
         Case {
             name: "MultiWriter fresh: wire both, unfence both, label both writer",
-            input: input(
-                MultiWriter,
-                None,
-                [
-                    node(0, false, false, "", None),
-                    node(1, false, false, "", None),
-                ],
-            ),
+            input: input(MultiWriter, None, [node(0).build(), node(1).build()]),
             steps: vec![
                 wire(0),
                 wire(1),
@@ -665,8 +583,8 @@ fn cases() -> Vec<Case> {
                 MultiWriter,
                 None,
                 [
-                    node(0, true, true, "", Some(Writer)),
-                    node(1, true, true, "", Some(Writer)),
+                    node(0).writable().wired().label(Writer).build(),
+                    node(1).writable().wired().label(Writer).build(),
                 ],
             ),
             steps: vec![],
@@ -679,21 +597,13 @@ fn cases() -> Vec<Case> {
                 SingleWriter,
                 None,
                 [
-                    node(0, false, true, &format!("{U0}:1-3"), None),
-                    node(1, false, true, &format!("{U1}:1-2"), None),
+                    node(0).wired().gtids(&format!("{U0}:1-3")).build(),
+                    node(1).wired().gtids(&format!("{U1}:1-2")).build(),
                 ],
             ),
             steps: vec![label(0, Replica), label(1, Replica)],
             writer: None,
-            check: |p| {
-                assert!(
-                    p.health
-                        .no_writer_reason
-                        .as_deref()
-                        .unwrap()
-                        .contains("diverged")
-                )
-            },
+            check: |p| assert_eq!(p.health.no_writer_reason, Some(NoWriter::Diverged)),
         },
         Case {
             name: "fresh pair where ordinal 1 has more: ordinal 1 is elected",
@@ -701,8 +611,8 @@ fn cases() -> Vec<Case> {
                 SingleWriter,
                 None,
                 [
-                    node(0, false, true, &format!("{U1}:1-2"), None),
-                    node(1, false, true, &format!("{U1}:1-5"), None),
+                    node(0).wired().gtids(&format!("{U1}:1-2")).build(),
+                    node(1).wired().gtids(&format!("{U1}:1-5")).build(),
                 ],
             ),
             steps: vec![
@@ -786,7 +696,7 @@ fn cases() -> Vec<Case> {
                 Some(0),
                 [
                     healthy()[0].clone(),
-                    with(node(1, false, false, "", None), |n| {
+                    with(node(1).build(), |n| {
                         n.pod_exists = false;
                         n.address = None;
                         n.server = Err("no pod".into());
@@ -800,7 +710,7 @@ fn cases() -> Vec<Case> {
                     p.health
                         .degraded
                         .iter()
-                        .any(|d| d.contains("does not exist"))
+                        .any(|d| matches!(d, Problem::PodMissing { .. }))
                 )
             },
         },
@@ -926,8 +836,8 @@ fn cases() -> Vec<Case> {
                     MultiWriter,
                     None,
                     [
-                        node(0, true, true, "", Some(Writer)),
-                        node(1, true, true, "", Some(Writer)),
+                        node(0).writable().wired().label(Writer).build(),
+                        node(1).writable().wired().label(Writer).build(),
                     ],
                 ),
                 1,
@@ -955,10 +865,16 @@ fn cases() -> Vec<Case> {
             steps: vec![label(0, Replica)],
             writer: None,
             check: |p| {
-                let why = p.health.no_writer_reason.clone().unwrap();
                 assert!(
-                    why.contains("errant") && why.contains(&format!("{U1}:2-3")),
-                    "{why}"
+                    matches!(
+                        &p.health.no_writer_reason,
+                        Some(NoWriter::WriterLost {
+                            hold: Hold::CandidateErrant { candidate: 1, set },
+                            ..
+                        }) if set.contains(&format!("{U1}:2-3"))
+                    ),
+                    "{:?}",
+                    p.health.no_writer_reason
                 );
             },
         },
@@ -1061,8 +977,8 @@ fn cases() -> Vec<Case> {
                 MultiWriter,
                 None,
                 [
-                    outdated(node(0, true, true, "", Some(Writer))),
-                    outdated(node(1, true, true, "", Some(Writer))),
+                    outdated(node(0).writable().wired().label(Writer).build()),
+                    outdated(node(1).writable().wired().label(Writer).build()),
                 ],
             ),
             steps: vec![Step::Restart { node: 1 }],
@@ -1189,21 +1105,14 @@ fn decision_table() {
 #[test]
 fn a_settled_pair_stays_settled() {
     // Applying a fresh pair's plan by hand, then deciding again, is a no-op.
-    let fresh = input(
-        SingleWriter,
-        None,
-        [
-            node(0, false, false, "", None),
-            node(1, false, false, "", None),
-        ],
-    );
+    let fresh = input(SingleWriter, None, [node(0).build(), node(1).build()]);
     let plan = decide(&fresh);
     let settled = input(
         SingleWriter,
         plan.writer,
         [
-            node(0, true, true, "", Some(Writer)),
-            node(1, false, true, "", Some(Replica)),
+            node(0).writable().wired().label(Writer).build(),
+            node(1).wired().label(Replica).build(),
         ],
     );
     assert!(decide(&settled).steps.is_empty());

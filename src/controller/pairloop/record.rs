@@ -391,6 +391,116 @@ pub fn record_metrics(ctx: &Context, pair: &MySQLActiveActive, facts: &[NodeFact
 mod tests {
     use super::*;
 
+    fn pair(target: &str, request: &str, answered: Option<&str>) -> MySQLActiveActive {
+        let mut p = crate::admission::admit(
+            &json!({
+                "apiVersion": "mysql-aa.io/v1alpha1",
+                "kind": "MySQLActiveActive",
+                "metadata": {"name": "orders", "namespace": "shop"},
+                "spec": {"engine": "MySQL", "switchover": {"target": target, "requestId": request}}
+            }),
+            None,
+        )
+        .expect("a valid pair");
+        p.status = Some(MySQLActiveActiveStatus {
+            writer: Some("orders-0".into()),
+            answered_switchover_request: answered.map(str::to_string),
+            ..Default::default()
+        });
+        p
+    }
+
+    fn plan(switchover: Option<Switchover>) -> Plan {
+        Plan {
+            switchover,
+            ..Default::default()
+        }
+    }
+
+    fn record(p: &MySQLActiveActive, plan: &Plan, error: Option<&Error>) -> Option<RoleChange> {
+        switchover_record(
+            p,
+            plan,
+            error,
+            Time(jiff::Timestamp::UNIX_EPOCH),
+            Duration::from_millis(700),
+        )
+    }
+
+    #[test]
+    fn switchover_requests_are_answered_once_with_their_outcome() {
+        let moved = plan(Some(Switchover::Move { from: 0, to: 1 }));
+        let done = record(&pair("orders-1", "r1", None), &moved, None).expect("answered");
+        assert_eq!(done.outcome, Some(RoleChangeOutcome::Succeeded));
+        assert_eq!(
+            (done.from.as_str(), done.to.as_str()),
+            ("orders-0", "orders-1")
+        );
+        assert_eq!(done.request_id.as_deref(), Some("r1"));
+        assert_eq!(done.duration_millis, 700);
+
+        let failed_step = Error::NoAddress {
+            step: "WriterCaughtUp",
+            node: 1,
+        };
+        let failed =
+            record(&pair("orders-1", "r1", None), &moved, Some(&failed_step)).expect("answered");
+        assert_eq!(failed.outcome, Some(RoleChangeOutcome::Failed));
+        assert!(
+            failed.message.ends_with("orders-0 stays the writer"),
+            "{}",
+            failed.message
+        );
+
+        let refused = record(
+            &pair("orders-1", "r2", None),
+            &plan(Some(Switchover::Refused("ordinal 1 is 9s behind".into()))),
+            None,
+        )
+        .expect("answered");
+        assert_eq!(refused.outcome, Some(RoleChangeOutcome::Refused));
+        assert_eq!(refused.duration_millis, 0);
+        assert_eq!(refused.message, "ordinal 1 is 9s behind");
+
+        let elsewhere =
+            record(&pair("inventory-1", "r3", None), &plan(None), None).expect("answered");
+        assert_eq!(elsewhere.outcome, Some(RoleChangeOutcome::Refused));
+        assert!(
+            elsewhere.message.contains("is not a pod of this pair"),
+            "{}",
+            elsewhere.message
+        );
+
+        let already = record(
+            &pair("orders-0", "r4", None),
+            &plan(Some(Switchover::AlreadyWriter)),
+            None,
+        )
+        .expect("answered");
+        assert_eq!(already.outcome, Some(RoleChangeOutcome::Succeeded));
+        assert_eq!(already.from, already.to);
+
+        assert_eq!(
+            record(&pair("orders-1", "r1", Some("r1")), &moved, None),
+            None,
+            "answered before"
+        );
+    }
+
+    #[test]
+    fn a_rolling_switchover_is_recorded_without_a_request() {
+        let p = pair("orders-1", "r1", Some("r1"));
+        let rolled = record(
+            &p,
+            &plan(Some(Switchover::Rolling { from: 0, to: 1 })),
+            None,
+        )
+        .expect("recorded");
+        assert_eq!(rolled.request_id, None);
+        assert_eq!(rolled.outcome, Some(RoleChangeOutcome::Succeeded));
+        assert!(rolled.reason.contains("rolling update"));
+    }
+
     /// RFC 7386 application, to check the patches.
     fn apply(target: &Value, patch: &Value) -> Value {
         match (target.as_object(), patch.as_object()) {
