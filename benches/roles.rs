@@ -6,6 +6,11 @@
 //!   (on the survivor), next to the configured detection window.
 //! - Switchover (`mysql-aa-operator switchover`) under the same load; the
 //!   figure is the longest pause between two acknowledged writes.
+//! - Crash and restart in place: `kill -9` of the writer's mysqld, which
+//!   its kubelet restarts (a detection window long enough that nothing
+//!   fails over); the figures are the time until the new server answers on
+//!   the pod's address, and the time from then to the first acknowledged
+//!   write through the writer Service (the operator unfences it).
 //!
 //! Prints min / median / max per engine; asserts nothing about time.
 //! Run: `cargo bench --bench roles`. Environment: `ROLES_TRIALS` (default
@@ -88,6 +93,8 @@ async fn engine(engine: &str, trials: usize, window: u32) {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 
+    let (restarts, resumes) = crashes(&b, &name, &load, trials, window).await;
+
     let mut switchovers = Vec::new();
     for trial in 1..=trials {
         let asked = Instant::now();
@@ -115,8 +122,100 @@ async fn engine(engine: &str, trials: usize, window: u32) {
         "{engine}: {}",
         summary("switchover, longest write pause", switchovers)
     );
+    println!(
+        "{engine}: {}",
+        summary(
+            "crash, kill -9 of mysqld -> the restarted server answers",
+            restarts
+        )
+    );
+    println!(
+        "{engine}: {}",
+        summary(
+            "crash, the restarted server answers -> first write through the writer Service",
+            resumes
+        )
+    );
     println!("{engine}: {} acknowledged writes over the run", acked.len());
     b.shutdown().await;
+}
+
+/// Kills the writer's mysqld `trials` times; returns (restart times, and
+/// the time from each restart to the first write through the Service).
+async fn crashes(
+    b: &TestBox,
+    name: &str,
+    load: &WriteLoad,
+    trials: usize,
+    window: u32,
+) -> (Vec<Duration>, Vec<Duration>) {
+    b.patch_spec(name, json!({"failover": {"detectionWindowSeconds": 60}}))
+        .await
+        .unwrap();
+    b.wait_ready(name, Duration::from_secs(60)).await;
+    let pw = b.admin_password(name).await;
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(b.client.clone(), "shop");
+    let (mut restarts, mut resumes) = (Vec::new(), Vec::new());
+    for trial in 1..=trials {
+        let w = writer(b, name).await;
+        let ip = pods.get(&w).await.unwrap().status.unwrap().pod_ip.unwrap();
+        let pid = b.cluster.container_pid("shop", &w, "mysqld").await.unwrap();
+        let killed = Instant::now();
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = killed + Duration::from_secs(120);
+        let answered = loop {
+            let new_pid = b.cluster.container_pid("shop", &w, "mysqld").await;
+            if new_pid.is_some_and(|p| p != pid)
+                && let Ok(Ok(mut c)) = tokio::time::timeout(
+                    Duration::from_millis(500),
+                    mysql_async::Conn::new(admin_opts(&ip, &pw)),
+                )
+                .await
+                && mysql_async::prelude::Queryable::query_drop(&mut c, "SELECT 1")
+                    .await
+                    .is_ok()
+            {
+                break Instant::now();
+            }
+            assert!(Instant::now() < deadline, "mysqld never came back");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let resumed = loop {
+            if let Some(at) = load.first_ack_on(&w, answered.max(killed)) {
+                break at;
+            }
+            assert!(Instant::now() < deadline, "writes never resumed on {w}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_eq!(writer(b, name).await, w, "restarted in place, no failover");
+        let (restart, resume) = (
+            answered - killed,
+            resumed.saturating_duration_since(answered),
+        );
+        eprintln!(
+            "crash {trial}: {w}'s mysqld back after {} ms, writes through the Service {} ms later",
+            restart.as_millis(),
+            resume.as_millis()
+        );
+        restarts.push(restart);
+        resumes.push(resume);
+        b.wait_ready(name, Duration::from_secs(120)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    b.patch_spec(
+        name,
+        json!({"failover": {"detectionWindowSeconds": window}}),
+    )
+    .await
+    .unwrap();
+    b.wait_ready(name, Duration::from_secs(60)).await;
+    (restarts, resumes)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -6,9 +6,9 @@
 //! [`Desired`]: the validated pair and its passwords, or why the pair is
 //! blocked) through a `watch` channel: the latest hand-off wins, and each
 //! one wakes the loop at once (a coalescing nudge). Otherwise the loop
-//! wakes on its ticker (`--observe-interval-seconds`), sooner while a
-//! writer is down (at the end of the detection window) or after a step
-//! failed (a back-off that never exceeds the interval). The loop owns the
+//! wakes on its ticker (`--observe-interval-seconds`), every [`SOON`]
+//! while the writer is unreachable or after it acted, and after a step
+//! failed with a back-off that never exceeds the interval. The loop owns the
 //! pair's server clients, the writer-down timer, its back-off and its
 //! divergence check (which runs beside it, never blocking a failover);
 //! when the pair is deleted the loop ends and all of it is dropped.
@@ -137,6 +137,10 @@ impl Loops {
     }
 }
 
+/// How soon the loop looks again after acting, and while the writer is
+/// unreachable.
+pub const SOON: Duration = Duration::from_millis(500);
+
 /// Delay before the next cycle after `failures` failed cycles in a row:
 /// 0.25 s, 0.5 s, 1 s, ... never more than the observe interval (a
 /// promotion that failed in the middle of an outage is retried at least
@@ -240,23 +244,22 @@ impl PairLoop {
         }
     }
 
-    /// Whether the writer has been unreachable for the detection window;
-    /// and, while it is down, how long until the window ends.
+    /// Whether the writer is unreachable, and whether it has been for the
+    /// detection window.
     fn detection(
         &mut self,
         pair: &MySQLActiveActive,
         observed: &observe::Observed,
-    ) -> (bool, Option<Duration>) {
+    ) -> (bool, bool) {
         let window = Duration::from_secs(u64::from(pair.spec.failover.detection_window_seconds));
         let down = observe::current_writer(pair)
             .is_some_and(|w| !observed.facts[w as usize % 2].reachable());
         if !down {
             self.writer_down_since = None;
-            return (false, None);
+            return (false, false);
         }
         let since = *self.writer_down_since.get_or_insert_with(Instant::now);
-        let elapsed = since.elapsed();
-        (elapsed >= window, window.checked_sub(elapsed))
+        (true, since.elapsed() >= window)
     }
 
     async fn run_cycle(
@@ -292,7 +295,7 @@ impl PairLoop {
             Desired::Run { passwords, pair: p } => (passwords, p.spec.paused),
         };
         let observed = observe::observe(&pair, ctx, &mut self.clients, passwords).await;
-        let (long_enough, window_left) = self.detection(&pair, &observed);
+        let (writer_down, long_enough) = self.detection(&pair, &observed);
         let plan = topology::decide(&observe::input(&pair, &observed, long_enough));
         let started = (jiff::Timestamp::now(), Instant::now());
         let acted = if !paused && !plan.steps.is_empty() {
@@ -363,8 +366,12 @@ impl PairLoop {
         self.record(ctx, &pair, new).await?;
         match step_error {
             Some(e) => Err(e),
-            None if outcome.acted => Ok(Duration::from_millis(500)),
-            None => Ok(window_left.map_or(interval, |w| w.min(interval))),
+            None if outcome.acted => Ok(SOON),
+            // While the writer is down, look again soon: a server restarted
+            // in place is back in business within SOON of answering, and
+            // the detection window ends on time.
+            None if writer_down => Ok(SOON),
+            None => Ok(interval),
         }
     }
 
