@@ -30,13 +30,6 @@ use mysql_aa_operator::api::MySQLActiveActive;
 use mysql_async::prelude::Queryable;
 use serde_json::{Value, json};
 
-fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// What the operator had done by one instant.
 struct Snap {
     at: Instant,

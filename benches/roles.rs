@@ -29,13 +29,6 @@ use kube::api::Api;
 use mysql_aa_operator::api::MySQLActiveActive;
 use serde_json::json;
 
-fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn summary(label: &str, mut v: Vec<Duration>) -> String {
     v.sort();
     let ms = |d: Duration| d.as_millis();

@@ -350,6 +350,14 @@ impl TestBox {
     }
 }
 
+/// The environment variable `key` parsed, or `default` (benches' settings).
+pub fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 pub fn tail(s: &str) -> String {
     s.lines()
         .rev()
