@@ -353,7 +353,7 @@ impl MySqlClient {
         let Some(st) = self.replica_status(conn, op).await? else {
             return Ok(None);
         };
-        if st.sql_running == status::ThreadState::Yes || st.last_sql_errno == 0 {
+        if !st.halted() {
             return Ok(None);
         }
         let (mut errno, mut message) = (st.last_sql_errno, st.last_sql_error.clone());
