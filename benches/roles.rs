@@ -9,13 +9,15 @@
 //! - Crash and restart in place: `kill -9` of the writer's mysqld, which
 //!   its kubelet restarts (a detection window long enough that nothing
 //!   fails over); the figures are the time until the new server answers on
-//!   the pod's address, and the time from then to the first acknowledged
-//!   write through the writer Service (the operator unfences it).
+//!   the pod's address, from then until it is writable (the operator
+//!   unfences it: its part), and until the first acknowledged write through
+//!   the writer Service (the readiness probe, the EndpointSlice and
+//!   kube-proxy's sync add the data path).
 //!
 //! Prints min / median / max per engine; asserts nothing about time.
 //! Run: `cargo bench --bench roles`. Environment: `ROLES_TRIALS` (default
 //! 5), `ROLES_WINDOW_SECONDS` (default 3), `ROLES_ENGINES` (default
-//! `MySQL,MariaDB`).
+//! `MySQL,MariaDB`), `ROLES_PARTS` (default `failover,crash,switchover`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
@@ -30,6 +32,9 @@ use mysql_aa_operator::api::MySQLActiveActive;
 use serde_json::json;
 
 fn summary(label: &str, mut v: Vec<Duration>) -> String {
+    if v.is_empty() {
+        return format!("{label}: not measured");
+    }
     v.sort();
     let ms = |d: Duration| d.as_millis();
     format!(
@@ -46,7 +51,7 @@ async fn writer(b: &TestBox, name: &str) -> String {
     api.get(name).await.unwrap().status.unwrap().writer.unwrap()
 }
 
-async fn engine(engine: &str, trials: usize, window: u32) {
+async fn engine(engine: &str, trials: usize, window: u32, parts: &str) {
     let b = TestBox::start(&format!("bench-roles-{engine}")).await;
     let (name, _) = b.apply_example("pair.yaml", engine).await;
     b.wait_ready(&name, Duration::from_secs(300)).await;
@@ -62,7 +67,7 @@ async fn engine(engine: &str, trials: usize, window: u32) {
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let mut failovers = Vec::new();
-    for trial in 1..=trials {
+    for trial in (1..=trials).filter(|_| parts.contains("failover")) {
         let old = writer(&b, &name).await;
         let survivor = format!("{name}-{}", if old.ends_with("-0") { 1 } else { 0 });
         let killed = Instant::now();
@@ -86,10 +91,14 @@ async fn engine(engine: &str, trials: usize, window: u32) {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 
-    let (restarts, resumes) = crashes(&b, &name, &load, trials, window).await;
+    let (restarts, unfences, resumes) = if parts.contains("crash") {
+        crashes(&b, &name, &load, trials, window).await
+    } else {
+        Default::default()
+    };
 
     let mut switchovers = Vec::new();
-    for trial in 1..=trials {
+    for trial in (1..=trials).filter(|_| parts.contains("switchover")) {
         let asked = Instant::now();
         let (ok, out) = b.cli(&["switchover", &name, "-n", "shop"]);
         assert!(ok, "{out}");
@@ -125,6 +134,13 @@ async fn engine(engine: &str, trials: usize, window: u32) {
     println!(
         "{engine}: {}",
         summary(
+            "crash, the restarted server answers -> writable (the operator unfenced it)",
+            unfences
+        )
+    );
+    println!(
+        "{engine}: {}",
+        summary(
             "crash, the restarted server answers -> first write through the writer Service",
             resumes
         )
@@ -133,22 +149,23 @@ async fn engine(engine: &str, trials: usize, window: u32) {
     b.shutdown().await;
 }
 
-/// Kills the writer's mysqld `trials` times; returns (restart times, and
-/// the time from each restart to the first write through the Service).
+/// Kills the writer's mysqld `trials` times; returns the restart times,
+/// and from each restart the time until the server is writable and until
+/// the first write through the Service.
 async fn crashes(
     b: &TestBox,
     name: &str,
     load: &WriteLoad,
     trials: usize,
     window: u32,
-) -> (Vec<Duration>, Vec<Duration>) {
+) -> (Vec<Duration>, Vec<Duration>, Vec<Duration>) {
     b.patch_spec(name, json!({"failover": {"detectionWindowSeconds": 60}}))
         .await
         .unwrap();
     b.wait_ready(name, Duration::from_secs(60)).await;
     let pw = b.admin_password(name).await;
     let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(b.client.clone(), "shop");
-    let (mut restarts, mut resumes) = (Vec::new(), Vec::new());
+    let (mut restarts, mut unfences, mut resumes) = (Vec::new(), Vec::new(), Vec::new());
     for trial in 1..=trials {
         let w = writer(b, name).await;
         let ip = pods.get(&w).await.unwrap().status.unwrap().pod_ip.unwrap();
@@ -179,6 +196,23 @@ async fn crashes(
             assert!(Instant::now() < deadline, "mysqld never came back");
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
+        let writable = loop {
+            if let Ok(Ok(mut c)) = tokio::time::timeout(
+                Duration::from_millis(500),
+                mysql_async::Conn::new(admin_opts(&ip, &pw)),
+            )
+            .await
+                && let Ok(Some(0u8)) = mysql_async::prelude::Queryable::query_first(
+                    &mut c,
+                    "SELECT @@GLOBAL.read_only",
+                )
+                .await
+            {
+                break Instant::now();
+            }
+            assert!(Instant::now() < deadline, "{w} was never unfenced");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
         let resumed = loop {
             if let Some(at) = load.first_ack_on(&w, answered.max(killed)) {
                 break at;
@@ -187,16 +221,19 @@ async fn crashes(
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
         assert_eq!(writer(b, name).await, w, "restarted in place, no failover");
-        let (restart, resume) = (
+        let (restart, unfence, resume) = (
             answered - killed,
+            writable.saturating_duration_since(answered),
             resumed.saturating_duration_since(answered),
         );
         eprintln!(
-            "crash {trial}: {w}'s mysqld back after {} ms, writes through the Service {} ms later",
+            "crash {trial}: {w}'s mysqld back after {} ms, writable {} ms later, writes through the Service {} ms later",
             restart.as_millis(),
+            unfence.as_millis(),
             resume.as_millis()
         );
         restarts.push(restart);
+        unfences.push(unfence);
         resumes.push(resume);
         b.wait_ready(name, Duration::from_secs(120)).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -208,7 +245,7 @@ async fn crashes(
     .await
     .unwrap();
     b.wait_ready(name, Duration::from_secs(60)).await;
-    (restarts, resumes)
+    (restarts, unfences, resumes)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -221,7 +258,8 @@ async fn main() {
     let trials = env_or("ROLES_TRIALS", 5usize);
     let window = env_or("ROLES_WINDOW_SECONDS", 3u32);
     let engines = std::env::var("ROLES_ENGINES").unwrap_or_else(|_| "MySQL,MariaDB".into());
+    let parts = std::env::var("ROLES_PARTS").unwrap_or_else(|_| "failover,crash,switchover".into());
     for e in engines.split(',') {
-        engine(e.trim(), trials, window).await;
+        engine(e.trim(), trials, window, &parts).await;
     }
 }

@@ -13,6 +13,7 @@
 //! [`Cluster`] puts them together.
 
 pub mod controlplane;
+pub mod fault;
 pub mod images;
 pub mod kubelet;
 pub mod net;
@@ -62,7 +63,9 @@ pub struct Cluster {
 
 /// The file naming what a box started, so a later run can remove what a
 /// killed one left behind ([`clean_leftovers`]).
-const STATE: &str = "box.state";
+/// The box's state file under its root (what `clean_leftovers` and
+/// [`fault::Faults::of_box`] read).
+pub(crate) const STATE: &str = "box.state";
 
 impl Cluster {
     /// Starts a box keeping its files under `root` (not under `/tmp`: pods
@@ -232,6 +235,26 @@ impl Cluster {
         if let Some(node) = node {
             self.start_node(&node).await;
         }
+    }
+
+    /// The box's network faults and process signals.
+    pub fn faults(&self) -> fault::Faults {
+        let bridge = self
+            .network
+            .lock()
+            .map(|n| n.bridge().to_string())
+            .unwrap_or_default();
+        fault::Faults::for_bridge(&bridge)
+    }
+
+    /// The address of a pod (from the API server).
+    pub async fn pod_ip(&self, namespace: &str, pod: &str) -> Option<String> {
+        Api::<k8s_openapi::api::core::v1::Pod>::namespaced(self.client(), namespace)
+            .get_opt(pod)
+            .await
+            .ok()??
+            .status?
+            .pod_ip
     }
 
     /// Where the box keeps its files.

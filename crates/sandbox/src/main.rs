@@ -14,6 +14,15 @@
 //! `sandbox`), run on the host (no image can be built here) as the chart's
 //! ServiceAccount, with `--address-mode pod-ip` (the box has no cluster
 //! DNS); its log is `.sandbox/operator.log`.
+//!
+//! `sandbox fault kill|pause|resume|isolate|heal POD` and `sandbox fault
+//! partition POD PEER` (pods of the namespace `shop`, or `NAMESPACE/POD`)
+//! inject a fault into the running box, to watch what the operator does
+//! (`kubectl describe myaa`): `kill` is `kill -9` of the pod's server
+//! (its kubelet restarts it), `pause`/`resume` SIGSTOP/SIGCONT every process
+//! of the pod, `isolate` drops every packet from and to the pod, `partition`
+//! every packet between two pods, `heal` removes the network faults naming
+//! the pod (`heal all`: every fault).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -30,7 +39,7 @@ const OPERATOR_ACCOUNT: &str = "mysql-aa-operator";
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: sandbox up [FILE]   start the box and apply FILE (default examples/pair.yaml)\n       sandbox down        stop a running box"
+        "usage: sandbox up [FILE]   start the box and apply FILE (default examples/pair.yaml)\n       sandbox down        stop a running box\n       sandbox fault kill|pause|resume|isolate|heal POD\n       sandbox fault partition POD PEER\n       sandbox fault heal all"
     );
     ExitCode::from(2)
 }
@@ -54,6 +63,9 @@ fn main() -> ExitCode {
                 .and_then(|rt| rt.block_on(up(Path::new(&file))))
         }
         Some("down") if args.len() == 1 => down(),
+        Some("fault") if (3..=4).contains(&args.len()) => tokio::runtime::Runtime::new()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| rt.block_on(fault(&args[1], &args[2], args.get(3).map(String::as_str)))),
         _ => return usage(),
     };
     match result {
@@ -105,6 +117,71 @@ fn down() -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(200));
     }
     println!("sandbox: stopped");
+    Ok(())
+}
+
+/// The address of `pod` (`NAMESPACE/POD`, or a pod of `shop`) in the
+/// running box.
+async fn pod_ip(client: &kube::Client, pod: &str) -> Result<String, String> {
+    let (ns, name) = pod.split_once('/').unwrap_or(("shop", pod));
+    Api::<Pod>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await
+        .map_err(|e| e.to_string())?
+        .and_then(|p| p.status?.pod_ip)
+        .ok_or_else(|| format!("pod {ns}/{name} has no address (does it run?)"))
+}
+
+/// `sandbox fault ...`.
+async fn fault(what: &str, pod: &str, peer: Option<&str>) -> Result<(), String> {
+    let dir = state_dir();
+    let faults = sandbox::fault::Faults::of_box(&dir.join("box"))
+        .map_err(|e| format!("{e} (is `sandbox up` running here?)"))?;
+    if (what, pod, peer) == ("heal", "all", None) {
+        faults.heal_all().map_err(|e| e.to_string())?;
+        println!("sandbox: every fault healed");
+        return Ok(());
+    }
+    let config =
+        kube::config::Kubeconfig::read_from(dir.join("kubeconfig")).map_err(|e| e.to_string())?;
+    let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
+    let ip = pod_ip(&client, pod).await?;
+    let servers = ["mysqld", "mariadbd"];
+    let done = match (what, peer) {
+        ("kill", None) => faults
+            .signal(&ip, "KILL", &servers)
+            .map(|p| format!("killed the server of {pod} (pid {p:?}); its kubelet restarts it")),
+        ("pause", None) => faults
+            .signal(&ip, "STOP", &[])
+            .map(|p| format!("paused {pod} (pids {p:?}); `sandbox fault resume {pod}` resumes it")),
+        ("resume", None) => faults
+            .signal(&ip, "CONT", &[])
+            .map(|p| format!("resumed {pod} (pids {p:?})")),
+        ("isolate", None) => faults
+            .isolate(&ip)
+            .map(|()| format!("isolated {pod} ({ip}): every packet from and to it is dropped")),
+        ("heal", None) => faults
+            .heal(&ip)
+            .map(|()| format!("healed the network faults naming {pod} ({ip})")),
+        ("partition", Some(peer)) => {
+            let peer_ip = pod_ip(&client, peer).await?;
+            faults.partition(&ip, &peer_ip).map(|()| {
+                format!(
+                    "partitioned {pod} ({ip}) from {peer} ({peer_ip}); their Services still pass"
+                )
+            })
+        }
+        _ => {
+            return Err(format!(
+                "unknown fault {what:?} (see `sandbox` for the usage)"
+            ));
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    println!("sandbox: {done}");
     Ok(())
 }
 

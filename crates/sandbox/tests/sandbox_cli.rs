@@ -212,6 +212,63 @@ fn up_shows_a_running_pair_and_down_removes_everything() {
         "the killed box's network is gone: {left:#?}"
     );
 
+    // `sandbox fault` injects a fault into the running box, and the
+    // operator sees it: the isolated replica is reported unreachable, and
+    // after healing the pair is Ready again.
+    let fault = |args: &[&str]| {
+        let out = Command::new(&exe)
+            .arg("fault")
+            .args(args)
+            .current_dir(root())
+            .env("SANDBOX_DIR", &state)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (ok, out) = fault(&["isolate", "orders-1"]);
+    assert!(ok && out.contains("isolated orders-1"), "{out}");
+    let reachable = |node: usize| {
+        kubectl(
+            &state,
+            &[
+                "get",
+                "myaa",
+                "orders",
+                "-n",
+                "shop",
+                "-o",
+                &format!("jsonpath={{.status.nodes[{node}].reachable}}"),
+            ],
+        )
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while reachable(1).trim() != "false" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the isolated replica is reported unreachable"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (ok, out) = fault(&["heal", "all"]);
+    assert!(ok, "{out}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while reachable(1).trim() != "true" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "healed, the replica is reachable again"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (ok, out) = fault(&["unplug", "orders-1"]);
+    assert!(!ok && out.contains("unknown fault"), "{out}");
+
     // down stops it, and everything it made is gone.
     let down = Command::new(&exe)
         .arg("down")

@@ -1,0 +1,217 @@
+//! Faults injected into a box's pods, for tests, benches and people
+//! (`sandbox fault`): a pod's processes killed, paused or resumed; a pod
+//! cut off from one peer (a partition) or from everything (isolation); and
+//! healing.
+//!
+//! Network faults are one nftables table of the `bridge` family in the
+//! box's router namespace, where every pod's veth meets the bridge: two
+//! sets, `isolated` (addresses whose every packet is dropped, in and out)
+//! and `cut` (pairs of addresses that cannot talk), and three chains
+//! (`forward` between pods, `input` and `output` between a pod and the
+//! router, which carries the host's and the Services' traffic) that drop
+//! what the sets name. A fault is an element added to a set; healing
+//! deletes it. A Service's traffic is masqueraded by kube-proxy
+//! (`--masquerade-all`), so a partition between two pods cuts their direct
+//! traffic (replication uses pod addresses) but not a Service's; isolation
+//! cuts both.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// The table's name.
+const TABLE: &str = "sandbox_faults";
+
+/// Faults of one box, by its bridge.
+#[derive(Clone, Debug)]
+pub struct Faults {
+    bridge: String,
+}
+
+fn run(cmd: &mut Command) -> std::io::Result<String> {
+    let out = cmd.output()?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(std::io::Error::other(format!(
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// The IPv4 addresses in `text`, in order.
+fn addresses(text: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter(|w| w.split('.').count() == 4 && w.split('.').all(|o| o.parse::<u8>().is_ok()))
+        .map(str::to_string)
+        .collect()
+}
+
+impl Faults {
+    /// The faults of the box whose bridge is `bridge`.
+    pub fn for_bridge(bridge: &str) -> Self {
+        Self {
+            bridge: bridge.into(),
+        }
+    }
+
+    /// The faults of the box running under `root` (from its state file).
+    pub fn of_box(root: &Path) -> std::io::Result<Self> {
+        let state = std::fs::read_to_string(root.join(crate::STATE))?;
+        state
+            .lines()
+            .find_map(|l| l.strip_prefix("bridge "))
+            .map(|b| Self::for_bridge(b.trim()))
+            .ok_or_else(|| std::io::Error::other(format!("no box runs under {}", root.display())))
+    }
+
+    fn router(&self) -> String {
+        format!("{}-r", self.bridge)
+    }
+
+    fn nft(&self, script: &str) -> std::io::Result<String> {
+        use std::io::Write;
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.router(), "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(script.as_bytes())?;
+        }
+        let out = child.wait_with_output()?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(std::io::Error::other(format!(
+                "nft: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )))
+        }
+    }
+
+    /// Creates the table once (idempotent).
+    fn ensure(&self) -> std::io::Result<()> {
+        let mut script = format!(
+            "add table bridge {TABLE}\n\
+             add set bridge {TABLE} isolated {{ type ipv4_addr; }}\n\
+             add set bridge {TABLE} cut {{ type ipv4_addr . ipv4_addr; }}\n"
+        );
+        for hook in ["forward", "input", "output"] {
+            script.push_str(&format!(
+                "add chain bridge {TABLE} {hook} {{ type filter hook {hook} priority -200; policy accept; }}\n"
+            ));
+        }
+        self.nft(&script)?;
+        // The rules, once.
+        let listed = self.nft(&format!("list table bridge {TABLE}\n"))?;
+        if !listed.contains("@isolated") {
+            let mut rules = String::new();
+            for hook in ["forward", "input", "output"] {
+                rules.push_str(&format!(
+                    "add rule bridge {TABLE} {hook} ip saddr @isolated drop\n\
+                     add rule bridge {TABLE} {hook} ip daddr @isolated drop\n\
+                     add rule bridge {TABLE} {hook} ip saddr . ip daddr @cut drop\n"
+                ));
+            }
+            self.nft(&rules)?;
+        }
+        Ok(())
+    }
+
+    /// Drops every packet from and to `ip`.
+    pub fn isolate(&self, ip: &str) -> std::io::Result<()> {
+        self.ensure()?;
+        self.nft(&format!("add element bridge {TABLE} isolated {{ {ip} }}\n"))
+            .map(drop)
+    }
+
+    /// Drops every packet between `a` and `b`, both ways.
+    pub fn partition(&self, a: &str, b: &str) -> std::io::Result<()> {
+        self.ensure()?;
+        self.nft(&format!(
+            "add element bridge {TABLE} cut {{ {a} . {b}, {b} . {a} }}\n"
+        ))
+        .map(drop)
+    }
+
+    /// Removes every fault that names `ip`.
+    pub fn heal(&self, ip: &str) -> std::io::Result<()> {
+        self.ensure()?;
+        let isolated = addresses(&self.nft(&format!("list set bridge {TABLE} isolated\n"))?);
+        if isolated.iter().any(|a| a == ip) {
+            self.nft(&format!(
+                "delete element bridge {TABLE} isolated {{ {ip} }}\n"
+            ))?;
+        }
+        let cut = addresses(&self.nft(&format!("list set bridge {TABLE} cut\n"))?);
+        for pair in cut.chunks(2) {
+            if let [a, b] = pair
+                && (a == ip || b == ip)
+            {
+                self.nft(&format!(
+                    "delete element bridge {TABLE} cut {{ {a} . {b} }}\n"
+                ))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every fault.
+    pub fn heal_all(&self) -> std::io::Result<()> {
+        self.ensure()?;
+        self.nft(&format!(
+            "flush set bridge {TABLE} isolated\nflush set bridge {TABLE} cut\n"
+        ))
+        .map(drop)
+    }
+
+    /// The network namespace of the pod whose address is `ip`.
+    pub fn pod_netns(&self, ip: &str) -> String {
+        format!(
+            "{}-{}",
+            self.bridge,
+            ip.rsplit('.').next().unwrap_or_default()
+        )
+    }
+
+    /// The processes of the pod whose address is `ip`.
+    pub fn pod_pids(&self, ip: &str) -> std::io::Result<Vec<u32>> {
+        let out = run(Command::new("ip").args(["netns", "pids", &self.pod_netns(ip)]))?;
+        Ok(out
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect())
+    }
+
+    /// Sends `signal` (`KILL`, `STOP`, `CONT`) to the pod's processes whose
+    /// command name is one of `names` (all of them when empty); returns
+    /// the pids signalled.
+    pub fn signal(&self, ip: &str, signal: &str, names: &[&str]) -> std::io::Result<Vec<u32>> {
+        let mut hit = Vec::new();
+        for pid in self.pod_pids(ip)? {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if names.is_empty() || names.contains(&comm.trim()) {
+                run(Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]))?;
+                hit.push(pid);
+            }
+        }
+        Ok(hit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::addresses;
+
+    #[test]
+    fn addresses_are_read_from_nft_listings() {
+        let listing = "table bridge sandbox_faults {\n\tset cut {\n\t\ttype ipv4_addr . ipv4_addr\n\t\telements = { 10.201.7.2 . 10.201.7.3,\n\t\t\t     10.201.7.3 . 10.201.7.2 }\n\t}\n}\n";
+        assert_eq!(
+            addresses(listing),
+            ["10.201.7.2", "10.201.7.3", "10.201.7.3", "10.201.7.2"]
+        );
+        assert!(addresses("set isolated { type ipv4_addr; }").is_empty());
+    }
+}
