@@ -1,0 +1,310 @@
+//! Benchmark: the fault matrix (issue 13, the measuring half). For each
+//! fault and engine, under a continuous write load through the writer
+//! Service whose every acknowledged write is recorded, and a client on the
+//! old writer's own side (in its pod's network namespace, as an
+//! application on its side of a partition would be) committing every
+//! 100 ms:
+//!
+//! - lost: acknowledged writes missing from the writer once healed;
+//! - split: commits the old writer accepted from its side after the other
+//!   node had acknowledged a write (two nodes accepting commits at once);
+//! - pause: the longest pause between two acknowledged writes;
+//! - fenced after: how long the old writer kept accepting commits from
+//!   its side after the fault (`-` when it accepted none);
+//! - converged: whether the pair was Ready again within 120 s of healing.
+//!
+//! Faults (the box's `sandbox::fault`): `kill9` (the writer's mysqld; its
+//! kubelet restarts it), `node-down` (the writer's node stops:
+//! heartbeats and processes), `pause` (SIGSTOP of the writer's pod for twice
+//! the detection window), `partition` (writer ↔ replica), `isolate-writer`,
+//! `isolate-replica` (each held for the window plus 10 s, then healed).
+//!
+//! Prints one table per engine; asserts nothing. Run: `cargo bench --bench
+//! faults`. Environment: `FAULTS_TRIALS` (default 1), `FAULTS_ENGINES`
+//! (default `MySQL,MariaDB`), `FAULTS` (default: all), `FAULTS_WINDOW_SECONDS`
+//! (default 5).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // benches may panic
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use kube::api::Api;
+use mysql_aa_operator::api::MySQLActiveActive;
+use mysql_async::prelude::Queryable;
+use serde_json::json;
+
+const FAULTS: [&str; 6] = [
+    "kill9",
+    "node-down",
+    "pause",
+    "partition",
+    "isolate-writer",
+    "isolate-replica",
+];
+
+async fn status_writer(b: &TestBox, name: &str) -> String {
+    let api: Api<MySQLActiveActive> = Api::namespaced(b.client.clone(), "shop");
+    api.get(name).await.unwrap().status.unwrap().writer.unwrap()
+}
+
+/// Commits from inside a pod's network namespace, every 100 ms, until
+/// stopped; records when each commit was acknowledged.
+struct SideClient {
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<Instant>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SideClient {
+    fn start(client: PathBuf, netns: String, password: String) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let task = {
+            let (stop, acked) = (stop.clone(), acked.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    let ok = tokio::time::timeout(
+                        Duration::from_secs(2),
+                        tokio::process::Command::new("ip")
+                            .args(["netns", "exec", &netns])
+                            .arg(&client)
+                            .args([
+                                "-h127.0.0.1",
+                                "-P3306",
+                                "-uapp",
+                                &format!("-p{password}"),
+                                "--connect-timeout=1",
+                                "-e",
+                                "INSERT INTO app.side (v) VALUES (1)",
+                            ])
+                            .kill_on_drop(true)
+                            .output(),
+                    )
+                    .await
+                    .is_ok_and(|o| o.is_ok_and(|o| o.status.success()));
+                    if ok {
+                        acked.lock().unwrap().push(Instant::now());
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        };
+        SideClient { stop, acked, task }
+    }
+
+    async fn stop(self) -> Vec<Instant> {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.task.await;
+        self.acked.lock().unwrap().clone()
+    }
+}
+
+/// One trial's figures.
+struct Row {
+    lost: usize,
+    split: usize,
+    pause: Duration,
+    fenced_after: Option<Duration>,
+    converged: bool,
+}
+
+async fn trial(b: &TestBox, name: &str, pw: &str, fault: &str, window: u64) -> Row {
+    let writer = status_writer(b, name).await;
+    let replica = format!("{name}-{}", if writer.ends_with("-0") { 1 } else { 0 });
+    let faults = b.cluster.faults();
+    let writer_ip = b.cluster.pod_ip("shop", &writer).await.unwrap();
+    let replica_ip = b.cluster.pod_ip("shop", &replica).await.unwrap();
+    let engine_dir = if b
+        .kubectl(&[
+            "get",
+            "myaa",
+            name,
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.spec.engine}",
+        ])
+        .contains("MariaDB")
+    {
+        "mariadb"
+    } else {
+        "mysql"
+    };
+    let client = b
+        .cluster
+        .root()
+        .join(format!("images/{engine_dir}/bin/mysql"));
+    let load = WriteLoad::start(b, name, pw).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let side = SideClient::start(client, faults.pod_netns(&writer_ip), pw.to_string());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let t0 = Instant::now();
+    let hold = Duration::from_secs(window + 10);
+    match fault {
+        "kill9" => {
+            faults
+                .signal(&writer_ip, "KILL", &["mysqld", "mariadbd"])
+                .unwrap();
+            tokio::time::sleep(hold).await;
+        }
+        "node-down" => {
+            b.cluster.fail_node("shop", &writer).await;
+            tokio::time::sleep(hold).await;
+            b.cluster.recover_node("shop", &writer).await;
+        }
+        "pause" => {
+            faults.signal(&writer_ip, "STOP", &[]).unwrap();
+            tokio::time::sleep(Duration::from_secs(2 * window)).await;
+            faults.signal(&writer_ip, "CONT", &[]).unwrap();
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        }
+        "partition" => {
+            faults.partition(&writer_ip, &replica_ip).unwrap();
+            tokio::time::sleep(hold).await;
+            faults.heal(&writer_ip).unwrap();
+        }
+        "isolate-writer" => {
+            faults.isolate(&writer_ip).unwrap();
+            tokio::time::sleep(hold).await;
+            faults.heal(&writer_ip).unwrap();
+        }
+        "isolate-replica" => {
+            faults.isolate(&replica_ip).unwrap();
+            tokio::time::sleep(hold).await;
+            faults.heal(&replica_ip).unwrap();
+        }
+        other => panic!("unknown fault {other}"),
+    }
+    let t_end = Instant::now();
+    let side_acks = side.stop().await;
+    // Ready again (with the writer it chose), or not within 120 s.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let converged = loop {
+        let api: Api<MySQLActiveActive> = Api::namespaced(b.client.clone(), "shop");
+        let p = api.get(name).await.unwrap();
+        if p.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        }) {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let pause = load.longest_gap(t0, t_end);
+    let acked_at = load.acked_at.lock().unwrap().clone();
+    let acked = load.stop().await;
+    // The first write another node acknowledged after the fault.
+    let other_since = acked_at
+        .iter()
+        .filter(|(at, host)| *at > t0 && *host != writer)
+        .map(|(at, _)| *at)
+        .min();
+    let split = other_since.map_or(0, |s| side_acks.iter().filter(|a| **a > s).count());
+    let fenced_after = side_acks.iter().filter(|a| **a > t0).max().map(|a| *a - t0);
+    let now_writer = status_writer(b, name).await;
+    let ip = b.cluster.pod_ip("shop", &now_writer).await.unwrap();
+    let mut c = conn(&ip, pw).await;
+    let present: Vec<u64> = c.query("SELECT seq FROM app.load").await.unwrap();
+    c.query_drop("TRUNCATE TABLE app.load").await.ok();
+    c.disconnect().await.unwrap();
+    let present: std::collections::BTreeSet<u64> = present.into_iter().collect();
+    Row {
+        lost: acked.difference(&present).count(),
+        split,
+        pause,
+        fenced_after,
+        converged,
+    }
+}
+
+async fn engine(engine: &str, faults: &[String], trials: usize, window: u64) {
+    let b = TestBox::start(&format!("bench-faults-{engine}")).await;
+    let (name, _) = b.apply_example("pair.yaml", engine).await;
+    b.wait_ready(&name, Duration::from_secs(300)).await;
+    b.patch_spec(
+        &name,
+        json!({"failover": {"detectionWindowSeconds": window}}),
+    )
+    .await
+    .unwrap();
+    b.wait_ready(&name, Duration::from_secs(60)).await;
+    let pw = b.admin_password(&name).await;
+    // The load's account and tables exist before the first trial.
+    WriteLoad::start(&b, &name, &pw).await.stop().await;
+    let service = cluster_ip(&b.client, &format!("{name}-writer")).await;
+    let mut c = conn(&service, &pw).await;
+    c.query_drop(
+        "CREATE TABLE IF NOT EXISTS app.side (id BIGINT AUTO_INCREMENT PRIMARY KEY, v INT)",
+    )
+    .await
+    .unwrap();
+    c.disconnect().await.unwrap();
+    let mut rows = Vec::new();
+    for fault in faults {
+        for t in 1..=trials {
+            b.wait_ready(&name, Duration::from_secs(180)).await;
+            let row = trial(&b, &name, &pw, fault, window).await;
+            eprintln!(
+                "{engine} {fault} {t}: lost {}, split {}, pause {} ms, fenced after {:?}, converged {}",
+                row.lost,
+                row.split,
+                row.pause.as_millis(),
+                row.fenced_after,
+                row.converged
+            );
+            let converged = row.converged;
+            rows.push((fault.clone(), row));
+            if !converged {
+                eprintln!("{engine}: the pair did not converge; the remaining faults are skipped");
+                break;
+            }
+        }
+        if rows.last().is_some_and(|(_, r)| !r.converged) {
+            break;
+        }
+    }
+    println!("{engine}, detection window {window} s, durability Async (today's only mode):");
+    println!(
+        "| fault | lost acknowledged writes | split (old writer's commits after the other took writes) | longest write pause | old writer fenced after | converged |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (fault, r) in rows {
+        println!(
+            "| {fault} | {} | {} | {:.1} s | {} | {} |",
+            r.lost,
+            r.split,
+            r.pause.as_secs_f64(),
+            r.fenced_after
+                .map_or("-".into(), |d| format!("{:.1} s", d.as_secs_f64())),
+            if r.converged { "yes" } else { "no" }
+        );
+    }
+    b.shutdown().await;
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let trials = env_or("FAULTS_TRIALS", 1usize);
+    let window = env_or("FAULTS_WINDOW_SECONDS", 5u64);
+    let faults: Vec<String> = std::env::var("FAULTS")
+        .map(|f| f.split(',').map(|s| s.trim().to_string()).collect())
+        .unwrap_or_else(|_| FAULTS.iter().map(|s| s.to_string()).collect());
+    let engines = std::env::var("FAULTS_ENGINES").unwrap_or_else(|_| "MySQL,MariaDB".into());
+    for e in engines.split(',') {
+        engine(e.trim(), &faults, trials, window).await;
+    }
+}
