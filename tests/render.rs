@@ -323,6 +323,14 @@ fn services_select_by_role() {
     let headless = by_name["orders-headless"].spec.as_ref().unwrap();
     assert_eq!(headless.cluster_ip.as_deref(), Some("None"));
     assert_eq!(headless.publish_not_ready_addresses, Some(true));
+    // The writer route follows the operator's label alone; readers need a
+    // ready server.
+    let spec = |n: &str| by_name[n].spec.as_ref().unwrap();
+    assert_eq!(
+        spec("orders-writer").publish_not_ready_addresses,
+        Some(true)
+    );
+    assert_eq!(spec("orders-reader").publish_not_ready_addresses, None);
     assert_eq!(
         selector(by_name["orders-writer"])
             .get("mysql-aa.io/role")

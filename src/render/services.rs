@@ -26,6 +26,7 @@ fn service(
     name: String,
     selector: BTreeMap<String, String>,
     headless: bool,
+    publish_not_ready: bool,
 ) -> Service {
     Service {
         metadata: object_meta(pair, names, name),
@@ -33,7 +34,7 @@ fn service(
             selector: Some(selector),
             ports: Some(vec![mysql_port()]),
             cluster_ip: headless.then(|| "None".to_string()),
-            publish_not_ready_addresses: headless.then_some(true),
+            publish_not_ready_addresses: publish_not_ready.then_some(true),
             type_: Some("ClusterIP".into()),
             ..ServiceSpec::default()
         }),
@@ -50,16 +51,21 @@ pub fn build_headless_service(pair: &MySQLActiveActive, names: &Names) -> Servic
         names.headless_service(),
         selector_labels(names),
         true,
+        true,
     )
 }
 
 /// Writer Service `<name>-writer`: selects the pod(s) labelled
 /// `mysql-aa.io/role=writer`. In SingleWriter the operator labels at most
-/// one pod so; in MultiWriter both.
+/// one pod so; in MultiWriter both. Routing follows that label alone (not
+/// the readiness probe): the operator gives the label only to a node it
+/// reached and made writable, and takes it from a node it cannot reach, so
+/// a writer restarted in place takes writes as soon as it is unfenced, not
+/// at its next readiness probe.
 pub fn build_writer_service(pair: &MySQLActiveActive, names: &Names) -> Service {
     let mut selector = selector_labels(names);
     selector.insert(LABEL_ROLE.into(), ROLE_WRITER.into());
-    service(pair, names, names.writer_service(), selector, false)
+    service(pair, names, names.writer_service(), selector, false, true)
 }
 
 /// Reader Service `<name>-reader`: in SingleWriter the read-only node
@@ -69,5 +75,5 @@ pub fn build_reader_service(pair: &MySQLActiveActive, names: &Names) -> Service 
     if pair.spec.write_mode == WriteMode::SingleWriter {
         selector.insert(LABEL_ROLE.into(), ROLE_REPLICA.into());
     }
-    service(pair, names, names.reader_service(), selector, false)
+    service(pair, names, names.reader_service(), selector, false, false)
 }
