@@ -22,7 +22,9 @@
 //! (its kubelet restarts it), `pause`/`resume` SIGSTOP/SIGCONT every process
 //! of the pod, `isolate` drops every packet from and to the pod, `partition`
 //! every packet between two pods, `heal` removes the network faults naming
-//! the pod (`heal all`: every fault).
+//! the pod (`heal all`: every fault); `sandbox fault node-down|node-up
+//! NODE-OR-POD` stops or starts a virtual node (heartbeats and its pods'
+//! processes), through the running `sandbox up`, which owns the kubelet.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -39,7 +41,7 @@ const OPERATOR_ACCOUNT: &str = "mysql-aa-operator";
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: sandbox up [FILE]   start the box and apply FILE (default examples/pair.yaml)\n       sandbox down        stop a running box\n       sandbox fault kill|pause|resume|isolate|heal POD\n       sandbox fault partition POD PEER\n       sandbox fault heal all"
+        "usage: sandbox up [FILE]   start the box and apply FILE (default examples/pair.yaml)\n       sandbox down        stop a running box\n       sandbox fault kill|pause|resume|isolate|heal POD\n       sandbox fault partition POD PEER\n       sandbox fault heal all\n       sandbox fault node-down|node-up NODE-OR-POD"
     );
     ExitCode::from(2)
 }
@@ -132,11 +134,90 @@ async fn pod_ip(client: &kube::Client, pod: &str) -> Result<String, String> {
         .ok_or_else(|| format!("pod {ns}/{name} has no address (does it run?)"))
 }
 
+/// Where `sandbox fault node-down|node-up` leaves its request for the
+/// running `sandbox up` (which owns the virtual kubelet), and where the
+/// answer comes back.
+const NODE_REQUEST: &str = "node.request";
+const NODE_ANSWER: &str = "node.answer";
+
+/// Serves node requests until the process stops: `down X` / `up X`, X a
+/// node or a pod (`NAMESPACE/POD`, or a pod of `shop`) whose node is meant.
+async fn serve_node_requests(cluster: &Cluster, dir: &Path) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let Ok(request) = std::fs::read_to_string(dir.join(NODE_REQUEST)) else {
+            continue;
+        };
+        let _ = std::fs::remove_file(dir.join(NODE_REQUEST));
+        let answer = node_request(cluster, request.trim()).await;
+        let tmp = dir.join(format!("{NODE_ANSWER}.tmp"));
+        if std::fs::write(&tmp, &answer).is_ok() {
+            let _ = std::fs::rename(&tmp, dir.join(NODE_ANSWER));
+        }
+    }
+}
+
+async fn node_request(cluster: &Cluster, request: &str) -> String {
+    let Some((what, target)) = request.split_once(' ') else {
+        return format!("error: bad request {request:?}");
+    };
+    let node = if cluster.nodes().iter().any(|n| n == target) {
+        target.to_string()
+    } else {
+        let (ns, pod) = target.split_once('/').unwrap_or(("shop", target));
+        match cluster.node_of(ns, pod).await {
+            Some(n) => n,
+            None => return format!("error: {target} is neither a node nor a pod of the box"),
+        }
+    };
+    match what {
+        "down" => {
+            cluster.stop_node(&node).await;
+            format!(
+                "node {node} is down: no heartbeats, its pods' processes killed; `sandbox fault node-up {node}` starts it"
+            )
+        }
+        "up" => {
+            cluster.start_node(&node).await;
+            format!("node {node} is up again")
+        }
+        other => format!("error: unknown node request {other:?}"),
+    }
+}
+
+/// Asks the running `sandbox up` to stop or start a node; waits for it.
+fn ask_node(dir: &Path, what: &str, target: &str) -> Result<String, String> {
+    let _ = std::fs::remove_file(dir.join(NODE_ANSWER));
+    let tmp = dir.join(format!("{NODE_REQUEST}.tmp"));
+    std::fs::write(&tmp, format!("{what} {target}\n")).map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, dir.join(NODE_REQUEST)).map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(answer) = std::fs::read_to_string(dir.join(NODE_ANSWER)) {
+            let _ = std::fs::remove_file(dir.join(NODE_ANSWER));
+            return match answer.strip_prefix("error: ") {
+                Some(e) => Err(e.to_string()),
+                None => Ok(answer),
+            };
+        }
+        if Instant::now() > deadline {
+            let _ = std::fs::remove_file(dir.join(NODE_REQUEST));
+            return Err("the running sandbox did not answer within 60 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// `sandbox fault ...`.
 async fn fault(what: &str, pod: &str, peer: Option<&str>) -> Result<(), String> {
     let dir = state_dir();
     let faults = sandbox::fault::Faults::of_box(&dir.join("box"))
         .map_err(|e| format!("{e} (is `sandbox up` running here?)"))?;
+    if let ("node-down" | "node-up", None) = (what, peer) {
+        let done = ask_node(&dir, what.trim_start_matches("node-"), pod)?;
+        println!("sandbox: {done}");
+        return Ok(());
+    }
     if (what, pod, peer) == ("heal", "all", None) {
         faults.heal_all().map_err(|e| e.to_string())?;
         println!("sandbox: every fault healed");
@@ -382,9 +463,11 @@ async fn up(file: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let interrupt = tokio::signal::ctrl_c();
     println!("sandbox: running; stop with Ctrl-C or `sandbox down`");
+    let requests = serve_node_requests(&cluster, &dir);
     tokio::select! {
         _ = interrupt => {}
         _ = term.recv() => {}
+        _ = requests => {}
     }
     println!("sandbox: stopping");
     sandbox::controlplane::signal_group(operator.id(), libc::SIGTERM);

@@ -266,6 +266,30 @@ fn up_shows_a_running_pair_and_down_removes_everything() {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
+    // A node, through the running `sandbox up` (which owns the kubelet).
+    let (ok, out) = fault(&["node-down", "orders-1"]);
+    assert!(ok && out.contains("is down"), "{out}");
+    let node = out
+        .split_whitespace()
+        .skip_while(|w| *w != "node")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !kubectl(&state, &["get", "node", &node]).contains("NotReady") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{node} turns NotReady"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (ok, out) = fault(&["node-up", &node]);
+    assert!(ok && out.contains("is up again"), "{out}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while kubectl(&state, &["get", "node", &node]).contains("NotReady") {
+        assert!(std::time::Instant::now() < deadline, "{node} Ready again");
+        std::thread::sleep(Duration::from_millis(500));
+    }
     let (ok, out) = fault(&["unplug", "orders-1"]);
     assert!(!ok && out.contains("unknown fault"), "{out}");
 
