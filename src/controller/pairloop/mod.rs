@@ -246,10 +246,13 @@ impl PairLoop {
 
     /// Whether the writer is unreachable, and whether it has been for the
     /// detection window.
+    /// `looked`: when the observation started (the writer has not
+    /// answered since then).
     fn detection(
         &mut self,
         pair: &MySQLActiveActive,
         observed: &observe::Observed,
+        looked: Instant,
     ) -> (bool, bool) {
         let window = Duration::from_secs(u64::from(pair.spec.failover.detection_window_seconds));
         let down = observe::current_writer(pair)
@@ -258,7 +261,7 @@ impl PairLoop {
             self.writer_down_since = None;
             return (false, false);
         }
-        let since = *self.writer_down_since.get_or_insert_with(Instant::now);
+        let since = *self.writer_down_since.get_or_insert(looked);
         (true, since.elapsed() >= window)
     }
 
@@ -294,8 +297,9 @@ impl PairLoop {
             }
             Desired::Run { passwords, pair: p } => (passwords, p.spec.paused),
         };
+        let looked = Instant::now();
         let observed = observe::observe(&pair, ctx, &mut self.clients, passwords).await;
-        let (writer_down, long_enough) = self.detection(&pair, &observed);
+        let (writer_down, long_enough) = self.detection(&pair, &observed, looked);
         let plan = topology::decide(&observe::input(&pair, &observed, long_enough));
         let started = (jiff::Timestamp::now(), Instant::now());
         let acted = if !paused && !plan.steps.is_empty() {

@@ -89,6 +89,12 @@ impl Clients {
     }
 }
 
+/// The longest an observation of one server may take (a few cheap
+/// statements): a server that does not answer within it counts as
+/// unreachable for this cycle, so a hung server or a dropped network is
+/// detected as quickly as a refused connection.
+pub const OBSERVE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Step `observe`.
 pub async fn observe(
     pair: &MySQLActiveActive,
@@ -162,7 +168,16 @@ pub async fn observe(
             });
             return;
         };
-        f.server = c.observe().await.map_err(|e| e.to_string());
+        // A hung server or a dropped network answers nothing: what the
+        // decision needs is that it did not answer in time, not the
+        // statement timeout of a long step.
+        f.server = match tokio::time::timeout(OBSERVE_TIMEOUT, c.observe()).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "no answer within {} ms",
+                OBSERVE_TIMEOUT.as_millis()
+            )),
+        };
         if f.server.as_ref().is_ok_and(topology::halted) {
             f.failure = c.applier_failure().await.ok().flatten();
         }
