@@ -7,7 +7,8 @@
 //!
 //! - lost: acknowledged writes missing from the writer once healed;
 //! - split: commits the old writer accepted from its side after the other
-//!   node had acknowledged a write (two nodes accepting commits at once);
+//!   node was promoted or had acknowledged a write (two nodes accepting
+//!   commits at once);
 //! - pause: the longest pause between two acknowledged writes;
 //! - fenced after: how long the old writer kept accepting commits from
 //!   its side after the fault (`-` when it accepted none);
@@ -146,6 +147,7 @@ async fn trial(b: &TestBox, name: &str, pw: &str, fault: &str, window: u64) -> R
     let side = SideClient::start(client, faults.pod_netns(&writer_ip), pw.to_string());
     tokio::time::sleep(Duration::from_secs(1)).await;
     let t0 = Instant::now();
+    let t0_wall = jiff::Timestamp::now();
     let hold = Duration::from_secs(window + 10);
     match fault {
         "kill9" => {
@@ -204,11 +206,23 @@ async fn trial(b: &TestBox, name: &str, pw: &str, fault: &str, window: u64) -> R
     let pause = load.longest_gap(t0, t_end);
     let acked_at = load.acked_at.lock().unwrap().clone();
     let acked = load.stop().await;
-    // The first write another node acknowledged after the fault.
+    // When another node took writes: it was promoted (status records the
+    // failover), or it acknowledged a write through the Service.
+    let api: Api<MySQLActiveActive> = Api::namespaced(b.client.clone(), "shop");
+    let promoted = api
+        .get(name)
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.last_failover)
+        .map(|f| f.started_at.0 + jiff::SignedDuration::from_millis(f.duration_millis as i64))
+        .filter(|at| *at > t0_wall)
+        .map(|at| t0 + Duration::from_millis(at.duration_since(t0_wall).as_millis().max(0) as u64));
     let other_since = acked_at
         .iter()
         .filter(|(at, host)| *at > t0 && *host != writer)
         .map(|(at, _)| *at)
+        .chain(promoted)
         .min();
     let split = other_since.map_or(0, |s| side_acks.iter().filter(|a| **a > s).count());
     let fenced_after = side_acks.iter().filter(|a| **a > t0).max().map(|a| *a - t0);

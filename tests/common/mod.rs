@@ -492,15 +492,20 @@ impl WriteLoad {
                         {
                             let at = Instant::now();
                             acked.lock().unwrap().insert(seq);
-                            let host: String = c
-                                .query_first("SELECT @@hostname")
-                                .await
-                                .ok()
-                                .flatten()
-                                .unwrap_or_default();
+                            // Bounded like every step of this client: a
+                            // server paused after the commit must not hold it.
+                            let host: String = tokio::time::timeout(
+                                Duration::from_secs(2),
+                                c.query_first("SELECT @@hostname"),
+                            )
+                            .await
+                            .ok()
+                            .and_then(|r| r.ok())
+                            .flatten()
+                            .unwrap_or_default();
                             acked_at.lock().unwrap().push((at, host));
                         }
-                        let _ = c.disconnect().await;
+                        let _ = tokio::time::timeout(Duration::from_secs(2), c.disconnect()).await;
                     }
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
