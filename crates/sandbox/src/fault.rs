@@ -185,20 +185,33 @@ impl Faults {
             .collect())
     }
 
-    /// Sends `signal` (`KILL`, `STOP`, `CONT`) to the pod's processes whose
-    /// command name is one of `names` (all of them when empty); returns
+    /// Sends `signal` (`KILL`, `STOP`, `CONT`) to the pod's processes that
+    /// run one of the programs `names` (all of them when empty); returns
     /// the pids signalled.
     pub fn signal(&self, ip: &str, signal: &str, names: &[&str]) -> std::io::Result<Vec<u32>> {
         let mut hit = Vec::new();
         for pid in self.pod_pids(ip)? {
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            if names.is_empty() || names.contains(&comm.trim()) {
+            if names.is_empty() || runs_one_of(pid, names) {
                 run(Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]))?;
                 hit.push(pid);
             }
         }
         Ok(hit)
     }
+}
+
+/// Whether process `pid` runs one of the programs `names`: its command
+/// name, or the file name of one of its first arguments (MySQL runs under
+/// its prefix's own loader, so its command name is the loader's).
+fn runs_one_of(pid: u32, names: &[&str]) -> bool {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let program = |arg: &[u8]| {
+        let arg = String::from_utf8_lossy(arg);
+        let file = arg.rsplit('/').next().unwrap_or_default().to_string();
+        names.contains(&file.as_str())
+    };
+    names.contains(&comm.trim()) || cmdline.split(|b| *b == 0).take(4).any(program)
 }
 
 #[cfg(test)]
