@@ -11,7 +11,8 @@
 //!   commits at once);
 //! - pause: the longest pause between two acknowledged writes;
 //! - fenced after: how long the old writer kept accepting commits from
-//!   its side after the fault (`-` when it accepted none);
+//!   its side after the fault, when another node took over (`-`: it
+//!   accepted none, or it stayed the writer);
 //! - converged: whether the pair was Ready again within 120 s of healing.
 //!
 //! Faults (the box's `sandbox::fault`): `kill9` (the writer's mysqld; its
