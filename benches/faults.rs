@@ -40,7 +40,6 @@ use common::*;
 use kube::api::Api;
 use mysql_aa_operator::api::MySQLActiveActive;
 use mysql_async::prelude::Queryable;
-use serde_json::json;
 
 const FAULTS: [&str; 6] = [
     "kill9",
@@ -245,16 +244,7 @@ async fn trial(b: &TestBox, name: &str, pw: &str, fault: &str, window: u64) -> R
 
 async fn engine(engine: &str, faults: &[String], trials: usize, window: u64) {
     let b = TestBox::start(&format!("bench-faults-{engine}")).await;
-    let (name, _) = b.apply_example("pair.yaml", engine).await;
-    b.wait_ready(&name, Duration::from_secs(300)).await;
-    b.patch_spec(
-        &name,
-        json!({"failover": {"detectionWindowSeconds": window}}),
-    )
-    .await
-    .unwrap();
-    b.wait_ready(&name, Duration::from_secs(60)).await;
-    let pw = b.admin_password(&name).await;
+    let (name, pw) = b.ready_pair_with_window(engine, window).await;
     // The load's account and tables exist before the first trial.
     WriteLoad::start(&b, &name, &pw).await.stop().await;
     let service = cluster_ip(&b.client, &format!("{name}-writer")).await;

@@ -53,16 +53,7 @@ async fn writer(b: &TestBox, name: &str) -> String {
 
 async fn engine(engine: &str, trials: usize, window: u32, parts: &str) {
     let b = TestBox::start(&format!("bench-roles-{engine}")).await;
-    let (name, _) = b.apply_example("pair.yaml", engine).await;
-    b.wait_ready(&name, Duration::from_secs(300)).await;
-    b.patch_spec(
-        &name,
-        json!({"failover": {"detectionWindowSeconds": window}}),
-    )
-    .await
-    .unwrap();
-    b.wait_ready(&name, Duration::from_secs(60)).await;
-    let pw = b.admin_password(&name).await;
+    let (name, pw) = b.ready_pair_with_window(engine, u64::from(window)).await;
     let load = WriteLoad::start(&b, &name, &pw).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 

@@ -193,6 +193,23 @@ impl TestBox {
         (name, pair)
     }
 
+    /// Applies `examples/pair.yaml` for `engine`, waits until it is Ready,
+    /// sets its detection window, and waits until it is Ready with it;
+    /// returns its name and the admin password (the benches' start).
+    pub async fn ready_pair_with_window(&self, engine: &str, window: u64) -> (String, String) {
+        let (name, _) = self.apply_example("pair.yaml", engine).await;
+        self.wait_ready(&name, Duration::from_secs(300)).await;
+        self.patch_spec(
+            &name,
+            json!({"failover": {"detectionWindowSeconds": window}}),
+        )
+        .await
+        .unwrap();
+        self.wait_ready(&name, Duration::from_secs(60)).await;
+        let pw = self.admin_password(&name).await;
+        (name, pw)
+    }
+
     pub async fn wait_ready(&self, name: &str, limit: Duration) -> MySQLActiveActive {
         let api: Api<MySQLActiveActive> = Api::namespaced(self.client.clone(), "shop");
         let deadline = Instant::now() + limit;

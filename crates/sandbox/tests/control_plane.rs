@@ -2,18 +2,16 @@
 //! `kubectl` sees them: the version, the nodes, a pod with its status,
 //! logs, Events, and the node lifecycle when a node stops.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+mod common;
+
+use common::{root, wait};
+
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, PostParams};
 use sandbox::{Cluster, Options};
 use serde_json::json;
-
-fn root(name: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.cache/boxes"))
-        .join(format!("{name}-{}", std::process::id()))
-}
 
 fn kubectl(cluster: &Cluster, args: &[&str]) -> (bool, String) {
     let out = std::process::Command::new(sandbox::controlplane::binary("kubectl").unwrap())
@@ -30,18 +28,6 @@ fn kubectl(cluster: &Cluster, args: &[&str]) -> (bool, String) {
             String::from_utf8_lossy(&out.stderr)
         ),
     )
-}
-
-async fn wait<F, Fut>(what: &str, limit: Duration, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while !f().await {
-        assert!(Instant::now() < deadline, "{what} within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 fn node_ready(n: &Node) -> Option<String> {

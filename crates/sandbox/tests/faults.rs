@@ -4,10 +4,13 @@
 //! processes are stopped and resume; a killed container is restarted by
 //! its kubelet.
 
+mod common;
+
+use common::{root, wait};
+
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, PostParams};
@@ -15,23 +18,6 @@ use sandbox::{Cluster, Options};
 use serde_json::json;
 
 const PORT: u16 = 8080;
-
-fn root(name: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.cache/boxes"))
-        .join(format!("{name}-{}", std::process::id()))
-}
-
-async fn wait<F, Fut>(what: &str, limit: Duration, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while !f().await {
-        assert!(Instant::now() < deadline, "{what} within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
 
 /// A pod that listens on PORT (Python's HTTP server, from the host).
 fn listener(name: &str) -> Pod {
