@@ -110,11 +110,15 @@ impl Context {
         self.synced.load(Ordering::SeqCst)
     }
 
-    /// Forgets what is kept about a deleted pair.
+    /// Forgets what is kept about a deleted pair (`namespace/name`): its
+    /// back-off count, what apply remembered, its metric series.
     pub fn forget(&self, key: &str) {
         if let Ok(mut f) = self.failures.lock() {
             f.remove(key);
         }
         self.applied.forget_pair(key);
+        if let Some((ns, name)) = key.split_once('/') {
+            self.metrics.forget_pair(ns, name);
+        }
     }
 }

@@ -27,8 +27,19 @@ pub struct Faults {
     bridge: String,
 }
 
-fn run(cmd: &mut Command) -> std::io::Result<String> {
-    let out = cmd.output()?;
+/// Runs `cmd` (with `stdin` on its standard input); its output, or its
+/// error output as the error.
+fn run(cmd: &mut Command, stdin: Option<&str>) -> std::io::Result<String> {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
@@ -70,25 +81,10 @@ impl Faults {
     }
 
     fn nft(&self, script: &str) -> std::io::Result<String> {
-        use std::io::Write;
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.router(), "nft", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(script.as_bytes())?;
-        }
-        let out = child.wait_with_output()?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(std::io::Error::other(format!(
-                "nft: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )))
-        }
+        run(
+            Command::new("ip").args(["netns", "exec", &self.router(), "nft", "-f", "-"]),
+            Some(script),
+        )
     }
 
     /// Creates the table once (idempotent).
@@ -178,7 +174,10 @@ impl Faults {
 
     /// The processes of the pod whose address is `ip`.
     pub fn pod_pids(&self, ip: &str) -> std::io::Result<Vec<u32>> {
-        let out = run(Command::new("ip").args(["netns", "pids", &self.pod_netns(ip)]))?;
+        let out = run(
+            Command::new("ip").args(["netns", "pids", &self.pod_netns(ip)]),
+            None,
+        )?;
         Ok(out
             .split_whitespace()
             .filter_map(|p| p.parse().ok())
@@ -192,7 +191,10 @@ impl Faults {
         let mut hit = Vec::new();
         for pid in self.pod_pids(ip)? {
             if names.is_empty() || runs_one_of(pid, names) {
-                run(Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]))?;
+                run(
+                    Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]),
+                    None,
+                )?;
                 hit.push(pid);
             }
         }

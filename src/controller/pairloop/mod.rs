@@ -186,7 +186,6 @@ async fn run(ctx: Arc<Context>, key: String, uid: String, mut rx: watch::Receive
     if let Some(d) = state.divergence.take() {
         d.abort();
     }
-    ctx.metrics.forget_pair(&ns, &name);
     ctx.forget(&key);
     ctx.loops.finished(&key, &uid);
 }

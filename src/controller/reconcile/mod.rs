@@ -73,8 +73,6 @@ async fn steps(
         // Owned objects go with the resource (ownerReferences); PVCs follow
         // spec.pvcRetentionPolicy through the StatefulSet.
         ctx.loops.stop(&key(pair));
-        ctx.metrics
-            .forget_pair(&pair.namespace().unwrap_or_default(), &pair.name_any());
         ctx.forget(&key(pair));
         return Ok(Action::await_change());
     }
