@@ -77,8 +77,14 @@ async fn steps(
         return Ok(Action::await_change());
     }
     let desired = desired(pair, ctx).await?;
+    // A blocked pair is looked at again soon: what blocks it (a Secret, not
+    // watched) can be mended without any change the watches see.
+    let again = match &desired {
+        Desired::Blocked { .. } => ctx.settings.observe_interval() * 4,
+        Desired::Run { .. } => RESYNC,
+    };
     ctx.loops.hand_off(ctx, desired);
-    Ok(Action::requeue(RESYNC))
+    Ok(Action::requeue(again))
 }
 
 fn blocked(pair: &Arc<crate::api::MySQLActiveActive>, reason: Reason, message: String) -> Desired {
