@@ -571,6 +571,22 @@ fn elect(input: &Input) -> (Option<u32>, Option<NoWriter>) {
     }
 }
 
+/// SingleWriter: the current writer is unreachable, no failover replaces
+/// it (within the detection window, or automatic failover off), and its pod
+/// still carries the writer label and is not terminating. It keeps the
+/// label: writes sent to it fail until its server answers again (it boots
+/// fenced and is unfenced by the next plan), and no other node is writable.
+fn keeps_writer_label(input: &Input, plan: &Plan, n: &NodeFacts) -> bool {
+    input.mode == WriteMode::SingleWriter
+        && !n.reachable()
+        && n.pod_exists
+        && !n.terminating
+        && n.role_label == Some(Role::Writer)
+        && input.current_writer == Some(n.ordinal)
+        && plan.failover.is_none()
+        && plan.writer.is_none()
+}
+
 /// Errant transactions (SingleWriter): what the replica executed that the
 /// writer `w` does not have. Such a node is reported and never promoted.
 fn errant_replica(input: &Input, w: u32) -> Option<(u32, String)> {
@@ -798,8 +814,15 @@ pub fn decide(input: &Input) -> Plan {
                 _ => {}
             }
         }
-        // Labels follow the decision; a pod that is not reachable loses the
-        // writer label (so the writer Service never sends writes to it).
+        // Labels follow the decision. A pod that is not reachable loses the
+        // writer label (so the writer Service sends writes to the other
+        // node), except the SingleWriter writer that is lost but not yet
+        // replaced: no other node may take its writes, and its server,
+        // restarted in place, boots fenced, so it keeps the label and takes
+        // writes the moment it is unfenced, with no Service update between.
+        if keeps_writer_label(input, &plan, n) {
+            continue;
+        }
         let want_label = if n.reachable() { want } else { Role::Replica };
         // A terminating pod still loses the writer label (it may linger).
         if n.pod_exists

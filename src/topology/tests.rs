@@ -179,7 +179,7 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
-            name: "writer unreachable: no writer, its writer label is removed, the replica stays read-only",
+            name: "writer unreachable within the window: no writer, it keeps its writer label (restarted in place, it boots fenced), the replica stays read-only",
             input: input(
                 SingleWriter,
                 Some(0),
@@ -190,7 +190,7 @@ fn cases() -> Vec<Case> {
                     healthy()[1].clone(),
                 ],
             ),
-            steps: vec![label(0, Replica)],
+            steps: vec![],
             writer: None,
             check: |p| {
                 assert!(!p.health.writer_available);
@@ -223,6 +223,39 @@ fn cases() -> Vec<Case> {
             check: |p| assert_eq!(p.failover, Some((0, 1))),
         },
         Case {
+            name: "writer terminating within the window: it loses its writer label",
+            input: input(
+                SingleWriter,
+                Some(0),
+                [
+                    with(healthy()[0].clone(), |n| {
+                        n.terminating = true;
+                        n.server = Err("terminating".into());
+                    }),
+                    healthy()[1].clone(),
+                ],
+            ),
+            steps: vec![label(0, Replica)],
+            writer: None,
+            check: |p| assert!(!p.health.writer_available),
+        },
+        Case {
+            name: "a lost node that was never labelled writer is not given the label",
+            input: input(
+                SingleWriter,
+                Some(0),
+                [
+                    with(node(0).writable().wired().build(), |n| {
+                        n.server = Err("connection refused".into())
+                    }),
+                    healthy()[1].clone(),
+                ],
+            ),
+            steps: vec![label(0, Replica)],
+            writer: None,
+            check: nothing,
+        },
+        Case {
             name: "automatic failover off: no promotion",
             input: {
                 let mut i = after_window(input(
@@ -236,7 +269,7 @@ fn cases() -> Vec<Case> {
                 i.failover.automatic = false;
                 i
             },
-            steps: vec![label(0, Replica)],
+            steps: vec![],
             writer: None,
             check: |p| {
                 assert_eq!(
@@ -258,7 +291,7 @@ fn cases() -> Vec<Case> {
                     with(healthy()[1].clone(), |n| obs(n).replica = None),
                 ],
             )),
-            steps: vec![label(0, Replica), wire(1)].into_iter().rev().collect(),
+            steps: vec![wire(1)],
             writer: None,
             check: |p| assert!(p.failover.is_none()),
         },
@@ -272,7 +305,7 @@ fn cases() -> Vec<Case> {
                     with(healthy()[1].clone(), |n| n.pod_ready = false),
                 ],
             )),
-            steps: vec![label(0, Replica)],
+            steps: vec![],
             writer: None,
             check: |p| assert!(p.failover.is_none()),
         },
@@ -592,6 +625,22 @@ fn cases() -> Vec<Case> {
             check: |p| assert!(p.health.writer_available && p.health.replicating),
         },
         Case {
+            name: "MultiWriter, one node unreachable: it loses its writer label, the other takes the writes",
+            input: input(
+                MultiWriter,
+                None,
+                [
+                    with(node(0).writable().wired().label(Writer).build(), |n| {
+                        n.server = Err("connection refused".into())
+                    }),
+                    node(1).writable().wired().label(Writer).build(),
+                ],
+            ),
+            steps: vec![label(0, Replica)],
+            writer: None,
+            check: nothing,
+        },
+        Case {
             name: "diverged fresh pair: no writer elected",
             input: input(
                 SingleWriter,
@@ -825,7 +874,7 @@ fn cases() -> Vec<Case> {
                 ),
                 1,
             ),
-            steps: vec![label(0, Replica)],
+            steps: vec![],
             writer: None,
             check: |p| assert!(refused(p).contains("no writer")),
         },
@@ -862,7 +911,7 @@ fn cases() -> Vec<Case> {
                 &format!("{U0}:1-5,{U1}:1"),
                 U0,
             ),
-            steps: vec![label(0, Replica)],
+            steps: vec![],
             writer: None,
             check: |p| {
                 assert!(

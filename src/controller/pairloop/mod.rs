@@ -6,8 +6,9 @@
 //! [`Desired`]: the validated pair and its passwords, or why the pair is
 //! blocked) through a `watch` channel: the latest hand-off wins, and each
 //! one wakes the loop at once (a coalescing nudge). Otherwise the loop
-//! wakes on its ticker (`--observe-interval-seconds`), every [`SOON`]
-//! while the writer is unreachable or after it acted, and after a step
+//! wakes on its ticker (`--observe-interval-seconds`), [`SOON`] after it
+//! acted, every [`WRITER_DOWN_POLL`] while the writer is unreachable, and
+//! after a step
 //! failed with a back-off that never exceeds the interval. The loop owns the
 //! pair's server clients, the writer-down timer, its back-off and its
 //! divergence check (which runs beside it, never blocking a failover);
@@ -137,9 +138,15 @@ impl Loops {
     }
 }
 
-/// How soon the loop looks again after acting, and while the writer is
-/// unreachable.
+/// How soon the loop looks again after acting.
 pub const SOON: Duration = Duration::from_millis(500);
+
+/// How soon the loop looks again while the writer is unreachable: a server
+/// restarted in place boots fenced and keeps the writer label, so from its
+/// first answer to its first write is this long at most plus one unfence.
+/// A dead server refuses a connection at once; a cut-off one costs an
+/// observation timeout per cycle, which bounds the rate by itself.
+pub const WRITER_DOWN_POLL: Duration = Duration::from_millis(200);
 
 /// Delay before the next cycle after `failures` failed cycles in a row:
 /// 0.25 s, 0.5 s, 1 s, ... never more than the observe interval (a
@@ -371,9 +378,9 @@ impl PairLoop {
             Some(e) => Err(e),
             None if outcome.acted => Ok(SOON),
             // While the writer is down, look again soon: a server restarted
-            // in place is back in business within SOON of answering, and
-            // the detection window ends on time.
-            None if writer_down => Ok(SOON),
+            // in place is back in business within WRITER_DOWN_POLL of
+            // answering, and the detection window ends on time.
+            None if writer_down => Ok(WRITER_DOWN_POLL),
             None => Ok(interval),
         }
     }
