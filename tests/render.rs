@@ -462,26 +462,58 @@ fn generated_passwords_are_long_random_and_distinct() {
 }
 
 #[test]
-fn semi_sync_and_tls_settings_follow_the_spec() {
+fn durability_and_tls_settings_follow_the_spec() {
+    use mysql_aa_operator::api::{DurabilityMode, WriteMode};
     let mut pair = load("pair.yaml");
-    pair.spec.replication.semi_sync = true;
-    pair.spec.replication.semi_sync_timeout_seconds = 3;
+    pair.spec.replication.durability = None;
     pair.spec.replication.tls.secret_name = Some("repl-tls".into());
     let r = render::render(&pair).unwrap();
     let opts = cnf(&r, 1);
+    // SingleWriter defaults to SemiSync: plugins loaded, waiting off at boot
+    // (the operator turns it on on the writer), no fallback by itself.
+    assert_eq!(pair.spec.durability(), DurabilityMode::SemiSync);
     assert_eq!(
         opts["plugin_load_add"],
         ["semisync_source.so", "semisync_replica.so"]
     );
-    assert_eq!(one(&opts, "loose_rpl_semi_sync_source_enabled"), "ON");
-    assert_eq!(one(&opts, "loose_rpl_semi_sync_source_timeout"), "3000");
+    assert_eq!(one(&opts, "loose_rpl_semi_sync_source_enabled"), "OFF");
+    assert_eq!(one(&opts, "loose_rpl_semi_sync_replica_enabled"), "ON");
+    assert_eq!(
+        one(&opts, "loose_rpl_semi_sync_source_wait_point"),
+        "AFTER_SYNC"
+    );
+    assert_eq!(
+        one(&opts, "loose_rpl_semi_sync_source_wait_no_replica"),
+        "ON"
+    );
+    assert_eq!(
+        one(&opts, "loose_rpl_semi_sync_source_timeout"),
+        "4294967295"
+    );
     let mut maria = load("pair.yaml");
     maria.spec.engine = mysql_aa_operator::api::Engine::MariaDB;
-    maria.spec.replication.semi_sync = true;
     let maria_opts = cnf(&render::render(&maria).unwrap(), 0);
-    assert_eq!(one(&maria_opts, "rpl_semi_sync_master_enabled"), "ON");
+    assert_eq!(one(&maria_opts, "rpl_semi_sync_master_enabled"), "OFF");
     assert_eq!(one(&maria_opts, "rpl_semi_sync_slave_enabled"), "ON");
-    assert_eq!(one(&maria_opts, "rpl_semi_sync_master_timeout"), "10000");
+    assert_eq!(one(&maria_opts, "rpl_semi_sync_master_wait_no_slave"), "ON");
+    assert_eq!(
+        one(&maria_opts, "rpl_semi_sync_master_timeout"),
+        "4294967295"
+    );
+    // Async, and MultiWriter's default: no semi-sync at all.
+    let mut async_pair = load("pair.yaml");
+    async_pair.spec.replication.durability = Some(DurabilityMode::Async);
+    let mut multi = load("pair.yaml");
+    multi.spec.write_mode = WriteMode::MultiWriter;
+    multi.spec.replication.durability = None;
+    for p in [async_pair, multi] {
+        let o = cnf(&render::render(&p).unwrap(), 0);
+        assert!(
+            o.keys()
+                .all(|k| !k.contains("semi_sync") && k != "plugin_load_add"),
+            "{o:?}"
+        );
+    }
     assert_eq!(one(&opts, "ssl_ca"), "/etc/mysql-aa-tls/ca.crt");
     let pod = r.statefulset.spec.template.spec.as_ref().unwrap();
     let tls = pod
@@ -571,9 +603,16 @@ fn a_config_change_rolls_the_pods_and_nothing_else_does() {
         base,
         "my.cnf changed: the template changes"
     );
-    let mut semi = pair.clone();
-    semi.spec.replication.semi_sync = true;
-    assert_ne!(digest(&semi), base);
+    let mut other = pair.clone();
+    other.spec.replication.durability = Some(match pair.spec.durability() {
+        mysql_aa_operator::api::DurabilityMode::SemiSync => {
+            mysql_aa_operator::api::DurabilityMode::Async
+        }
+        mysql_aa_operator::api::DurabilityMode::Async => {
+            mysql_aa_operator::api::DurabilityMode::SemiSync
+        }
+    });
+    assert_ne!(digest(&other), base);
     let mut same = pair.clone();
     same.spec.paused = true;
     same.spec.failover.detection_window_seconds = 30;

@@ -366,41 +366,43 @@ async fn mariadb_switchover_under_load() {
     switchover_under_load("MariaDB").await;
 }
 
+/// `durability: SemiSync` (the SingleWriter default) with the replica
+/// frozen: the writer's commits wait (no fallback by itself); after the
+/// detection window the replica is recorded stale, then the writer goes on
+/// alone; the replica back, it catches up, acknowledges again and the record
+/// goes, with an Event saying how long commits ran unacknowledged.
 async fn semi_sync_reports_durability(engine: &str) {
     let b = TestBox::start(&format!("semisync-{engine}")).await;
     let (name, _) = b.apply_example("pair.yaml", engine).await;
     b.wait_ready(&name, Duration::from_secs(240)).await;
-    b.patch_spec(
-        &name,
-        json!({"replication": {"semiSync": true, "semiSyncTimeoutSeconds": 2}, "failover": {"automatic": false}}),
-    )
-    .await
-    .unwrap();
-    // The new my.cnf rolls the pods; semi-sync is then active on the writer.
+    b.patch_spec(&name, json!({"failover": {"detectionWindowSeconds": 3}}))
+        .await
+        .unwrap();
     let st = wait_status(
         &b,
         &name,
-        Duration::from_secs(240),
-        "semi-sync never active",
+        Duration::from_secs(120),
+        "semi-sync never acknowledging",
         |s| s.durability.map(|d| d.as_str()) == Some("SemiSynchronous"),
     )
     .await;
+    assert!(st.writer_epoch >= 1, "the first election claimed an epoch");
     let writer = st.writer.clone().unwrap();
     let replica = other(&name, &writer);
     let pw = b.admin_password(&name).await;
     let ips = pod_ips(&b.client, &name).await;
-    let writer_ip = &ips[if writer.ends_with("-0") { 0 } else { 1 }];
-    let mut c = conn(writer_ip, &pw).await;
+    let writer_ip = ips[if writer.ends_with("-0") { 0 } else { 1 }].clone();
+    let mut c = conn(&writer_ip, &pw).await;
     c.query_drop("CREATE DATABASE app").await.unwrap();
     c.query_drop("CREATE TABLE app.t (id INT PRIMARY KEY)")
         .await
         .unwrap();
     c.query_drop("INSERT INTO app.t VALUES (0)").await.unwrap();
     let (yes_before, _) = semi_sync_counts(&mut c, engine).await;
-    assert!(yes_before > 0, "commits were acknowledged by the peer");
+    assert!(yes_before > 0, "commits were acknowledged by the replica");
     // The replica's server stops answering (SIGSTOP: its connections stay
-    // open, as in a network partition). The next commit waits for the
-    // timeout, then the writer falls back to asynchronous replication.
+    // open, as in a network partition). The next commit waits until the
+    // operator has recorded the replica stale and let the writer go on.
     let pid = b
         .cluster
         .container_pid("shop", &replica, "mysqld")
@@ -409,53 +411,69 @@ async fn semi_sync_reports_durability(engine: &str) {
     assert!(signal(pid, "STOP"), "kill -STOP {pid}");
     let started = Instant::now();
     c.query_drop("INSERT INTO app.t VALUES (1)").await.unwrap();
-    let waited = started.elapsed();
-    let started = Instant::now();
-    c.query_drop("INSERT INTO app.t VALUES (2)").await.unwrap();
-    let next = started.elapsed();
-    let (_, no_after) = semi_sync_counts(&mut c, engine).await;
+    let held = started.elapsed();
+    let st = status(&b, &name).await;
+    let stale = st.stale_replica.clone().expect("recorded stale first");
+    assert_eq!(stale.node, replica);
     eprintln!(
-        "{engine}: with the peer frozen, the first commit took {} ms (semiSyncTimeoutSeconds 2), the next {} ms; commits not acknowledged: {no_after}",
-        waited.as_millis(),
-        next.as_millis()
+        "{engine}: with the replica frozen, a commit was held {} ms (detection window 3 s) until {} was recorded stale at epoch {}",
+        held.as_millis(),
+        stale.node,
+        stale.epoch
     );
     assert!(
-        no_after >= 1,
-        "a commit went through without the peer's acknowledgement"
+        held >= Duration::from_secs(2),
+        "the commit did not wait for the replica ({held:?})"
     );
+    // The writer goes on alone (this would wait for 49 days otherwise).
+    c.query_drop("INSERT INTO app.t VALUES (2)").await.unwrap();
     wait_status(
         &b,
         &name,
-        Duration::from_secs(60),
-        "no fallback reported",
+        Duration::from_secs(30),
+        "the fallback not reported",
         |s| s.durability.map(|d| d.as_str()) == Some("AsynchronousFallback"),
     )
     .await;
-    // The peer answers again (or, if its liveness probe had it restarted,
-    // comes back): it catches up and semi-sync is active again.
+    // The replica answers again (or, if its liveness probe had it
+    // restarted, comes back): it catches up, acknowledges, and is promotable
+    // again.
     signal(pid, "CONT");
-    wait_status(
+    let st = wait_status(
         &b,
         &name,
         Duration::from_secs(180),
         "semi-sync not restored",
-        |s| s.durability.map(|d| d.as_str()) == Some("SemiSynchronous"),
+        |s| {
+            s.durability.map(|d| d.as_str()) == Some("SemiSynchronous") && s.stale_replica.is_none()
+        },
     )
     .await;
+    assert_eq!(st.writer.as_deref(), Some(writer.as_str()), "no failover");
+    c.query_drop("INSERT INTO app.t VALUES (3)").await.unwrap();
     c.disconnect().await.unwrap();
     let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(b.client.clone(), "shop");
-    let notes: Vec<String> = api
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|e| e.reason.as_deref() == Some("DurabilityChanged"))
-        .filter_map(|e| e.note)
-        .collect();
+    let events = api.list(&Default::default()).await.unwrap().items;
+    let notes = |reason: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e.reason.as_deref() == Some(reason))
+            .filter_map(|e| e.note.clone())
+            .collect()
+    };
     assert!(
-        notes.iter().any(|n| n.contains("AsynchronousFallback")),
-        "{notes:?}"
+        notes("ReplicaMarkedStale")
+            .iter()
+            .any(|n| n.contains(&replica)),
+        "{:?}",
+        notes("ReplicaMarkedStale")
+    );
+    assert!(
+        notes("ReplicaCaughtUp")
+            .iter()
+            .any(|n| n.contains("ran without its acknowledgement for")),
+        "{:?}",
+        notes("ReplicaCaughtUp")
     );
     b.shutdown().await;
 }

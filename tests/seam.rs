@@ -729,6 +729,70 @@ async fn unsupported_version_is_refused(kind: Kind) {
     assert!(err.to_string().contains("not supported"));
 }
 
+// j. SemiSync (the SingleWriter default): waiting is off at boot on both
+// nodes; turned on on the writer, its commits are acknowledged by the
+// replica's receiver; once that receiver stops (what a failover does first)
+// the writer commits nothing more, whoever asks; turning waiting off (what
+// the operator does only after recording the replica stale) releases it.
+async fn semi_sync_holds_commits_without_the_replica(kind: Kind) {
+    let pair = Pair::start(kind).await;
+    pair.wire().await;
+    pair.admin[0].unfence().await.unwrap();
+    for ord in 0..2 {
+        let semi = pair.observe(ord).await.semi_sync.expect("semi-sync loaded");
+        assert!(!semi.enabled, "node {ord}: waiting is off at boot");
+    }
+    pair.admin[0].set_semi_sync(true).await.unwrap();
+    // The replica's receiver registers as a semi-sync replica when it
+    // (re)connects.
+    pair.admin[1].stop_replica().await.unwrap();
+    pair.admin[1].start_replica().await.unwrap();
+    pair.wait_until(0, "a semi-sync replica connected", |o| {
+        o.semi_sync.is_some_and(|s| s.acknowledging())
+    })
+    .await;
+    pair.sql(
+        0,
+        &[
+            "CREATE DATABASE app",
+            "CREATE TABLE app.t (id INT PRIMARY KEY)",
+            "INSERT INTO app.t VALUES (1)",
+        ],
+    )
+    .await;
+    let acked = pair.observe(0).await.semi_sync.unwrap().acknowledged;
+    assert!(acked >= 3, "the replica acknowledged the commits: {acked}");
+    // The candidate stops receiving: the next commit waits.
+    pair.admin[1].stop_receiver().await.unwrap();
+    let mut c = pair.conn(0, ADMIN_USER, ADMIN_PW).await;
+    let insert = tokio::spawn(async move {
+        c.query_drop("INSERT INTO app.t VALUES (2)").await.unwrap();
+        c
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !insert.is_finished(),
+        "a commit went through unacknowledged"
+    );
+    let held = pair
+        .wait_until(0, "the commit waiting", |o| {
+            o.semi_sync.is_some_and(|s| s.waiting_sessions >= 1)
+        })
+        .await;
+    assert_eq!(held.semi_sync.unwrap().acknowledged, acked);
+    // Waiting off: the held commit returns.
+    pair.admin[0].set_semi_sync(false).await.unwrap();
+    let c = tokio::time::timeout(WAIT, insert)
+        .await
+        .expect("released")
+        .unwrap();
+    c.disconnect().await.unwrap();
+    assert!(!pair.observe(0).await.semi_sync.unwrap().enabled);
+    // The replica receives again and catches up.
+    pair.admin[1].start_replica().await.unwrap();
+    pair.converge().await;
+}
+
 macro_rules! for_both_servers {
     ($($name:ident),* $(,)?) => {
         mod mysql_9_7 {
@@ -760,6 +824,7 @@ for_both_servers!(
     kill9_and_restart_resumes_replication,
     bad_input_gives_typed_errors_in_time,
     unsupported_version_is_refused,
+    semi_sync_holds_commits_without_the_replica,
 );
 
 /// TLS: the operator's own connection and the replication channel, on

@@ -48,6 +48,7 @@ pub const PAIR_SIZE: u32 = 2;
     printcolumn(name = "Version", type_ = "string", json_path = ".status.version", priority = "1", description = "Server flavour and version detected on the running servers"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = rules::name_rule(),
+    validation = rules::durability_rule(),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct MySQLActiveActiveSpec {
@@ -91,7 +92,7 @@ pub struct MySQLActiveActiveSpec {
     /// Extra `[mysqld]` settings, as option name to value (for example
     /// `max_connections: "500"`). Settings the operator owns (server-id,
     /// auto-increment, GTID, binary and relay log, read-only, replica start,
-    /// paths and networking) are rejected, in either dash or underscore
+    /// semi-sync, paths and networking) are rejected, in either dash or underscore
     /// spelling and with or without the `loose-` prefix. At most 200
     /// settings, each value at most 1024 characters on one line.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -215,6 +216,25 @@ pub enum WriteMode {
     MultiWriter,
 }
 
+/// How commits are made durable (`spec.replication.durability`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum DurabilityMode {
+    /// The writer waits for its replica's acknowledgement of each commit.
+    SemiSync,
+    /// Commits never wait for the replica.
+    Async,
+}
+
+impl DurabilityMode {
+    /// The name used in the spec, status and Events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DurabilityMode::SemiSync => "SemiSync",
+            DurabilityMode::Async => "Async",
+        }
+    }
+}
+
 /// Persistent storage of a server's data directory.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -263,25 +283,28 @@ pub struct CredentialsSpec {
 }
 
 /// Replication options.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplicationSpec {
     /// TLS of the replication connections between the two servers.
     #[serde(default)]
     pub tls: ReplicationTls,
 
-    /// Semi-synchronous replication: a commit waits until the peer has
-    /// received it. With two nodes, a dead peer blocks commits until the
-    /// semi-sync timeout, then replication falls back to asynchronous.
-    #[serde(default)]
-    pub semi_sync: bool,
-
-    /// How long, in seconds, a semi-synchronous commit waits for the peer's
-    /// acknowledgement before replication falls back to asynchronous.
-    /// 1 to 3600, default 10. Used only with `semiSync: true`.
-    #[serde(default = "default_semi_sync_timeout")]
-    #[schemars(range(min = 1, max = 3600))]
-    pub semi_sync_timeout_seconds: u32,
+    /// How a commit on the writer is made durable (SingleWriter).
+    /// `SemiSync` (the SingleWriter default): the writer commits only once
+    /// its replica has the transaction in its relay log (semi-synchronous
+    /// replication, wait point AFTER_SYNC, never falling back to
+    /// asynchronous by itself), so a failover loses no acknowledged write
+    /// and an isolated old writer cannot commit once its replica stops
+    /// receiving from it. When the replica stops acknowledging for the
+    /// detection window, the operator records in status that it is no
+    /// longer promotable, then lets the writer commit without
+    /// acknowledgements until the replica has caught up (status and Events
+    /// say so and for how long). `Async`: commits never wait; a failover
+    /// may lose what the replica had not received (status says so). Only
+    /// `Async` is allowed (and the default) in `MultiWriter`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub durability: Option<DurabilityMode>,
 
     /// What the operator does when a replica's applier stops on an error
     /// (duplicate key 1062, missing row 1032, ...). `Halt` (default): leave
@@ -290,21 +313,6 @@ pub struct ReplicationSpec {
     /// and a metric. Errors are never skipped silently.
     #[serde(default)]
     pub applier_error_policy: ApplierErrorPolicy,
-}
-
-fn default_semi_sync_timeout() -> u32 {
-    10
-}
-
-impl Default for ReplicationSpec {
-    fn default() -> Self {
-        Self {
-            tls: ReplicationTls::default(),
-            semi_sync: false,
-            semi_sync_timeout_seconds: default_semi_sync_timeout(),
-            applier_error_policy: ApplierErrorPolicy::default(),
-        }
-    }
 }
 
 /// A request to move the writer role (`spec.switchover`).
@@ -494,6 +502,16 @@ impl MySQLActiveActiveSpec {
         self.image
             .as_deref()
             .unwrap_or_else(|| self.engine.default_image())
+    }
+
+    /// The durability in force: `spec.replication.durability`, or
+    /// `SemiSync` in SingleWriter and `Async` in MultiWriter.
+    pub fn durability(&self) -> DurabilityMode {
+        match (self.replication.durability, self.write_mode) {
+            (Some(d), _) => d,
+            (None, WriteMode::SingleWriter) => DurabilityMode::SemiSync,
+            (None, WriteMode::MultiWriter) => DurabilityMode::Async,
+        }
     }
 }
 

@@ -49,6 +49,8 @@ pub const OPERATOR_OWNED_KEYS: &[&str] = &[
     "ssl_ca",
     "ssl_cert",
     "ssl_key",
+    // semi-synchronous replication: the durability the spec asks for
+    "rpl_semi_sync_[a-z_]+",
 ];
 
 /// A regular expression (RE2 and Rust `regex` compatible) matching a
@@ -129,7 +131,7 @@ pub fn config_keys_rule() -> Rule {
 }
 
 /// What admission says of an operator-owned key in `mysqldConfig`.
-pub const OWNED_KEYS_MESSAGE: &str = "mysqldConfig must not set options the operator owns (server_id, auto_increment_*, gtid_mode, enforce_gtid_consistency, gtid_domain_id, log_bin*, binlog_format, log_replica_updates, relay_log*, report_*, read_only, super_read_only, skip_replica_start, datadir, socket, port, bind_address, skip_networking, pid_file, ssl_*), in any spelling or with loose-/skip-/disable-/enable- prefixes";
+pub const OWNED_KEYS_MESSAGE: &str = "mysqldConfig must not set options the operator owns (server_id, auto_increment_*, gtid_mode, enforce_gtid_consistency, gtid_domain_id, log_bin*, binlog_format, log_replica_updates, relay_log*, report_*, read_only, super_read_only, skip_replica_start, datadir, socket, port, bind_address, skip_networking, pid_file, ssl_*, rpl_semi_sync_*), in any spelling or with loose-/skip-/disable-/enable- prefixes";
 
 /// Option names are plain identifiers (no `=`, spaces, brackets or new lines
 /// that could inject other settings or sections).
@@ -156,6 +158,19 @@ pub fn tls_secret_rule() -> Rule {
         "replication.tls.secretName is required when replication.tls.mode is VerifyCA or VerifyIdentity".into(),
     ))
     .reason(Reason::FieldValueRequired)
+}
+
+/// Semi-synchronous durability needs one writer: in MultiWriter each node
+/// would wait for the other's acknowledgement of its own writes and of the
+/// writes it applies.
+pub fn durability_rule() -> Rule {
+    Rule::new(
+        "!has(self.spec.writeMode) || self.spec.writeMode != 'MultiWriter' || !has(self.spec.replication) || !has(self.spec.replication.durability) || self.spec.replication.durability == 'Async'",
+    )
+    .message(Message::Message(
+        "spec.replication.durability must be Async (or unset) when spec.writeMode is MultiWriter: SemiSync needs a single writer".into(),
+    ))
+    .reason(Reason::FieldValueForbidden)
 }
 
 /// Pod labels must not collide with the operator's own.
@@ -186,6 +201,8 @@ mod tests {
             "loose_skip_replica_start",
             "gtid_domain_id",
             "super-read-only",
+            "rpl-semi-sync-source-timeout",
+            "loose_rpl_semi_sync_master_enabled",
         ] {
             assert!(is_owned_key(key), "{key} should be owned");
         }

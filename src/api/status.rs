@@ -60,16 +60,48 @@ pub struct MySQLActiveActiveStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answered_switchover_request: Option<String>,
 
-    /// Effective durability of commits: `Asynchronous`, `SemiSynchronous`
-    /// (every writer waits for its peer's acknowledgement), or
-    /// `AsynchronousFallback` (semi-sync is asked for but a writer fell back
-    /// to asynchronous, for example because its peer is down).
+    /// Effective durability of commits: `Asynchronous` (`durability:
+    /// Async`), `SemiSynchronous` (the writer's commits wait for its
+    /// replica's acknowledgement and get it), `WaitingForReplica` (they wait
+    /// and no acknowledgement comes: writes are held until the replica is
+    /// back or, after the detection window, marked stale) or
+    /// `AsynchronousFallback` (`SemiSync` is asked for, but the replica is
+    /// stale and the writer commits without it; see `staleReplica`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub durability: Option<Durability>,
+
+    /// Writer epoch: incremented, compare-and-set, before every change of
+    /// the writer (first election, failover, switchover). An operator whose
+    /// view of the epoch is old cannot move the role.
+    #[serde(default)]
+    pub writer_epoch: u64,
+
+    /// `durability: SemiSync`: the replica that stopped acknowledging the
+    /// writer's commits. It was recorded here (compare-and-set on the
+    /// epoch) before the writer went on without acknowledgements, and it
+    /// is not promotable until it has every transaction of the writer and
+    /// acknowledges again; then this entry is removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_replica: Option<StaleReplica>,
 
     /// The last divergence check, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub divergence: Option<DivergenceReport>,
+}
+
+/// A replica that is not promotable (`status.staleReplica`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StaleReplica {
+    /// The replica's pod.
+    pub node: String,
+    /// Since when the writer commits without its acknowledgement.
+    pub since: Time,
+    /// The writer epoch at which it was recorded.
+    pub epoch: u64,
+    /// Why: it stopped acknowledging, or it was the writer a failover
+    /// replaced.
+    pub reason: String,
 }
 
 /// Result of a divergence check.
@@ -139,8 +171,9 @@ pub struct NodeStatus {
     /// unreachable: a failover checks the candidate against it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executed_gtid_set: Option<String>,
-    /// Whether this node, as a source, currently waits for semi-synchronous
-    /// acknowledgements (unset when semi-sync is not loaded).
+    /// Whether this node, as a source, waits for semi-synchronous
+    /// acknowledgements and has a replica connected to give them (unset
+    /// when semi-sync is not loaded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub semi_sync_source_active: Option<bool>,
     /// State of the channel replicating from the peer.
@@ -267,17 +300,19 @@ status_enum!(
 );
 
 status_enum!(
-    /// Effective durability of commits: `Asynchronous` (semi-sync is not
-    /// asked for), `SemiSynchronous` (every writer waits for its peer's
-    /// acknowledgement), or `AsynchronousFallback` (semi-sync is asked for
-    /// but a writer fell back to asynchronous, for example because its peer
-    /// is down).
+    /// Effective durability of commits: `Asynchronous`, `SemiSynchronous`,
+    /// `WaitingForReplica` or `AsynchronousFallback` (see
+    /// `status.durability`).
     Durability {
-        /// Semi-sync is not asked for.
+        /// `durability: Async`: commits never wait.
         Asynchronous,
-        /// Every writer waits for its peer's acknowledgement.
+        /// The writer's commits wait for its replica's acknowledgement and
+        /// get it.
         SemiSynchronous,
-        /// Semi-sync is asked for, but a writer fell back to asynchronous.
+        /// Commits wait for an acknowledgement that does not come.
+        WaitingForReplica,
+        /// Semi-sync is asked for, but the writer commits without the
+        /// stale replica's acknowledgement.
         AsynchronousFallback,
     }
 );

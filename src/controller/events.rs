@@ -20,6 +20,12 @@
 //! | `NodeIsolated` | Normal | `Isolate` | failover: the unreachable writer's pod was deleted so its kubelet stops the server |
 //! | `WriterPromoted` | Normal | `Promote` | failover: a replica applied what it had received and was promoted |
 //! | `WriterCaughtUp` | Normal | `CatchUp` | switchover: the target applied every transaction of the fenced writer |
+//! | `EpochClaimed` | Normal | `ClaimEpoch` | a change of the writer began: the writer epoch was incremented in status (compare-and-set) |
+//! | `ReceiverStopped` | Normal | `StopReceiving` | `SemiSync` failover: the candidate stopped receiving from the old writer, which can commit nothing more |
+//! | `ReplicaMarkedStale` | Warning | `MarkStale` | `SemiSync`: the replica stopped acknowledging for the detection window; recorded not promotable before the writer goes on without it |
+//! | `AcknowledgementsRequired` | Normal | `SemiSyncOn` | the writer's commits wait for its replica's acknowledgement |
+//! | `AcknowledgementsWaived` | Normal/Warning | `SemiSyncOff` | a node's commits no longer wait (a replica: Normal; the writer of a stale replica: Warning) |
+//! | `ReplicaCaughtUp` | Normal | `ClearStale` | the stale replica has everything and acknowledges again; says how long commits ran unacknowledged |
 //! | `StepFailed` | Warning | (the step) | a step failed; the pair loop retries within the observe interval |
 //! | `ApplierHalted` | Warning | `Observe` | a node's applier stopped on an error and is left stopped (`Halt`) |
 //! | `ErrantTransactions` | Warning | `Observe` | a replica executed transactions the writer does not have; it will not be promoted |
@@ -97,6 +103,18 @@ pub enum StepName {
     NodeIsolated,
     /// [`Step::Restart`].
     NodeRestarted,
+    /// [`Step::ClaimEpoch`].
+    EpochClaimed,
+    /// [`Step::StopReceiving`].
+    ReceiverStopped,
+    /// [`Step::MarkStale`].
+    ReplicaMarkedStale,
+    /// [`Step::SemiSyncOn`].
+    AcknowledgementsRequired,
+    /// [`Step::SemiSyncOff`].
+    AcknowledgementsWaived,
+    /// [`Step::ClearStale`].
+    ReplicaCaughtUp,
 }
 
 impl StepName {
@@ -113,6 +131,12 @@ impl StepName {
             Step::CatchUp { .. } => StepName::WriterCaughtUp,
             Step::Isolate { .. } => StepName::NodeIsolated,
             Step::Restart { .. } => StepName::NodeRestarted,
+            Step::ClaimEpoch { .. } => StepName::EpochClaimed,
+            Step::StopReceiving { .. } => StepName::ReceiverStopped,
+            Step::MarkStale { .. } => StepName::ReplicaMarkedStale,
+            Step::SemiSyncOn { .. } => StepName::AcknowledgementsRequired,
+            Step::SemiSyncOff { .. } => StepName::AcknowledgementsWaived,
+            Step::ClearStale { .. } => StepName::ReplicaCaughtUp,
         }
     }
 
@@ -129,6 +153,12 @@ impl StepName {
             StepName::WriterCaughtUp => "WriterCaughtUp",
             StepName::NodeIsolated => "NodeIsolated",
             StepName::NodeRestarted => "NodeRestarted",
+            StepName::EpochClaimed => "EpochClaimed",
+            StepName::ReceiverStopped => "ReceiverStopped",
+            StepName::ReplicaMarkedStale => "ReplicaMarkedStale",
+            StepName::AcknowledgementsRequired => "AcknowledgementsRequired",
+            StepName::AcknowledgementsWaived => "AcknowledgementsWaived",
+            StepName::ReplicaCaughtUp => "ReplicaCaughtUp",
         }
     }
 
@@ -145,6 +175,12 @@ impl StepName {
             StepName::WriterCaughtUp => "CatchUp",
             StepName::NodeIsolated => "Isolate",
             StepName::NodeRestarted => "Restart",
+            StepName::EpochClaimed => "ClaimEpoch",
+            StepName::ReceiverStopped => "StopReceiving",
+            StepName::ReplicaMarkedStale => "MarkStale",
+            StepName::AcknowledgementsRequired => "SemiSyncOn",
+            StepName::AcknowledgementsWaived => "SemiSyncOff",
+            StepName::ReplicaCaughtUp => "ClearStale",
         }
     }
 }
@@ -182,6 +218,7 @@ impl Reason {
             | Reason::ObjectRefused
             | Reason::ObjectsRepaired
             | Reason::Step(StepName::TransactionSkipped)
+            | Reason::Step(StepName::ReplicaMarkedStale)
             | Reason::StepFailed
             | Reason::ApplierHalted
             | Reason::ErrantTransactions
@@ -224,7 +261,7 @@ impl Reason {
     }
 
     /// Every reason, for the catalogue's test.
-    pub const ALL: [Reason; 26] = [
+    pub const ALL: [Reason; 32] = [
         Reason::SecretGenerated,
         Reason::CredentialsMissing,
         Reason::InvalidSpec,
@@ -241,6 +278,12 @@ impl Reason {
         Reason::Step(StepName::WriterCaughtUp),
         Reason::Step(StepName::NodeIsolated),
         Reason::Step(StepName::NodeRestarted),
+        Reason::Step(StepName::EpochClaimed),
+        Reason::Step(StepName::ReceiverStopped),
+        Reason::Step(StepName::ReplicaMarkedStale),
+        Reason::Step(StepName::AcknowledgementsRequired),
+        Reason::Step(StepName::AcknowledgementsWaived),
+        Reason::Step(StepName::ReplicaCaughtUp),
         Reason::StepFailed,
         Reason::ApplierHalted,
         Reason::ErrantTransactions,

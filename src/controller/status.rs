@@ -8,7 +8,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::{
-    Durability, MySQLActiveActiveStatus, NodeRole, NodeStatus, ReplicationStatus,
+    Durability, DurabilityMode, MySQLActiveActiveStatus, NodeRole, NodeStatus, ReplicationStatus,
     SkippedTransaction, ThreadStatus, WriteMode,
 };
 use crate::render::mycnf;
@@ -35,6 +35,11 @@ pub struct Outcome {
     pub switchover: Option<crate::api::RoleChange>,
     /// A divergence check that ran this cycle.
     pub divergence: Option<crate::api::DivergenceReport>,
+    /// The writer epoch a step claimed this cycle.
+    pub epoch: Option<u64>,
+    /// `status.staleReplica` as a step wrote it this cycle (`Some(None)`:
+    /// removed).
+    pub stale: Option<Option<crate::api::StaleReplica>>,
 }
 
 fn condition(
@@ -121,7 +126,7 @@ pub fn node_status(
             .as_ref()
             .filter(|(e, _)| *e == n.ordinal)
             .map(|(_, set)| set.clone()),
-        semi_sync_source_active: o.and_then(|o| o.semi_sync_source_active),
+        semi_sync_source_active: o.and_then(|o| o.semi_sync.map(|s| s.acknowledging())),
         executed_gtid_set: match o {
             Some(o) => Some(o.gtid_executed.clone()),
             None => last(|p| p.executed_gtid_set.clone()),
@@ -147,29 +152,24 @@ pub fn durability(
     pair: &crate::api::MySQLActiveActive,
     facts: &[NodeFacts; 2],
     plan: &Plan,
+    stale: bool,
 ) -> Durability {
-    if !pair.spec.replication.semi_sync {
+    if pair.spec.durability() == DurabilityMode::Async {
         return Durability::Asynchronous;
     }
-    let writers: Vec<&NodeFacts> = facts
-        .iter()
-        .filter(|n| match pair.spec.write_mode {
-            WriteMode::MultiWriter => true,
-            WriteMode::SingleWriter => plan.writer == Some(n.ordinal),
-        })
-        .collect();
-    let all_semi_sync = !writers.is_empty()
-        && writers.iter().all(|n| {
-            n.server
-                .as_ref()
-                .ok()
-                .and_then(|o| o.semi_sync_source_active)
-                == Some(true)
-        });
-    if all_semi_sync {
-        Durability::SemiSynchronous
-    } else {
-        Durability::AsynchronousFallback
+    if stale {
+        return Durability::AsynchronousFallback;
+    }
+    let semi = plan
+        .writer
+        .and_then(|w| facts[w as usize % 2].server.as_ref().ok())
+        .and_then(|o| o.semi_sync);
+    match semi {
+        Some(s) if s.acknowledging() => Durability::SemiSynchronous,
+        Some(s) if s.enabled => Durability::WaitingForReplica,
+        // Not waiting yet (the plan turns it on) or not loaded yet (the pods
+        // still run the Async configuration): commits do not wait.
+        _ => Durability::AsynchronousFallback,
     }
 }
 
@@ -196,6 +196,8 @@ pub fn build(
             .or(old.answered_switchover_request.clone()),
         divergence: outcome.divergence.clone().or(old.divergence.clone()),
         skipped_transactions: old.skipped_transactions.clone(),
+        writer_epoch: outcome.epoch.unwrap_or(old.writer_epoch),
+        stale_replica: outcome.stale.clone().unwrap_or(old.stale_replica.clone()),
         ..Default::default()
     };
     status
@@ -238,7 +240,12 @@ pub fn build(
             .or(old.writer.clone()),
         WriteMode::MultiWriter => None,
     };
-    status.durability = Some(durability(pair, facts, plan));
+    status.durability = Some(durability(
+        pair,
+        facts,
+        plan,
+        status.stale_replica.is_some(),
+    ));
     if let Some(o) = facts.iter().find_map(|n| n.server.as_ref().ok()) {
         status.engine = Some(o.info.flavor.to_string());
         status.version = Some(o.info.version.to_string());
@@ -405,7 +412,7 @@ pub fn build(
 mod tests {
     use super::*;
     use crate::api::{MySQLActiveActive, NodeRole};
-    use crate::topology::testkit::{U0, input, node};
+    use crate::topology::testkit::{U0, input, node, obs};
     use crate::topology::{Role, decide};
     use serde_json::json;
 
@@ -450,6 +457,63 @@ mod tests {
     }
 
     #[test]
+    fn durability_follows_the_spec_the_writer_and_the_stale_record() {
+        use crate::api::DurabilityMode;
+        use crate::topology::testkit::{acking, alone, not_waiting};
+        let (acking, alone, off) = (acking(), alone(), not_waiting());
+        let cases = [
+            (
+                DurabilityMode::Async,
+                Some(acking),
+                false,
+                Durability::Asynchronous,
+            ),
+            (
+                DurabilityMode::SemiSync,
+                Some(acking),
+                false,
+                Durability::SemiSynchronous,
+            ),
+            (
+                DurabilityMode::SemiSync,
+                Some(alone),
+                false,
+                Durability::WaitingForReplica,
+            ),
+            (
+                DurabilityMode::SemiSync,
+                Some(off),
+                true,
+                Durability::AsynchronousFallback,
+            ),
+            (
+                DurabilityMode::SemiSync,
+                Some(off),
+                false,
+                Durability::AsynchronousFallback,
+            ),
+            (
+                DurabilityMode::SemiSync,
+                None,
+                false,
+                Durability::AsynchronousFallback,
+            ),
+        ];
+        for (mode, semi, stale, want) in cases {
+            let mut facts = healthy();
+            obs(&mut facts[0]).semi_sync = semi;
+            let mut p = pair(None);
+            p.spec.replication.durability = Some(mode);
+            let plan = decide(&input(WriteMode::SingleWriter, Some(0), facts.clone()));
+            assert_eq!(
+                durability(&p, &facts, &plan, stale),
+                want,
+                "{mode:?} {semi:?} stale={stale}"
+            );
+        }
+    }
+
+    #[test]
     fn a_healthy_pair_is_ready_with_its_writer_and_nodes() {
         let facts = healthy();
         let p = pair(None);
@@ -461,7 +525,8 @@ mod tests {
             (ready(&s).status.as_str(), ready(&s).reason.as_str()),
             ("True", "PairReady")
         );
-        assert_eq!(s.durability, Some(Durability::Asynchronous));
+        // SemiSync (the SingleWriter default) asked, the writer not waiting.
+        assert_eq!(s.durability, Some(Durability::AsynchronousFallback));
         assert_eq!(
             s.nodes.iter().map(|n| n.role).collect::<Vec<_>>(),
             [Some(NodeRole::Writer), Some(NodeRole::Replica)]

@@ -471,20 +471,23 @@ impl Server for MySqlClient {
             .first()
             .and_then(|r| r.get("File").cloned().flatten());
         let replica = self.replica_status(&mut conn, OP).await?;
-        let semi_sync_rows: Vec<(String, String)> = self
-            .query(&mut conn, OP, dialect::semi_sync_source_status(info.flavor))
-            .await?
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    r.get("Variable_name").cloned().flatten()?,
-                    r.get("Value").cloned().flatten()?,
-                ))
-            })
-            .collect();
-        let semi_sync_source_active = dialect::semi_sync_in_effect(&semi_sync_rows);
+        let mut semi_sync_rows: Vec<(String, String)> = Vec::new();
+        for sql in dialect::semi_sync_source_state(info.flavor) {
+            semi_sync_rows.extend(
+                self.query(&mut conn, OP, sql)
+                    .await?
+                    .iter()
+                    .filter_map(|r| {
+                        Some((
+                            r.get("Variable_name").cloned().flatten()?,
+                            r.get("Value").cloned().flatten()?,
+                        ))
+                    }),
+            );
+        }
+        let semi_sync = dialect::semi_sync_source(&semi_sync_rows);
         Ok(Observation {
-            semi_sync_source_active,
+            semi_sync,
             gtid_executed,
             read_only: flag("ro").unwrap_or(false),
             super_read_only: flag("sro"),
@@ -588,6 +591,23 @@ impl Server for MySqlClient {
     async fn stop_replica(&self) -> Result<(), SqlError> {
         let mut conn = self.conn("stop_replica").await?;
         self.query(&mut conn, "stop_replica", dialect::stop_replica())
+            .await
+            .map(drop)
+    }
+
+    async fn stop_receiver(&self) -> Result<(), SqlError> {
+        const OP: &str = "stop_receiver";
+        let mut conn = self.conn(OP).await?;
+        self.query(&mut conn, OP, dialect::stop_receiver())
+            .await
+            .map(drop)
+    }
+
+    async fn set_semi_sync(&self, on: bool) -> Result<(), SqlError> {
+        const OP: &str = "set_semi_sync";
+        let mut conn = self.conn(OP).await?;
+        let flavor = self.flavor(&mut conn).await?;
+        self.query(&mut conn, OP, &dialect::set_semi_sync_source(flavor, on))
             .await
             .map(drop)
     }

@@ -9,10 +9,10 @@
 //! | read-only for all | `super_read_only` | `read_only` (users without READ ONLY ADMIN) |
 //! | wait for GTIDs | `WAIT_FOR_EXECUTED_GTID_SET(set, s)` | `MASTER_GTID_WAIT(pos, s)` |
 //! | skip one transaction | empty transaction with `gtid_next` | `sql_slave_skip_counter = 1` (one event group) |
-//! | semi-sync source state | `Rpl_semi_sync_source_status`, `_clients` | `Rpl_semi_sync_master_status`, `_clients` |
+//! | semi-sync source state | `rpl_semi_sync_source_enabled`, `Rpl_semi_sync_source_*` | `rpl_semi_sync_master_enabled`, `Rpl_semi_sync_master_*` |
 
 use super::version::{Flavor, Version};
-use super::{ChannelTls, SourceSpec};
+use super::{ChannelTls, SemiSyncSource, SourceSpec};
 
 /// Seconds between reconnection attempts of a replica's receiver.
 pub const CONNECT_RETRY_SECONDS: u32 = 5;
@@ -60,36 +60,62 @@ pub fn executed_gtid_query(flavor: Flavor) -> &'static str {
     }
 }
 
-/// Query of the semi-synchronous source's state: its `..._status` (ON
-/// while it waits for acknowledgements) and `..._clients` (replicas
-/// connected in semi-sync mode). No rows when semi-sync is not loaded.
-pub fn semi_sync_source_status(flavor: Flavor) -> &'static str {
+/// Queries of the semi-synchronous source's state, as (`Variable_name`,
+/// `Value`) rows: whether waiting is on (the variable `..._enabled`), its
+/// `..._status` (ON while commits wait for acknowledgements), `..._clients`
+/// (replicas connected in semi-sync mode), `..._wait_sessions` (commits
+/// waiting now) and `..._yes_tx` (commits acknowledged so far). No rows
+/// when semi-sync is not loaded.
+pub fn semi_sync_source_state(flavor: Flavor) -> [&'static str; 2] {
     match flavor {
-        Flavor::MySQL => {
+        Flavor::MySQL => [
+            "SHOW GLOBAL VARIABLES WHERE Variable_name = 'rpl_semi_sync_source_enabled'",
             "SHOW GLOBAL STATUS WHERE Variable_name IN \
-             ('Rpl_semi_sync_source_status', 'Rpl_semi_sync_source_clients')"
-        }
-        Flavor::MariaDB => {
+             ('Rpl_semi_sync_source_status', 'Rpl_semi_sync_source_clients', \
+              'Rpl_semi_sync_source_wait_sessions', 'Rpl_semi_sync_source_yes_tx')",
+        ],
+        Flavor::MariaDB => [
+            "SHOW GLOBAL VARIABLES WHERE Variable_name = 'rpl_semi_sync_master_enabled'",
             "SHOW GLOBAL STATUS WHERE Variable_name IN \
-             ('Rpl_semi_sync_master_status', 'Rpl_semi_sync_master_clients')"
-        }
+             ('Rpl_semi_sync_master_status', 'Rpl_semi_sync_master_clients', \
+              'Rpl_semi_sync_master_wait_sessions', 'Rpl_semi_sync_master_yes_tx')",
+        ],
     }
 }
 
-/// Whether a semi-sync source is in effect: it waits for acknowledgements
-/// and a replica is connected to give them (a source with no semi-sync
-/// replica reports ON while `wait_no_replica` holds, yet nobody can ack).
-/// `rows` are (`Variable_name`, `Value`) of [`semi_sync_source_status`];
-/// `None` when semi-sync is not loaded.
-pub fn semi_sync_in_effect(rows: &[(String, String)]) -> Option<bool> {
+/// The semi-sync source state from the rows of [`semi_sync_source_state`];
+/// `None` when semi-sync is not loaded (no `..._enabled` row).
+pub fn semi_sync_source(rows: &[(String, String)]) -> Option<SemiSyncSource> {
     let get = |suffix: &str| {
         rows.iter()
             .find(|(k, _)| k.to_ascii_lowercase().ends_with(suffix))
             .map(|(_, v)| v.as_str())
     };
-    let status = get("_status")?;
-    let clients: u32 = get("_clients").and_then(|v| v.parse().ok()).unwrap_or(0);
-    Some(status.eq_ignore_ascii_case("ON") && clients > 0)
+    let on = |v: Option<&str>| v.is_some_and(|v| v.eq_ignore_ascii_case("ON") || v == "1");
+    let number = |suffix: &str| get(suffix).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let enabled = get("_enabled")?;
+    Some(SemiSyncSource {
+        enabled: on(Some(enabled)),
+        waiting_for_acks: on(get("_status")),
+        clients: number("_clients"),
+        waiting_sessions: number("_wait_sessions"),
+        acknowledged: number("_yes_tx"),
+    })
+}
+
+/// Turns waiting for acknowledgements on or off.
+pub fn set_semi_sync_source(flavor: Flavor, on: bool) -> String {
+    let value = if on { "ON" } else { "OFF" };
+    match flavor {
+        Flavor::MySQL => format!("SET GLOBAL rpl_semi_sync_source_enabled = {value}"),
+        Flavor::MariaDB => format!("SET GLOBAL rpl_semi_sync_master_enabled = {value}"),
+    }
+}
+
+/// Stops the receiver (IO thread) only: the applier goes on with what was
+/// received.
+pub fn stop_receiver() -> &'static str {
+    "STOP REPLICA IO_THREAD"
 }
 
 /// Schemas that hold user data: every schema but the servers' own.
@@ -278,28 +304,43 @@ mod tests {
     }
 
     #[test]
-    fn semi_sync_needs_a_connected_replica() {
-        let rows = |status: &str, clients: &str| {
-            vec![
-                (
-                    "Rpl_semi_sync_source_clients".to_string(),
-                    clients.to_string(),
-                ),
-                (
-                    "Rpl_semi_sync_source_status".to_string(),
-                    status.to_string(),
-                ),
-            ]
+    fn semi_sync_source_state_both_flavours() {
+        let rows = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
         };
-        assert_eq!(semi_sync_in_effect(&rows("ON", "1")), Some(true));
-        assert_eq!(semi_sync_in_effect(&rows("ON", "0")), Some(false));
-        assert_eq!(semi_sync_in_effect(&rows("OFF", "1")), Some(false));
-        assert_eq!(semi_sync_in_effect(&[]), None);
-        let maria = vec![
-            ("Rpl_semi_sync_master_status".to_string(), "ON".to_string()),
-            ("Rpl_semi_sync_master_clients".to_string(), "1".to_string()),
-        ];
-        assert_eq!(semi_sync_in_effect(&maria), Some(true));
+        let mysql = rows(&[
+            ("rpl_semi_sync_source_enabled", "ON"),
+            ("Rpl_semi_sync_source_status", "ON"),
+            ("Rpl_semi_sync_source_clients", "1"),
+            ("Rpl_semi_sync_source_wait_sessions", "2"),
+            ("Rpl_semi_sync_source_yes_tx", "41"),
+        ]);
+        let s = semi_sync_source(&mysql).unwrap();
+        assert!(s.enabled && s.waiting_for_acks && s.acknowledging());
+        assert_eq!((s.clients, s.waiting_sessions, s.acknowledged), (1, 2, 41));
+        let maria = rows(&[
+            ("RPL_SEMI_SYNC_MASTER_ENABLED", "OFF"),
+            ("RPL_SEMI_SYNC_MASTER_STATUS", "OFF"),
+            ("RPL_SEMI_SYNC_MASTER_CLIENTS", "1"),
+        ]);
+        let s = semi_sync_source(&maria).unwrap();
+        assert!(!s.enabled && !s.acknowledging());
+        // Waiting on, nobody connected to acknowledge.
+        let alone = rows(&[
+            ("rpl_semi_sync_source_enabled", "ON"),
+            ("Rpl_semi_sync_source_status", "ON"),
+            ("Rpl_semi_sync_source_clients", "0"),
+        ]);
+        assert!(!semi_sync_source(&alone).unwrap().acknowledging());
+        // Not loaded.
+        assert_eq!(semi_sync_source(&[]), None);
+        assert_eq!(
+            set_semi_sync_source(Flavor::MariaDB, false),
+            "SET GLOBAL rpl_semi_sync_master_enabled = OFF"
+        );
     }
 
     #[test]

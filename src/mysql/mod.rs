@@ -165,9 +165,34 @@ pub struct Observation {
     pub binlog_file: Option<String>,
     /// The replication channel from the peer, if one is configured.
     pub replica: Option<ReplicaStatus>,
-    /// Whether the server, as a source, waits for semi-synchronous
-    /// acknowledgements; `None` when semi-sync is not loaded.
-    pub semi_sync_source_active: Option<bool>,
+    /// The server as a semi-synchronous source; `None` when semi-sync is
+    /// not loaded.
+    pub semi_sync: Option<SemiSyncSource>,
+}
+
+/// A server's state as a semi-synchronous source.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SemiSyncSource {
+    /// Waiting is on (`rpl_semi_sync_source_enabled`,
+    /// `rpl_semi_sync_master_enabled`).
+    pub enabled: bool,
+    /// Commits wait for acknowledgements (`Rpl_semi_sync_source_status`);
+    /// off when the server fell back to asynchronous.
+    pub waiting_for_acks: bool,
+    /// Replicas connected in semi-sync mode.
+    pub clients: u64,
+    /// Commits waiting for an acknowledgement now.
+    pub waiting_sessions: u64,
+    /// Commits acknowledged since the server started.
+    pub acknowledged: u64,
+}
+
+impl SemiSyncSource {
+    /// Commits wait for acknowledgements and a replica is connected to give
+    /// them.
+    pub fn acknowledging(&self) -> bool {
+        self.enabled && self.waiting_for_acks && self.clients > 0
+    }
 }
 
 impl Observation {
@@ -284,6 +309,16 @@ pub trait Server {
 
     /// Stops both replication threads.
     fn stop_replica(&self) -> impl Future<Output = Result<(), SqlError>> + Send;
+
+    /// Stops the receiver (IO thread) only: nothing more arrives from the
+    /// source, whose semi-synchronous commits then wait for an
+    /// acknowledgement that cannot come; the applier goes on with what was
+    /// received.
+    fn stop_receiver(&self) -> impl Future<Output = Result<(), SqlError>> + Send;
+
+    /// Turns waiting for semi-synchronous acknowledgements on or off
+    /// (turning it off releases commits waiting now).
+    fn set_semi_sync(&self, on: bool) -> impl Future<Output = Result<(), SqlError>> + Send;
 
     /// Makes the server read-only for everyone (`super_read_only` on MySQL,
     /// `read_only` on MariaDB), then ends every client connection except

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::api::{Engine, MySQLActiveActiveSpec, PAIR_SIZE};
+use crate::api::{DurabilityMode, Engine, MySQLActiveActiveSpec, PAIR_SIZE};
 
 use super::meta::Names;
 
@@ -28,6 +28,12 @@ pub const BINLOG_BASENAME: &str = "mysql-bin";
 /// Base name of the relay log files (independent of the host name, so a
 /// node's data directory stays valid wherever its pod runs).
 pub const RELAY_LOG_BASENAME: &str = "relay-bin";
+
+/// Semi-sync timeout under `SemiSync`, in milliseconds: the largest MySQL
+/// accepts (2^32 - 1, about 49.7 days), so a commit never falls back to
+/// asynchronous by itself; only the operator lets the writer go on
+/// without acknowledgements, after recording that its replica is stale.
+pub const SEMI_SYNC_TIMEOUT_MS: u64 = 4_294_967_295;
 
 /// ConfigMap key of `ordinal`'s my.cnf.
 pub fn mycnf_key(ordinal: u32) -> String {
@@ -111,22 +117,28 @@ pub fn render_mycnf(spec: &MySQLActiveActiveSpec, names: &Names, ordinal: u32) -
             c.set("read_only", "ON");
         }
     }
-    if spec.replication.semi_sync {
-        c.text("# semi-synchronous replication in both directions: a commit waits for");
-        c.text("# the peer's acknowledgement, at most the timeout, then falls back to async");
-        let timeout_ms = u64::from(spec.replication.semi_sync_timeout_seconds) * 1000;
+    if spec.durability() == DurabilityMode::SemiSync {
+        c.text("# durability SemiSync: the writer commits only once its replica has the");
+        c.text("# transaction (AFTER_SYNC), with no replica connected too, and never falls");
+        c.text("# back to asynchronous by itself (a timeout of 49 days). Waiting is off");
+        c.text("# at boot: the operator turns it on on the writer only, before unfencing it");
         match spec.engine {
             Engine::MySQL => {
                 c.set("plugin_load_add", "semisync_source.so");
                 c.set("plugin_load_add", "semisync_replica.so");
-                c.set("loose_rpl_semi_sync_source_enabled", "ON");
+                c.set("loose_rpl_semi_sync_source_enabled", "OFF");
+                c.set("loose_rpl_semi_sync_source_wait_point", "AFTER_SYNC");
+                c.set("loose_rpl_semi_sync_source_wait_no_replica", "ON");
+                c.set("loose_rpl_semi_sync_source_wait_for_replica_count", 1);
+                c.set("loose_rpl_semi_sync_source_timeout", SEMI_SYNC_TIMEOUT_MS);
                 c.set("loose_rpl_semi_sync_replica_enabled", "ON");
-                c.set("loose_rpl_semi_sync_source_timeout", timeout_ms);
             }
             Engine::MariaDB => {
-                c.set("rpl_semi_sync_master_enabled", "ON");
+                c.set("rpl_semi_sync_master_enabled", "OFF");
+                c.set("rpl_semi_sync_master_wait_point", "AFTER_SYNC");
+                c.set("rpl_semi_sync_master_wait_no_slave", "ON");
+                c.set("rpl_semi_sync_master_timeout", SEMI_SYNC_TIMEOUT_MS);
                 c.set("rpl_semi_sync_slave_enabled", "ON");
-                c.set("rpl_semi_sync_master_timeout", timeout_ms);
             }
         }
     }

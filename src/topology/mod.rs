@@ -32,8 +32,15 @@
 //! 4. An applier error is skipped only under `SkipAndRecord`, and only the
 //!    failing transaction; under `Halt` it is reported and left alone.
 //! 5. A healthy, settled pair gives an empty plan: nothing is written.
+//! 6. SingleWriter: the writer's channel from its peer is wired only when
+//!    the peer is fenced and has nothing the writer lacks.
+//! 7. Every change of the writer starts with an epoch claim
+//!    (compare-and-set in status). Under `SemiSync` only the writer waits
+//!    for acknowledgements; a failover first stops the candidate's
+//!    receiver; a replica is recorded stale before the writer commits
+//!    without it, and a stale node is never promoted by a failover.
 
-use crate::api::{ApplierErrorPolicy, Engine, WriteMode};
+use crate::api::{ApplierErrorPolicy, DurabilityMode, Engine, WriteMode};
 use crate::mysql::{ApplierFailure, ChannelTls, Flavor, Observation, ThreadState, gtid};
 
 /// Role of a node, as in the `mysql-aa.io/role` pod label.
@@ -147,6 +154,24 @@ pub struct Input {
     pub writer_history: Option<WriterHistory>,
     /// A pending switchover request: the ordinal that should take writes.
     pub switchover: Option<u32>,
+    /// `status.writerEpoch`.
+    pub epoch: u64,
+    /// Durability asked for and what is known of acknowledgements.
+    pub durability: DurabilityInput,
+}
+
+/// Durability (SingleWriter) as the spec asks, status records and the
+/// caller measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DurabilityInput {
+    /// `SemiSync` or `Async` (in force: the spec's, or the mode's default).
+    pub mode: DurabilityMode,
+    /// The node `status.staleReplica` names.
+    pub stale: Option<u32>,
+    /// The writer's commits have had no acknowledgement for the detection
+    /// window (no semi-sync replica connected, or commits waiting and none
+    /// acknowledged since the last look).
+    pub acks_missing_long_enough: bool,
 }
 
 /// A named action of the plan. Its name (the Event reason) is in
@@ -215,6 +240,52 @@ pub enum Step {
         node: u32,
         /// The fenced old writer.
         from: u32,
+    },
+    /// First step of every change of the writer: record in status, if the
+    /// epoch is still `epoch - 1` (compare-and-set), that `node` takes
+    /// writes from epoch `epoch` on, and which node is `stale` (a failover's
+    /// old writer under `SemiSync`).
+    ClaimEpoch {
+        /// The new epoch.
+        epoch: u64,
+        /// The new writer.
+        node: u32,
+        /// The node not promotable from now on, if any.
+        stale: Option<u32>,
+    },
+    /// `SemiSync` failover: stop `node`'s receiver, so the old writer gets
+    /// no acknowledgement and can commit nothing more.
+    StopReceiving {
+        /// The candidate.
+        node: u32,
+    },
+    /// `SemiSync`: record in status (compare-and-set on `epoch`) that
+    /// `node` is stale, before the writer commits without it.
+    MarkStale {
+        /// The replica.
+        node: u32,
+        /// The current epoch.
+        epoch: u64,
+    },
+    /// `SemiSync`: `node`'s commits wait for the replica's acknowledgement.
+    SemiSyncOn {
+        /// Ordinal.
+        node: u32,
+    },
+    /// `node`'s commits no longer wait (a replica, or the writer of a
+    /// stale replica).
+    SemiSyncOff {
+        /// Ordinal.
+        node: u32,
+    },
+    /// `SemiSync`: `node` has every transaction of the writer and
+    /// acknowledges again: remove `status.staleReplica` (compare-and-set on
+    /// `epoch`).
+    ClearStale {
+        /// The replica.
+        node: u32,
+        /// The current epoch.
+        epoch: u64,
     },
     /// Skip exactly the failing transaction on `node` (SkipAndRecord).
     SkipTransaction {
@@ -327,6 +398,12 @@ pub enum Hold {
         /// The transactions.
         set: String,
     },
+    /// `SemiSync`: the candidate is recorded stale (it stopped
+    /// acknowledging; the writer then committed without it).
+    CandidateStale {
+        /// Ordinal.
+        candidate: u32,
+    },
 }
 
 /// Why no writer could be chosen (SingleWriter).
@@ -366,6 +443,10 @@ impl std::fmt::Display for NoWriter {
                     Hold::CandidateErrant { candidate, set } => write!(
                         f,
                         "ordinal {candidate} cannot take over: it has errant transactions {set}"
+                    ),
+                    Hold::CandidateStale { candidate } => write!(
+                        f,
+                        "ordinal {candidate} cannot take over: it is stale (status.staleReplica: the writer committed without its acknowledgement)"
                     ),
                 }
             }
@@ -541,6 +622,10 @@ fn elect(input: &Input) -> (Option<u32>, Option<NoWriter>) {
             Hold::CandidateNotReplicating { candidate: c }
         } else if let Some(set) = candidate_errant(input, candidate) {
             Hold::CandidateErrant { candidate: c, set }
+        } else if input.durability.mode == DurabilityMode::SemiSync
+            && input.durability.stale == Some(c)
+        {
+            Hold::CandidateStale { candidate: c }
         } else {
             return (Some(c), None);
         };
@@ -585,6 +670,144 @@ fn keeps_writer_label(input: &Input, plan: &Plan, n: &NodeFacts) -> bool {
         && input.current_writer == Some(n.ordinal)
         && plan.failover.is_none()
         && plan.writer.is_none()
+}
+
+/// Invariant 6 (SingleWriter): the writer's channel from its peer is wired
+/// or restarted only when the peer is fenced and has no transaction the
+/// writer lacks. An old writer that is cut off, or that came back with
+/// transactions it committed (or had pending) after it lost the role, is
+/// never replicated into the writer: its late writes would make two
+/// writers, and under `SemiSync` the new writer's receiver would give the
+/// old one the acknowledgements it waits for.
+fn keep_writer_channel_safe(input: &Input, plan: &mut Plan) {
+    let (WriteMode::SingleWriter, Some(w)) = (input.mode, plan.writer) else {
+        return;
+    };
+    let flavor = flavor_of(input.engine);
+    let writer = &input.nodes[w as usize % 2];
+    let peer = &input.nodes[1 - w as usize % 2];
+    let safe = match (writer.observation(), peer.observation()) {
+        (Some(wo), Some(po)) => {
+            po.fenced() && gtid::contains(flavor, &wo.gtid_executed, &po.gtid_executed)
+        }
+        _ => false,
+    };
+    if !safe {
+        plan.steps
+            .retain(|s| !matches!(s, Step::WireReplication { node, .. } if *node == w));
+    }
+}
+
+/// The first step of a change of the writer (SingleWriter): the epoch
+/// claim. A failover under `SemiSync` records the old writer stale in the
+/// same write (it may hold commits the new writer never acknowledged, and
+/// the new writer must not wait for a node that is down).
+fn claim_epoch(input: &Input, plan: &Plan) -> Option<Step> {
+    let w = plan
+        .writer
+        .filter(|_| input.mode == WriteMode::SingleWriter)?;
+    if input.current_writer == Some(w) {
+        return None;
+    }
+    let stale = plan
+        .failover
+        .filter(|_| input.durability.mode == DurabilityMode::SemiSync)
+        .map(|(from, _)| from);
+    Some(Step::ClaimEpoch {
+        epoch: input.epoch + 1,
+        node: w,
+        stale,
+    })
+}
+
+/// Durability steps of a plan: before unfencing, and at its end.
+#[derive(Default)]
+struct DurabilitySteps {
+    before_unfence: Vec<Step>,
+    last: Vec<Step>,
+}
+
+/// Whether `o` has (executed or received) every transaction of `set`.
+fn holds(flavor: Flavor, o: &Observation, set: &str) -> bool {
+    gtid::contains(flavor, &o.gtid_executed, set)
+        || o.replica
+            .as_ref()
+            .is_some_and(|r| gtid::contains(flavor, &r.retrieved_gtid_set, set))
+}
+
+/// `SemiSync` (SingleWriter): only the writer waits for acknowledgements;
+/// when they have been missing for the detection window its replica is
+/// first recorded stale (compare-and-set), then the writer goes on without
+/// them; once the stale replica has received everything the writer
+/// executed it acknowledges again, and once the writer waits and is
+/// acknowledged the record is removed. `Async`: a record left from
+/// `SemiSync` is removed. Pure.
+fn durability_steps(input: &Input, plan: &Plan) -> DurabilitySteps {
+    let mut out = DurabilitySteps::default();
+    let (WriteMode::SingleWriter, Some(w)) = (input.mode, plan.writer) else {
+        return out;
+    };
+    let role_change = input.current_writer != Some(w);
+    let epoch = input.epoch + u64::from(role_change);
+    // The stale node once this plan's epoch claim is written.
+    let stale = if role_change {
+        claim_epoch(input, plan).and_then(|c| match c {
+            Step::ClaimEpoch { stale, .. } => stale,
+            _ => None,
+        })
+    } else {
+        input.durability.stale
+    };
+    let r = 1 - w % 2;
+    if input.durability.mode == DurabilityMode::Async {
+        if let Some(node) = stale {
+            out.last.push(Step::ClearStale { node, epoch });
+        }
+        return out;
+    }
+    let flavor = flavor_of(input.engine);
+    let (writer, replica) = (&input.nodes[w as usize % 2], &input.nodes[r as usize]);
+    if replica
+        .observation()
+        .and_then(|o| o.semi_sync)
+        .is_some_and(|s| s.enabled)
+    {
+        out.before_unfence.push(Step::SemiSyncOff { node: r });
+    }
+    let Some(wo) = writer.observation() else {
+        return out;
+    };
+    let Some(semi) = wo.semi_sync else {
+        // Not loaded yet (the pods still run the Async configuration).
+        return out;
+    };
+    let caught_up = replica
+        .observation()
+        .filter(|o| {
+            o.replica
+                .as_ref()
+                .is_some_and(|c| c.running() && wired_to(input, replica, writer))
+        })
+        .is_some_and(|o| holds(flavor, o, &wo.gtid_executed));
+    let steady = !role_change && plan.switchover.is_none();
+    match (stale == Some(r), semi.enabled) {
+        (true, true) if semi.acknowledging() && caught_up => {
+            out.last.push(Step::ClearStale { node: r, epoch });
+        }
+        (true, true) if input.durability.acks_missing_long_enough && steady => {
+            out.before_unfence.push(Step::SemiSyncOff { node: w });
+        }
+        (true, false) if caught_up => out.before_unfence.push(Step::SemiSyncOn { node: w }),
+        (false, false) => out.before_unfence.push(Step::SemiSyncOn { node: w }),
+        (false, true) if input.durability.acks_missing_long_enough && steady => {
+            out.before_unfence.extend([
+                Step::MarkStale { node: r, epoch },
+                Step::SemiSyncOff { node: w },
+            ]);
+        }
+        _ => {}
+    }
+    out
 }
 
 /// Errant transactions (SingleWriter): what the replica executed that the
@@ -850,20 +1073,32 @@ pub fn decide(input: &Input) -> Plan {
     // catches up and is promoted.
     if let Some((from, to)) = plan.failover {
         let old = &input.nodes[from as usize % 2];
+        // SemiSync: the old writer, reachable by clients or not, gets no
+        // acknowledgement from here on, so it commits nothing more.
+        if input.durability.mode == DurabilityMode::SemiSync {
+            plan.steps.push(Step::StopReceiving { node: to });
+        }
         if old.pod_exists && !old.terminating {
             plan.steps.push(Step::Isolate { node: from });
         }
         plan.steps.push(Step::Promote { node: to, from });
     }
+    keep_writer_channel_safe(input, &mut plan);
+    let durability = durability_steps(input, &plan);
     plan.steps.extend(fences);
     plan.steps.extend(replica_labels);
     if let Some(Switchover::Move { from, to }) = plan.switchover {
         plan.steps.push(Step::CatchUp { node: to, from });
     }
+    plan.steps.extend(durability.before_unfence);
     plan.steps.extend(unfences);
     plan.steps.extend(writer_labels);
+    plan.steps.extend(durability.last);
     if plan.steps.is_empty() && plan.switchover.is_none() {
         roll(input, &mut plan, &health);
+    }
+    if let Some(claim) = claim_epoch(input, &plan) {
+        plan.steps.insert(0, claim);
     }
 
     health.writer_available = match input.mode {

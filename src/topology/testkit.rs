@@ -64,11 +64,38 @@ pub fn node(ordinal: u32) -> NodeBuilder {
             super_read_only: Some(true),
             binlog_file: None,
             replica: None,
-            semi_sync_source_active: None,
+            semi_sync: None,
         }),
         failure: None,
         outdated: false,
     })
+}
+
+/// A semi-sync source that waits and is acknowledged.
+pub fn acking() -> crate::mysql::SemiSyncSource {
+    crate::mysql::SemiSyncSource {
+        enabled: true,
+        waiting_for_acks: true,
+        clients: 1,
+        waiting_sessions: 0,
+        acknowledged: 7,
+    }
+}
+
+/// A semi-sync source that waits with no replica connected.
+pub fn alone() -> crate::mysql::SemiSyncSource {
+    crate::mysql::SemiSyncSource {
+        clients: 0,
+        ..acking()
+    }
+}
+
+/// A semi-sync source that does not wait.
+pub fn not_waiting() -> crate::mysql::SemiSyncSource {
+    crate::mysql::SemiSyncSource {
+        enabled: false,
+        ..acking()
+    }
 }
 
 /// Builds a [`NodeFacts`] for a table row.
@@ -93,6 +120,12 @@ impl NodeBuilder {
     /// Its executed GTID set.
     pub fn gtids(mut self, set: &str) -> Self {
         obs(&mut self.0).gtid_executed = set.into();
+        self
+    }
+
+    /// Its state as a semi-synchronous source.
+    pub fn semi(mut self, state: crate::mysql::SemiSyncSource) -> Self {
+        obs(&mut self.0).semi_sync = Some(state);
         self
     }
 
@@ -129,5 +162,11 @@ pub fn input(mode: WriteMode, current_writer: Option<u32>, nodes: [NodeFacts; 2]
         },
         writer_history: None,
         switchover: None,
+        epoch: 0,
+        durability: DurabilityInput {
+            mode: DurabilityMode::Async,
+            stale: None,
+            acks_missing_long_enough: false,
+        },
     }
 }

@@ -50,6 +50,15 @@ fn after_window(mut i: Input) -> Input {
     i
 }
 
+/// The epoch claim of a first change of the writer (epoch 0 to 1).
+fn claim(node: u32) -> Step {
+    Step::ClaimEpoch {
+        epoch: 1,
+        node,
+        stale: None,
+    }
+}
+
 fn with<F: FnOnce(&mut NodeFacts)>(mut n: NodeFacts, f: F) -> NodeFacts {
     f(&mut n);
     n
@@ -116,6 +125,7 @@ fn cases() -> Vec<Case> {
             name: "fresh pair: wire both ways, elect ordinal 0, label replica before unfencing the writer",
             input: input(SingleWriter, None, [node(0).build(), node(1).build()]),
             steps: vec![
+                claim(0),
                 wire(0),
                 wire(1),
                 label(1, Replica),
@@ -213,6 +223,7 @@ fn cases() -> Vec<Case> {
                 ],
             )),
             steps: vec![
+                claim(1),
                 Step::Isolate { node: 0 },
                 Step::Promote { node: 1, from: 0 },
                 label(0, Replica),
@@ -566,7 +577,7 @@ fn cases() -> Vec<Case> {
                 None,
                 [healthy()[0].clone(), healthy()[1].clone()],
             ),
-            steps: vec![],
+            steps: vec![claim(0)],
             writer: Some(0),
             check: nothing,
         },
@@ -665,6 +676,7 @@ fn cases() -> Vec<Case> {
                 ],
             ),
             steps: vec![
+                claim(1),
                 label(0, Replica),
                 Step::Unfence { node: 1 },
                 label(1, Writer),
@@ -777,6 +789,7 @@ fn cases() -> Vec<Case> {
                 ],
             )),
             steps: vec![
+                claim(1),
                 Step::Promote { node: 1, from: 0 },
                 label(0, Replica),
                 Step::Unfence { node: 1 },
@@ -789,6 +802,7 @@ fn cases() -> Vec<Case> {
             name: "switchover: fence the writer, label it replica, catch the target up, then promote it",
             input: switch_to(input(SingleWriter, Some(0), healthy()), 1),
             steps: vec![
+                claim(1),
                 Step::Fence { node: 0 },
                 label(0, Replica),
                 Step::CatchUp { node: 1, from: 0 },
@@ -944,6 +958,7 @@ fn cases() -> Vec<Case> {
                 U0,
             ),
             steps: vec![
+                claim(1),
                 Step::Isolate { node: 0 },
                 Step::Promote { node: 1, from: 0 },
                 label(0, Replica),
@@ -975,6 +990,7 @@ fn cases() -> Vec<Case> {
                 [outdated(healthy()[0].clone()), healthy()[1].clone()],
             ),
             steps: vec![
+                claim(1),
                 Step::Fence { node: 0 },
                 label(0, Replica),
                 Step::CatchUp { node: 1, from: 0 },
@@ -1011,6 +1027,7 @@ fn cases() -> Vec<Case> {
                 1,
             ),
             steps: vec![
+                claim(1),
                 Step::Fence { node: 0 },
                 label(0, Replica),
                 Step::CatchUp { node: 1, from: 0 },
@@ -1165,4 +1182,265 @@ fn a_settled_pair_stays_settled() {
         ],
     );
     assert!(decide(&settled).steps.is_empty());
+}
+
+/// `durability: SemiSync` rows: who waits for acknowledgements, the stale
+/// record before the writer goes on alone, the failover that stops the
+/// candidate's receiver, and the writer's channel kept from an unsafe peer.
+#[test]
+fn semi_sync_table() {
+    use crate::mysql::SemiSyncSource;
+    let (acking, alone, off) = (acking(), alone(), not_waiting());
+    let set = format!("{U0}:1-5");
+    let pair = |w: SemiSyncSource, r: SemiSyncSource, replica_set: &str| {
+        [
+            node(0)
+                .writable()
+                .wired()
+                .gtids(&set)
+                .label(Writer)
+                .semi(w)
+                .build(),
+            node(1)
+                .wired()
+                .gtids(replica_set)
+                .label(Replica)
+                .semi(r)
+                .build(),
+        ]
+    };
+    let semi = |mut i: Input, stale: Option<u32>, acks_missing: bool| {
+        i.durability = DurabilityInput {
+            mode: DurabilityMode::SemiSync,
+            stale,
+            acks_missing_long_enough: acks_missing,
+        };
+        i.epoch = 3;
+        i
+    };
+    let behind = format!("{U0}:1-3");
+    let rows: Vec<(&str, Input, Vec<Step>, Option<u32>)> = vec![
+        (
+            "settled: the writer waits and is acknowledged, the replica does not wait",
+            semi(
+                input(SingleWriter, Some(0), pair(acking, off, &set)),
+                None,
+                false,
+            ),
+            vec![],
+            Some(0),
+        ),
+        (
+            "the writer does not wait yet (restarted, or just elected): it does",
+            semi(
+                input(SingleWriter, Some(0), pair(off, off, &set)),
+                None,
+                false,
+            ),
+            vec![Step::SemiSyncOn { node: 0 }],
+            Some(0),
+        ),
+        (
+            "the replica waits (it was the writer): it stops waiting",
+            semi(
+                input(SingleWriter, Some(0), pair(acking, acking, &set)),
+                None,
+                false,
+            ),
+            vec![Step::SemiSyncOff { node: 1 }],
+            Some(0),
+        ),
+        (
+            "no acknowledgement within the window: but not for the window yet, the writer keeps waiting",
+            semi(
+                input(SingleWriter, Some(0), pair(alone, off, &set)),
+                None,
+                false,
+            ),
+            vec![],
+            Some(0),
+        ),
+        (
+            "no acknowledgement for the window: the replica is recorded stale first, then the writer goes on alone",
+            semi(
+                input(SingleWriter, Some(0), pair(alone, off, &set)),
+                None,
+                true,
+            ),
+            vec![
+                Step::MarkStale { node: 1, epoch: 3 },
+                Step::SemiSyncOff { node: 0 },
+            ],
+            Some(0),
+        ),
+        (
+            "stale replica still behind: the writer goes on alone",
+            semi(
+                input(SingleWriter, Some(0), pair(off, off, &behind)),
+                Some(1),
+                false,
+            ),
+            vec![],
+            Some(0),
+        ),
+        (
+            "stale replica caught up: the writer waits again",
+            semi(
+                input(SingleWriter, Some(0), pair(off, off, &set)),
+                Some(1),
+                false,
+            ),
+            vec![Step::SemiSyncOn { node: 0 }],
+            Some(0),
+        ),
+        (
+            "stale replica caught up and acknowledging: promotable again",
+            semi(
+                input(SingleWriter, Some(0), pair(acking, off, &set)),
+                Some(1),
+                false,
+            ),
+            vec![Step::ClearStale { node: 1, epoch: 3 }],
+            Some(0),
+        ),
+        (
+            "stale replica acknowledged, then lost again for the window: the writer goes on alone (already recorded)",
+            semi(
+                input(SingleWriter, Some(0), pair(alone, off, &behind)),
+                Some(1),
+                true,
+            ),
+            vec![Step::SemiSyncOff { node: 0 }],
+            Some(0),
+        ),
+        (
+            "failover: claim the epoch with the old writer stale, stop the candidate's receiver, then promote; the new writer does not wait for the lost node",
+            semi(
+                after_window(input(
+                    SingleWriter,
+                    Some(0),
+                    [
+                        with(pair(acking, off, &set)[0].clone(), |n| {
+                            n.server = Err("connection refused".into())
+                        }),
+                        pair(acking, off, &set)[1].clone(),
+                    ],
+                )),
+                None,
+                false,
+            ),
+            vec![
+                Step::ClaimEpoch {
+                    epoch: 4,
+                    node: 1,
+                    stale: Some(0),
+                },
+                Step::StopReceiving { node: 1 },
+                Step::Isolate { node: 0 },
+                Step::Promote { node: 1, from: 0 },
+                label(0, Replica),
+                Step::Unfence { node: 1 },
+                label(1, Writer),
+            ],
+            Some(1),
+        ),
+        (
+            "failover to a stale candidate: held",
+            semi(
+                after_window(input(
+                    SingleWriter,
+                    Some(0),
+                    [
+                        with(pair(off, off, &set)[0].clone(), |n| {
+                            n.server = Err("connection refused".into())
+                        }),
+                        pair(off, off, &behind)[1].clone(),
+                    ],
+                )),
+                Some(1),
+                false,
+            ),
+            vec![],
+            None,
+        ),
+        (
+            "after a failover: the new writer's channel from the cut-off old writer is not restarted",
+            semi(
+                input(
+                    SingleWriter,
+                    Some(1),
+                    [
+                        with(node(0).wired().gtids(&set).build(), |n| {
+                            n.server = Err("timeout".into())
+                        }),
+                        with(
+                            node(1)
+                                .writable()
+                                .wired()
+                                .gtids(&set)
+                                .label(Writer)
+                                .semi(off)
+                                .build(),
+                            |n| obs(n).replica.as_mut().unwrap().io_running = ThreadState::No,
+                        ),
+                    ],
+                ),
+                Some(0),
+                false,
+            ),
+            vec![label(0, Replica)],
+            Some(1),
+        ),
+        (
+            "after a failover: nor from an old writer that came back with transactions the new writer lacks (it receives from the writer and acknowledges: the writer waits again)",
+            semi(
+                input(
+                    SingleWriter,
+                    Some(1),
+                    [
+                        node(0)
+                            .wired()
+                            .gtids(&format!("{U0}:1-6"))
+                            .label(Replica)
+                            .semi(off)
+                            .build(),
+                        with(
+                            node(1)
+                                .writable()
+                                .wired()
+                                .gtids(&set)
+                                .label(Writer)
+                                .semi(off)
+                                .build(),
+                            |n| obs(n).replica.as_mut().unwrap().io_running = ThreadState::No,
+                        ),
+                    ],
+                ),
+                Some(0),
+                false,
+            ),
+            vec![Step::SemiSyncOn { node: 1 }],
+            Some(1),
+        ),
+        (
+            "Async: a stale record left from SemiSync is removed",
+            input(SingleWriter, Some(0), pair(off, off, &behind)),
+            vec![],
+            Some(0),
+        ),
+    ];
+    for (name, i, steps, writer) in rows {
+        let plan = decide(&i);
+        assert_eq!(plan.steps, steps, "{name}");
+        assert_eq!(plan.writer, writer, "{name}");
+        check_invariants(&i, &plan);
+    }
+    // Async with the record: removed at the current epoch.
+    let mut i = input(SingleWriter, Some(0), pair(off, off, &behind));
+    i.durability.stale = Some(1);
+    i.epoch = 3;
+    assert_eq!(
+        decide(&i).steps,
+        vec![Step::ClearStale { node: 1, epoch: 3 }]
+    );
 }

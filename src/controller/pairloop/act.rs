@@ -16,7 +16,7 @@ use super::super::error::{Error, kube};
 use super::super::events::{Reason, StepName};
 use super::observe::{Observed, channel_tls};
 use crate::accounts::REPLICATION_USER;
-use crate::api::{MySQLActiveActive, SkippedTransaction};
+use crate::api::{MySQLActiveActive, SkippedTransaction, StaleReplica};
 use crate::mysql::{AccountPasswords, Endpoint, MySqlClient, Server, SourceSpec};
 use crate::render::Names;
 use crate::render::meta::LABEL_ROLE;
@@ -61,6 +61,34 @@ fn describe(step: &Step, names: &Names) -> String {
             names.pod(*node),
             names.pod(*from)
         ),
+        Step::ClaimEpoch { epoch, node, stale } => format!(
+            "writer epoch {epoch}: {} is to take writes{}",
+            names.pod(*node),
+            stale.map_or(String::new(), |s| format!(
+                "; {} is stale (it was the writer: it may hold commits never acknowledged) and is not promotable until it has caught up",
+                names.pod(s)
+            ))
+        ),
+        Step::StopReceiving { node } => format!(
+            "{} stopped receiving from the old writer: without its acknowledgement the old writer can commit nothing more",
+            names.pod(*node)
+        ),
+        Step::MarkStale { node, epoch } => format!(
+            "{} stopped acknowledging the writer's commits for the detection window: recorded stale at epoch {epoch} (not promotable until it has caught up)",
+            names.pod(*node)
+        ),
+        Step::SemiSyncOn { node } => format!(
+            "{}'s commits wait for the replica's acknowledgement",
+            names.pod(*node)
+        ),
+        Step::SemiSyncOff { node } => format!(
+            "{}'s commits no longer wait for an acknowledgement",
+            names.pod(*node)
+        ),
+        Step::ClearStale { node, .. } => format!(
+            "{} has every transaction of the writer and acknowledges again: promotable",
+            names.pod(*node)
+        ),
         Step::SkipTransaction { node, failure } => format!(
             "{} skipped transaction {} (error {}: {})",
             names.pod(*node),
@@ -80,6 +108,54 @@ pub struct Acted {
     pub data_loss_accepted: bool,
     /// Whether the plan stopped early because the spec changed.
     pub superseded: bool,
+    /// The writer epoch claimed.
+    pub epoch: Option<u64>,
+    /// `status.staleReplica` as written (`Some(None)`: removed).
+    pub stale: Option<Option<StaleReplica>>,
+}
+
+/// A JSON patch of the pair's status that applies only while
+/// `status.writerEpoch` is still `epoch` (compare-and-set: the API server
+/// refuses it otherwise, and the step fails).
+async fn status_at_epoch(
+    ctx: &Context,
+    pair: &MySQLActiveActive,
+    step: &'static str,
+    epoch: u64,
+    mut ops: Vec<serde_json::Value>,
+) -> Result<(), Error> {
+    let names = Names::of(pair);
+    ops.insert(
+        0,
+        json!({"op": "test", "path": "/status/writerEpoch", "value": epoch}),
+    );
+    let patch: json_patch::Patch =
+        serde_json::from_value(serde_json::Value::Array(ops)).map_err(Error::Encode)?;
+    Api::<MySQLActiveActive>::namespaced(ctx.client.clone(), &names.namespace)
+        .patch_status(
+            &names.pair,
+            &PatchParams::default(),
+            &Patch::Json::<()>(patch),
+        )
+        .await
+        .map(drop)
+        .map_err(kube(
+            step,
+            format!(
+                "MySQLActiveActive {}/{} (status, writer epoch {epoch})",
+                names.namespace, names.pair
+            ),
+        ))
+}
+
+/// The `staleReplica` entry for `node`.
+fn stale_entry(names: &Names, node: u32, epoch: u64, reason: &str) -> StaleReplica {
+    StaleReplica {
+        node: names.pod(node),
+        since: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now()),
+        epoch,
+        reason: reason.into(),
+    }
 }
 
 /// Waits until `node` applied `set`, within `limit`.
@@ -97,7 +173,9 @@ async fn wait_applied(
 }
 
 /// Step `act`. `current` says whether the spec acted on is still the
-/// latest (checked before each step).
+/// latest (checked before each step). What the steps that ran did is
+/// returned beside the first failure, if any (an epoch claimed before a
+/// later step failed stays claimed).
 pub async fn act(
     pair: &MySQLActiveActive,
     ctx: &Context,
@@ -105,10 +183,23 @@ pub async fn act(
     plan: &Plan,
     passwords: &AccountPasswords,
     current: &(dyn Fn() -> bool + Sync),
-) -> Result<Acted, Error> {
+) -> (Acted, Result<(), Error>) {
+    let mut acted = Acted::default();
+    let result = run_steps(pair, ctx, observed, plan, passwords, current, &mut acted).await;
+    (acted, result)
+}
+
+async fn run_steps(
+    pair: &MySQLActiveActive,
+    ctx: &Context,
+    observed: &Observed,
+    plan: &Plan,
+    passwords: &AccountPasswords,
+    current: &(dyn Fn() -> bool + Sync),
+    acted: &mut Acted,
+) -> Result<(), Error> {
     let names = Names::of(pair);
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &names.namespace);
-    let mut acted = Acted::default();
     let limit = Duration::from_secs(u64::from(pair.spec.failover.apply_timeout_seconds));
     for step in &plan.steps {
         if !current() {
@@ -162,14 +253,19 @@ pub async fn act(
             }
             Step::Fence { node } => sql(*node)?.fence().await.map(drop).map_err(sql_err(*node)),
             Step::Promote { node, .. } => {
-                // Catch up on what was received from the failed writer.
-                let received = observed.facts[*node as usize % 2]
-                    .server
-                    .as_ref()
-                    .ok()
-                    .and_then(|o| o.replica.as_ref())
-                    .map(|r| r.retrieved_gtid_set.clone())
-                    .unwrap_or_default();
+                // Catch up on what was received from the failed writer, as
+                // it stands now (a receiver stopped by this plan has its
+                // final set only now).
+                let received = match sql(*node)?.observe().await {
+                    Ok(o) => o.replica.map(|r| r.retrieved_gtid_set),
+                    Err(_) => observed.facts[*node as usize % 2]
+                        .server
+                        .as_ref()
+                        .ok()
+                        .and_then(|o| o.replica.as_ref())
+                        .map(|r| r.retrieved_gtid_set.clone()),
+                }
+                .unwrap_or_default();
                 match wait_applied(sql(*node)?, step_name, *node, &received, limit).await? {
                     true => Ok(()),
                     false if pair.spec.failover.accept_data_loss => {
@@ -236,6 +332,78 @@ pub async fn act(
                 .await
                 .map(drop)
                 .map_err(kube(step_name, pod_object(*node))),
+            Step::ClaimEpoch { epoch, node, stale } => {
+                let mut ops =
+                    vec![json!({"op": "replace", "path": "/status/writerEpoch", "value": epoch})];
+                let entry = stale.map(|s| {
+                    stale_entry(&names, s, *epoch, "it was the writer a failover replaced")
+                });
+                match &entry {
+                    Some(e) => {
+                        ops.push(json!({"op": "add", "path": "/status/staleReplica", "value": e}))
+                    }
+                    None if pair
+                        .status
+                        .as_ref()
+                        .is_some_and(|s| s.stale_replica.is_some()) =>
+                    {
+                        ops.push(json!({"op": "remove", "path": "/status/staleReplica"}))
+                    }
+                    None => {}
+                }
+                let r = status_at_epoch(ctx, pair, step_name, epoch.saturating_sub(1), ops).await;
+                if r.is_ok() {
+                    tracing::info!(epoch, writer = %names.pod(*node), "writer epoch claimed");
+                    acted.epoch = Some(*epoch);
+                    acted.stale = Some(entry);
+                }
+                r
+            }
+            Step::StopReceiving { node } => {
+                sql(*node)?.stop_receiver().await.map_err(sql_err(*node))
+            }
+            Step::MarkStale { node, epoch } => {
+                let entry = stale_entry(
+                    &names,
+                    *node,
+                    *epoch,
+                    "it stopped acknowledging the writer's commits",
+                );
+                let r = status_at_epoch(
+                    ctx,
+                    pair,
+                    step_name,
+                    *epoch,
+                    vec![json!({"op": "add", "path": "/status/staleReplica", "value": entry})],
+                )
+                .await;
+                if r.is_ok() {
+                    acted.stale = Some(Some(entry));
+                }
+                r
+            }
+            Step::SemiSyncOn { node } => sql(*node)?
+                .set_semi_sync(true)
+                .await
+                .map_err(sql_err(*node)),
+            Step::SemiSyncOff { node } => sql(*node)?
+                .set_semi_sync(false)
+                .await
+                .map_err(sql_err(*node)),
+            Step::ClearStale { epoch, .. } => {
+                let r = status_at_epoch(
+                    ctx,
+                    pair,
+                    step_name,
+                    *epoch,
+                    vec![json!({"op": "remove", "path": "/status/staleReplica"})],
+                )
+                .await;
+                if r.is_ok() {
+                    acted.stale = Some(None);
+                }
+                r
+            }
             Step::SkipTransaction { node, failure } => {
                 let r = sql(*node)?
                     .skip_failed_transaction(failure)
@@ -271,9 +439,32 @@ pub async fn act(
             .inc();
         match result {
             Ok(()) => {
-                let detail = describe(step, &names);
+                let mut detail = describe(step, &names);
+                let since = pair
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.stale_replica.as_ref())
+                    .map(|s| s.since.0);
+                if let (Step::ClearStale { .. }, Some(since)) = (step, since) {
+                    let secs = jiff::Timestamp::now()
+                        .duration_since(since)
+                        .as_secs()
+                        .max(0);
+                    detail.push_str(&format!(
+                        "; the writer's commits ran without its acknowledgement for {secs} s (since {since})"
+                    ));
+                }
+                // The writer of a stale replica going on alone is news.
+                let warning =
+                    matches!(step, Step::SemiSyncOff { node } if plan.writer == Some(*node));
                 tracing::info!(step = step_name, detail = %detail, "step done");
-                ctx.publish(pair, Reason::Step(name), detail).await;
+                ctx.publish_typed(
+                    pair,
+                    Reason::Step(name),
+                    Reason::Step(name).type_for(warning),
+                    detail,
+                )
+                .await;
             }
             Err(e) => {
                 tracing::warn!(step = step_name, error = %e, "step failed");
@@ -282,5 +473,5 @@ pub async fn act(
             }
         }
     }
-    Ok(acted)
+    Ok(())
 }

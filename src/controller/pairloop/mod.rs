@@ -206,6 +206,10 @@ struct PairLoop {
     written_at: Instant,
     clients: observe::Clients,
     writer_down_since: Option<Instant>,
+    /// Since when the writer's commits have had no acknowledgement
+    /// (`SemiSync`), and its acknowledged count at the last look.
+    acks_missing_since: Option<Instant>,
+    last_acknowledged: Option<u64>,
     failures: u32,
     divergence: Option<JoinHandle<DivergenceReport>>,
 }
@@ -217,12 +221,21 @@ fn now() -> Time {
 impl PairLoop {
     fn new(pair: &MySQLActiveActive) -> Self {
         let status = pair.status.clone().unwrap_or_default();
+        let mut written = serde_json::to_value(&status).unwrap_or(Value::Null);
+        // Written on the first record whatever it is: the epoch claims
+        // compare against it, so it must exist in the stored status (a
+        // status written by an older version has none).
+        if let Some(m) = written.as_object_mut() {
+            m.remove("writerEpoch");
+        }
         Self {
-            written: serde_json::to_value(&status).unwrap_or(Value::Null),
+            written,
             status,
             written_at: Instant::now(),
             clients: observe::Clients::default(),
             writer_down_since: None,
+            acks_missing_since: None,
+            last_acknowledged: None,
             failures: 0,
             divergence: None,
         }
@@ -271,6 +284,34 @@ impl PairLoop {
         (true, since.elapsed() >= window)
     }
 
+    /// `SemiSync`: whether the writer's commits have had no acknowledgement
+    /// for the detection window: no semi-sync replica connected, or commits
+    /// waiting and none acknowledged since the last look.
+    fn acks_missing(
+        &mut self,
+        pair: &MySQLActiveActive,
+        observed: &observe::Observed,
+        looked: Instant,
+    ) -> bool {
+        let window = Duration::from_secs(u64::from(pair.spec.failover.detection_window_seconds));
+        let semi = observe::current_writer(pair)
+            .and_then(|w| observed.facts[w as usize % 2].server.as_ref().ok())
+            .and_then(|o| o.semi_sync)
+            .filter(|_| pair.spec.durability() == crate::api::DurabilityMode::SemiSync);
+        let last = self.last_acknowledged;
+        self.last_acknowledged = semi.map(|s| s.acknowledged);
+        let missing = semi.is_some_and(|s| {
+            s.enabled
+                && (s.clients == 0 || (s.waiting_sessions > 0 && last == Some(s.acknowledged)))
+        });
+        if !missing {
+            self.acks_missing_since = None;
+            return false;
+        }
+        let since = *self.acks_missing_since.get_or_insert(looked);
+        since.elapsed() >= window
+    }
+
     async fn run_cycle(
         &mut self,
         ctx: &Context,
@@ -306,12 +347,13 @@ impl PairLoop {
         let looked = Instant::now();
         let observed = observe::observe(&pair, ctx, &mut self.clients, passwords).await;
         let (writer_down, long_enough) = self.detection(&pair, &observed, looked);
-        let plan = topology::decide(&observe::input(&pair, &observed, long_enough));
+        let acks_missing = self.acks_missing(&pair, &observed, looked);
+        let plan = topology::decide(&observe::input(&pair, &observed, long_enough, acks_missing));
         let started = (jiff::Timestamp::now(), Instant::now());
-        let acted = if !paused && !plan.steps.is_empty() {
+        let (done, acted) = if !paused && !plan.steps.is_empty() {
             act::act(&pair, ctx, &observed, &plan, passwords, current).await
         } else {
-            Ok(act::Acted::default())
+            (act::Acted::default(), Ok(()))
         };
         let elapsed = started.1.elapsed();
         record::record_metrics(ctx, &pair, &observed.facts);
@@ -326,10 +368,12 @@ impl PairLoop {
             ));
         }
         let mut superseded = false;
+        outcome.skipped = done.skipped;
+        outcome.epoch = done.epoch;
+        outcome.stale = done.stale;
         let step_error = match acted {
-            Ok(done) => {
+            Ok(()) => {
                 superseded = done.superseded;
-                outcome.skipped = done.skipped;
                 if let (Some(change), false) = (plan.failover, done.superseded) {
                     let down_for = self
                         .writer_down_since

@@ -189,12 +189,13 @@ pub async fn observe(
     }
 }
 
-/// The decision input for `pair`; `writer_down_long_enough` comes from the
-/// caller's clock.
+/// The decision input for `pair`; `writer_down_long_enough` and
+/// `acks_missing_long_enough` come from the caller's clock.
 pub fn input(
     pair: &MySQLActiveActive,
     observed: &Observed,
     writer_down_long_enough: bool,
+    acks_missing_long_enough: bool,
 ) -> Input {
     let names = Names::of(pair);
     let current_writer = pair
@@ -232,7 +233,20 @@ pub fn input(
         },
         writer_history,
         switchover: pending_switchover(pair).and_then(|(_, target)| target.ok()),
+        epoch: pair.status.as_ref().map_or(0, |s| s.writer_epoch),
+        durability: topology::DurabilityInput {
+            mode: pair.spec.durability(),
+            stale: stale_replica(pair),
+            acks_missing_long_enough,
+        },
     }
+}
+
+/// The node `status.staleReplica` names.
+pub fn stale_replica(pair: &MySQLActiveActive) -> Option<u32> {
+    let names = Names::of(pair);
+    let stale = pair.status.as_ref()?.stale_replica.as_ref()?;
+    (0..2).find(|o| names.pod(*o) == stale.node)
 }
 
 /// The switchover request not yet answered in status, if any, with the
