@@ -19,12 +19,18 @@
 //! kubelet restarts it), `node-down` (the writer's node stops:
 //! heartbeats and processes), `pause` (SIGSTOP of the writer's pod for twice
 //! the detection window), `partition` (writer ↔ replica), `isolate-writer`,
-//! `isolate-replica` (each held for the window plus 10 s, then healed).
+//! `isolate-replica`, `replica-down` (the replica's node stops: under
+//! `SemiSync` the writer's commits wait until the replica is recorded
+//! stale), `operator-killed` (the writer's node stops and the operator is
+//! killed at a random point of the failover that follows, then started
+//! again), `control-plane-restart` (etcd and kube-apiserver killed and
+//! started again); each held for the window plus 10 s, then healed.
 //!
-//! Prints one table per engine; asserts nothing. Run: `cargo bench --bench
-//! faults`. Environment: `FAULTS_TRIALS` (default 1), `FAULTS_ENGINES`
-//! (default `MySQL,MariaDB`), `FAULTS` (default: all), `FAULTS_WINDOW_SECONDS`
-//! (default 5).
+//! Prints one table per engine (per fault: sums over the trials, median and
+//! largest times); asserts nothing. Run: `cargo bench --bench faults`.
+//! Environment: `FAULTS_TRIALS` (default 1), `FAULTS_ENGINES` (default
+//! `MySQL,MariaDB`), `FAULTS` (default: all), `FAULTS_WINDOW_SECONDS`
+//! (default 5), `FAULTS_DURABILITY` (`SemiSync`, the default, or `Async`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benches may panic
 
@@ -41,13 +47,16 @@ use kube::api::Api;
 use mysql_aa_operator::api::MySQLActiveActive;
 use mysql_async::prelude::Queryable;
 
-const FAULTS: [&str; 6] = [
+const FAULTS: [&str; 9] = [
     "kill9",
     "node-down",
     "pause",
     "partition",
     "isolate-writer",
     "isolate-replica",
+    "replica-down",
+    "operator-killed",
+    "control-plane-restart",
 ];
 
 async fn status_writer(b: &TestBox, name: &str) -> String {
@@ -116,7 +125,7 @@ struct Row {
     converged: bool,
 }
 
-async fn trial(b: &TestBox, name: &str, pw: &str, fault: &str, window: u64) -> Row {
+async fn trial(b: &mut TestBox, name: &str, pw: &str, fault: &str, window: u64) -> Row {
     let writer = status_writer(b, name).await;
     let replica = format!("{name}-{}", if writer.ends_with("-0") { 1 } else { 0 });
     let faults = b.cluster.faults();
@@ -182,6 +191,33 @@ async fn trial(b: &TestBox, name: &str, pw: &str, fault: &str, window: u64) -> R
             tokio::time::sleep(hold).await;
             faults.heal(&replica_ip).unwrap();
         }
+        "replica-down" => {
+            b.cluster.fail_node("shop", &replica).await;
+            tokio::time::sleep(hold).await;
+            b.cluster.recover_node("shop", &replica).await;
+        }
+        "control-plane-restart" => {
+            b.cluster
+                .restart_control_plane(&["etcd", "kube-apiserver"])
+                .await
+                .unwrap();
+            tokio::time::sleep(hold).await;
+        }
+        "operator-killed" => {
+            b.cluster.fail_node("shop", &writer).await;
+            // Anywhere from detection to just after the promotion.
+            let at = Duration::from_millis(
+                (window * 1000).saturating_sub(500)
+                    + u64::from(std::process::id() ^ t0_wall.subsec_nanosecond() as u32) % 2500,
+            );
+            tokio::time::sleep(at).await;
+            b.kill9_operator();
+            eprintln!("  operator killed {} ms after the fault", at.as_millis());
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            b.start_operator();
+            tokio::time::sleep(hold.saturating_sub(at + Duration::from_secs(2))).await;
+            b.cluster.recover_node("shop", &writer).await;
+        }
         other => panic!("unknown fault {other}"),
     }
     let t_end = Instant::now();
@@ -242,9 +278,49 @@ async fn trial(b: &TestBox, name: &str, pw: &str, fault: &str, window: u64) -> R
     }
 }
 
-async fn engine(engine: &str, faults: &[String], trials: usize, window: u64) {
-    let b = TestBox::start(&format!("bench-faults-{engine}")).await;
+/// The median and the largest of `xs`.
+fn median_max(mut xs: Vec<Duration>) -> String {
+    if xs.is_empty() {
+        return "-".into();
+    }
+    xs.sort();
+    format!(
+        "{:.1} s / {:.1} s",
+        xs[xs.len() / 2].as_secs_f64(),
+        xs[xs.len() - 1].as_secs_f64()
+    )
+}
+
+async fn engine(engine: &str, faults: &[String], trials: usize, window: u64, durability: &str) {
+    let mut b = TestBox::start(&format!("bench-faults-{engine}")).await;
     let (name, pw) = b.ready_pair_with_window(engine, window).await;
+    b.patch_spec(
+        &name,
+        serde_json::json!({"replication": {"durability": durability}}),
+    )
+    .await
+    .unwrap();
+    // A durability change rolls both servers; wait until it is in force.
+    let want = if durability == "SemiSync" {
+        "SemiSynchronous"
+    } else {
+        "Asynchronous"
+    };
+    eventually(
+        "the durability in force",
+        Duration::from_secs(300),
+        || async {
+            let api: Api<MySQLActiveActive> = Api::namespaced(b.client.clone(), "shop");
+            let p = api.get(&name).await.ok()?;
+            let s = p.status?;
+            (s.durability.map(|d| d.as_str()) == Some(want)
+                && s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True"))
+            .then_some(())
+        },
+    )
+    .await;
     // The load's account and tables exist before the first trial.
     WriteLoad::start(&b, &name, &pw).await.stop().await;
     let service = cluster_ip(&b.client, &format!("{name}-writer")).await;
@@ -259,7 +335,7 @@ async fn engine(engine: &str, faults: &[String], trials: usize, window: u64) {
     for fault in faults {
         for t in 1..=trials {
             b.wait_ready(&name, Duration::from_secs(180)).await;
-            let row = trial(&b, &name, &pw, fault, window).await;
+            let row = trial(&mut b, &name, &pw, fault, window).await;
             eprintln!(
                 "{engine} {fault} {t}: lost {}, split {}, pause {} ms, fenced after {:?}, converged {}",
                 row.lost,
@@ -279,20 +355,30 @@ async fn engine(engine: &str, faults: &[String], trials: usize, window: u64) {
             break;
         }
     }
-    println!("{engine}, detection window {window} s, durability Async (today's only mode):");
     println!(
-        "| fault | lost acknowledged writes | split (old writer's commits after the other took writes) | longest write pause | old writer fenced after | converged |"
+        "{engine}, detection window {window} s, durability {durability}, {trials} trial(s) per fault:"
+    );
+    println!(
+        "| fault | lost acknowledged writes | split (old writer's commits after the other took writes) | longest write pause, median / max | old writer's last commit after the fault, median / max | converged |"
     );
     println!("|---|---|---|---|---|---|");
-    for (fault, r) in rows {
+    for fault in faults {
+        let of: Vec<&Row> = rows
+            .iter()
+            .filter(|(f, _)| f == fault)
+            .map(|(_, r)| r)
+            .collect();
+        if of.is_empty() {
+            continue;
+        }
         println!(
-            "| {fault} | {} | {} | {:.1} s | {} | {} |",
-            r.lost,
-            r.split,
-            r.pause.as_secs_f64(),
-            r.fenced_after
-                .map_or("-".into(), |d| format!("{:.1} s", d.as_secs_f64())),
-            if r.converged { "yes" } else { "no" }
+            "| {fault} | {} | {} | {} | {} | {}/{} |",
+            of.iter().map(|r| r.lost).sum::<usize>(),
+            of.iter().map(|r| r.split).sum::<usize>(),
+            median_max(of.iter().map(|r| r.pause).collect()),
+            median_max(of.iter().filter_map(|r| r.fenced_after).collect()),
+            of.iter().filter(|r| r.converged).count(),
+            of.len()
         );
     }
     b.shutdown().await;
@@ -309,7 +395,8 @@ async fn main() {
         .map(|f| f.split(',').map(|s| s.trim().to_string()).collect())
         .unwrap_or_else(|_| FAULTS.iter().map(|s| s.to_string()).collect());
     let engines = std::env::var("FAULTS_ENGINES").unwrap_or_else(|_| "MySQL,MariaDB".into());
+    let durability = std::env::var("FAULTS_DURABILITY").unwrap_or_else(|_| "SemiSync".into());
     for e in engines.split(',') {
-        engine(e.trim(), &faults, trials, window).await;
+        engine(e.trim(), &faults, trials, window, &durability).await;
     }
 }

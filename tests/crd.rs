@@ -92,7 +92,7 @@ fn crd_names_columns_and_subresources() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    for want in ["Ready", "Writer", "Mode", "Lag", "Age"] {
+    for want in ["Ready", "Writer", "Mode", "Lag", "Durability", "Age"] {
         assert!(
             columns.contains(&want),
             "printer column {want} missing: {columns:?}"

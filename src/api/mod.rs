@@ -45,6 +45,7 @@ pub const PAIR_SIZE: u32 = 2;
     printcolumn(name = "Writer", type_ = "string", json_path = ".status.writer", description = "Pod that currently takes writes (SingleWriter)"),
     printcolumn(name = "Mode", type_ = "string", json_path = ".spec.writeMode", description = "SingleWriter or MultiWriter"),
     printcolumn(name = "Lag", type_ = "integer", json_path = ".status.lagSeconds", description = "Largest replication lag of the two directions, in seconds"),
+    printcolumn(name = "Durability", type_ = "string", json_path = ".status.durability", description = "Effective durability of the writer's commits: SemiSynchronous, WaitingForReplica, AsynchronousFallback or Asynchronous"),
     printcolumn(name = "Version", type_ = "string", json_path = ".status.version", priority = "1", description = "Server flavour and version detected on the running servers"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = rules::name_rule(),

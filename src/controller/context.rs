@@ -55,8 +55,9 @@ pub struct Context {
     pub settings: Settings,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// Event recorder.
-    pub recorder: Recorder,
+    /// Events to publish, in order, by [`Publisher`]'s task: publishing
+    /// never holds up a plan's next step.
+    pub events: Publisher,
     /// Reflector stores.
     pub stores: Stores,
     /// Whether every store has its first list (until then a missing object
@@ -70,9 +71,34 @@ pub struct Context {
     pub failures: Mutex<HashMap<String, u32>>,
 }
 
+/// Publishes Events in the order they were asked for, from a task of its
+/// own, so that a plan's steps never wait for the API server's answer.
+#[derive(Clone)]
+pub struct Publisher {
+    tx: tokio::sync::mpsc::UnboundedSender<(k8s_openapi::api::core::v1::ObjectReference, Event)>,
+}
+
+impl Publisher {
+    /// Starts the publishing task of `recorder`.
+    pub fn start(recorder: Recorder) -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(
+            k8s_openapi::api::core::v1::ObjectReference,
+            Event,
+        )>();
+        tokio::spawn(async move {
+            while let Some((object, event)) = rx.recv().await {
+                if let Err(e) = recorder.publish(&event, &object).await {
+                    tracing::warn!(reason = %event.reason, error = %e, "could not publish an Event");
+                }
+            }
+        });
+        Self { tx }
+    }
+}
+
 impl Context {
-    /// Publishes an Event about `pair`; a failure to publish is logged,
-    /// never fatal.
+    /// Publishes an Event about `pair` (queued; a failure to publish is
+    /// logged, never fatal).
     pub async fn publish(&self, pair: &MySQLActiveActive, reason: Reason, note: String) {
         self.publish_typed(pair, reason, reason.type_(), note).await;
     }
@@ -93,8 +119,8 @@ impl Context {
             action: reason.action().into(),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&event, &pair.object_ref(&())).await {
-            tracing::warn!(reason = %reason, error = %e, "could not publish an Event");
+        if self.events.tx.send((pair.object_ref(&()), event)).is_err() {
+            tracing::warn!(reason = %reason, "could not publish an Event: the publisher stopped");
         }
     }
 

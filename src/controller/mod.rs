@@ -205,7 +205,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         };
         let ctx = Arc::new(context::Context {
             client: client.clone(),
-            recorder: recorder.clone(),
+            events: context::Publisher::start(recorder.clone()),
             settings: settings.clone(),
             metrics: metrics.clone(),
             stores,

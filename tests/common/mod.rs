@@ -107,7 +107,12 @@ impl TestBox {
     }
 
     pub fn start_operator(&mut self) {
-        let log = std::fs::File::create(self.cluster.root().join("operator.log")).unwrap();
+        // Appended: a restarted operator's log follows the first one's.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.cluster.root().join("operator.log"))
+            .unwrap();
         let child = Command::new(operator_binary())
             .args([
                 "run",

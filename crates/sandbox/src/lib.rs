@@ -196,6 +196,13 @@ impl Cluster {
         self.kubelet.as_ref()?.node_of(namespace, pod).await
     }
 
+    /// Restarts control-plane components (`etcd`, `kube-apiserver`,
+    /// `kube-controller-manager`, `kube-scheduler`) as after a crash, and
+    /// waits until the API server is ready again.
+    pub async fn restart_control_plane(&mut self, components: &[&str]) -> std::io::Result<()> {
+        self.control_plane.restart(components).await
+    }
+
     /// Stops a node: heartbeats stop, its pods' processes are killed.
     pub async fn stop_node(&self, node: &str) {
         if let Some(k) = &self.kubelet {

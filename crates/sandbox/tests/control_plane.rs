@@ -61,7 +61,7 @@ fn pod(name: &str) -> Pod {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_box_is_a_real_control_plane_with_virtual_nodes() {
-    let cluster = Cluster::start(root("control-plane"), Options::default())
+    let mut cluster = Cluster::start(root("control-plane"), Options::default())
         .await
         .unwrap();
     // The server's version is the pinned one (Helm reads it).
@@ -148,6 +148,31 @@ async fn the_box_is_a_real_control_plane_with_virtual_nodes() {
     wait("the pod gone", Duration::from_secs(60), || async {
         pods.get_opt("hello").await.unwrap().is_none()
     })
+    .await;
+
+    // etcd and the API server restarted as after a crash: what was stored
+    // survives (etcd's data directory), and the kubelet's heartbeats keep
+    // the nodes Ready.
+    kubectl(&cluster, &["create", "configmap", "kept", "-n", "default"]);
+    cluster
+        .restart_control_plane(&["etcd", "kube-apiserver"])
+        .await
+        .unwrap();
+    let (ok, out) = kubectl(&cluster, &["get", "configmap", "kept", "-n", "default"]);
+    assert!(ok, "{out}");
+    let nodes: Api<Node> = Api::all(cluster.client());
+    wait(
+        "three Ready nodes after the restart",
+        Duration::from_secs(60),
+        || async {
+            nodes.list(&Default::default()).await.is_ok_and(|l| {
+                l.items.len() == 3
+                    && l.items
+                        .iter()
+                        .all(|n| node_ready(n).as_deref() == Some("True"))
+            })
+        },
+    )
     .await;
     cluster.shutdown().await;
 }
