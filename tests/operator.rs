@@ -976,3 +976,73 @@ async fn operator_refuses_to_start_without_the_crd_and_serves_health() {
     );
     cluster.shutdown().await;
 }
+
+/// Writer-epoch claims are compare-and-set on the real API server: a claim
+/// made from an old view of the epoch (a stale operator, or a second one)
+/// is refused and changes nothing; a claim from the current epoch applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writer_epoch_claims_are_compare_and_set() {
+    use mysql_aa_operator::controller::pairloop::epoch::patch_status_at_epoch;
+    // The operator watches `shop` only: the pair below, elsewhere, is left
+    // to the test.
+    let b = TestBox::start_with("epoch", &["shop"]).await;
+    let ns: k8s_openapi::api::core::v1::Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "elsewhere"}})).unwrap();
+    Api::all(b.client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let api: Api<MySQLActiveActive> = Api::namespaced(b.client.clone(), "elsewhere");
+    let pair: MySQLActiveActive = serde_json::from_value(json!({
+        "apiVersion": "mysql-aa.io/v1alpha1", "kind": "MySQLActiveActive",
+        "metadata": {"name": "orders", "namespace": "elsewhere"},
+        "spec": {"engine": "MySQL"}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &pair).await.unwrap();
+    api.patch_status(
+        "orders",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"status": {"writerEpoch": 3, "writer": "orders-0"}})),
+    )
+    .await
+    .unwrap();
+    let claim = |to: u64| {
+        vec![
+            json!({"op": "replace", "path": "/status/writerEpoch", "value": to}),
+            json!({"op": "replace", "path": "/status/writer", "value": "orders-1"}),
+        ]
+    };
+    let status = || async { api.get("orders").await.unwrap().status.unwrap() };
+    // From epoch 2: refused, nothing changed.
+    let refused = patch_status_at_epoch(&api, "orders", 2, claim(3))
+        .await
+        .unwrap()
+        .unwrap_err();
+    eprintln!("a claim from an old epoch: {refused}");
+    let st = status().await;
+    assert_eq!(
+        (st.writer_epoch, st.writer.as_deref()),
+        (3, Some("orders-0"))
+    );
+    // From epoch 3: applied.
+    patch_status_at_epoch(&api, "orders", 3, claim(4))
+        .await
+        .unwrap()
+        .unwrap();
+    let st = status().await;
+    assert_eq!(
+        (st.writer_epoch, st.writer.as_deref()),
+        (4, Some("orders-1"))
+    );
+    // The same claim again (a second operator that also saw epoch 3):
+    // refused.
+    assert!(
+        patch_status_at_epoch(&api, "orders", 3, claim(4))
+            .await
+            .unwrap()
+            .is_err()
+    );
+    assert_eq!(status().await.writer_epoch, 4);
+    b.shutdown().await;
+}

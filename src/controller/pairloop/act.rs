@@ -122,30 +122,20 @@ async fn status_at_epoch(
     pair: &MySQLActiveActive,
     step: &'static str,
     epoch: u64,
-    mut ops: Vec<serde_json::Value>,
+    ops: Vec<serde_json::Value>,
 ) -> Result<(), Error> {
     let names = Names::of(pair);
-    ops.insert(
-        0,
-        json!({"op": "test", "path": "/status/writerEpoch", "value": epoch}),
-    );
-    let patch: json_patch::Patch =
-        serde_json::from_value(serde_json::Value::Array(ops)).map_err(Error::Encode)?;
-    Api::<MySQLActiveActive>::namespaced(ctx.client.clone(), &names.namespace)
-        .patch_status(
-            &names.pair,
-            &PatchParams::default(),
-            &Patch::Json::<()>(patch),
-        )
-        .await
-        .map(drop)
-        .map_err(kube(
+    let api = Api::<MySQLActiveActive>::namespaced(ctx.client.clone(), &names.namespace);
+    match super::epoch::patch_status_at_epoch(&api, &names.pair, epoch, ops).await {
+        Ok(r) => r.map_err(kube(
             step,
             format!(
-                "MySQLActiveActive {}/{} (status, writer epoch {epoch})",
+                "MySQLActiveActive {}/{} (status at writer epoch {epoch}; a 422 means the epoch moved: the role changed elsewhere, and the next cycle decides again)",
                 names.namespace, names.pair
             ),
-        ))
+        )),
+        Err(e) => Err(Error::Encode(e)),
+    }
 }
 
 /// The `staleReplica` entry for `node`.

@@ -17,6 +17,7 @@
 //! Steps of one cycle: `observe` → decide → `act` → `record`.
 
 pub mod act;
+pub mod epoch;
 pub mod observe;
 pub mod record;
 
