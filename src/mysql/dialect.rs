@@ -14,10 +14,12 @@
 use super::version::{Flavor, Version};
 use super::{ChannelTls, SemiSyncSource, SourceSpec};
 
-/// Seconds between reconnection attempts of a replica's receiver.
-pub const CONNECT_RETRY_SECONDS: u32 = 5;
+/// Seconds between reconnection attempts of a replica's receiver: one, so
+/// a writer restarted in place gets its semi-sync replica back (and can
+/// commit again) at most a second after it answers.
+pub const CONNECT_RETRY_SECONDS: u32 = 1;
 /// Reconnection attempts before a receiver gives up (about a day).
-pub const RETRY_COUNT: u32 = 17280;
+pub const RETRY_COUNT: u32 = 86400;
 
 /// Quotes `s` as a SQL string literal. Connections of the operator run
 /// without `NO_BACKSLASH_ESCAPES`, so backslashes are escaped too.
