@@ -230,6 +230,14 @@ pub struct RoleChange {
     /// given up (only with `failover.acceptDataLoss: true`).
     #[serde(default)]
     pub data_loss_accepted: bool,
+    /// Failovers: transactions the old writer had executed when last
+    /// observed that the new writer had neither executed nor received — lost
+    /// unless the old writer comes back. Unset when there were none (always
+    /// so under `SemiSync`, where the new writer acknowledged every commit
+    /// first); under `Async` a lower bound (what the old writer committed
+    /// after its last observation is not known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_gtid_set: Option<String>,
     /// The `spec.switchover.requestId` this change answered (switchovers
     /// only).
     #[serde(default, skip_serializing_if = "Option::is_none")]

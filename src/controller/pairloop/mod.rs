@@ -349,7 +349,8 @@ impl PairLoop {
         let observed = observe::observe(&pair, ctx, &mut self.clients, passwords).await;
         let (writer_down, long_enough) = self.detection(&pair, &observed, looked);
         let acks_missing = self.acks_missing(&pair, &observed, looked);
-        let plan = topology::decide(&observe::input(&pair, &observed, long_enough, acks_missing));
+        let input = observe::input(&pair, &observed, long_enough, acks_missing);
+        let plan = topology::decide(&input);
         let started = (jiff::Timestamp::now(), Instant::now());
         let (done, acted) = if !paused && !plan.steps.is_empty() {
             act::act(&pair, ctx, &observed, &plan, passwords, current).await
@@ -388,11 +389,20 @@ impl PairLoop {
                             kind: "failover".into(),
                         })
                         .observe(down_for.as_secs_f64());
+                    let lost = input.writer_history.as_ref().and_then(|h| {
+                        let candidate =
+                            observed.facts[change.1 as usize % 2].server.as_ref().ok()?;
+                        record::unreceived(candidate.info.flavor, &h.gtid_executed, candidate)
+                    });
+                    if let Some(set) = &lost {
+                        tracing::warn!(lost = %set, "failover: transactions the new writer never received");
+                    }
                     outcome.failover = Some(record::failover_record(
                         &pair,
                         change,
                         down_for,
                         done.data_loss_accepted,
+                        lost,
                     ));
                 }
                 None

@@ -209,13 +209,52 @@ pub async fn announce_transitions(
 }
 
 /// The record of an automatic failover this cycle carried out.
+/// What the old writer had executed when last observed (`history`) that
+/// the candidate (`candidate`, as observed before its promotion) had
+/// neither executed nor received; `None` when nothing. Pure.
+pub fn unreceived(
+    flavor: crate::mysql::Flavor,
+    history: &str,
+    candidate: &crate::mysql::Observation,
+) -> Option<String> {
+    let retrieved = candidate
+        .replica
+        .as_ref()
+        .map(|r| r.retrieved_gtid_set.as_str())
+        .unwrap_or_default();
+    use crate::mysql::gtid::missing;
+    let lost: Vec<String> = missing(flavor, &candidate.gtid_executed, history)
+        .into_iter()
+        .flat_map(|p| {
+            if retrieved.is_empty() {
+                vec![p]
+            } else {
+                missing(flavor, retrieved, &p.text)
+            }
+        })
+        .map(|p| p.text)
+        .collect();
+    (!lost.is_empty()).then(|| lost.join(","))
+}
+
+/// The record of a failover from `from` to `to`; `lost`: see
+/// [`unreceived`].
 pub fn failover_record(
     pair: &MySQLActiveActive,
     (from, to): (u32, u32),
     down_for: Duration,
     data_loss_accepted: bool,
+    lost: Option<String>,
 ) -> RoleChange {
     let names = Names::of(pair);
+    let message = lost.as_ref().map_or_else(String::new, |set| {
+        format!(
+            "{} never received transactions {set} of {}: lost unless {} comes back",
+            names.pod(to),
+            names.pod(from),
+            names.pod(from)
+        )
+    });
     RoleChange {
         from: names.pod(from),
         to: names.pod(to),
@@ -229,9 +268,10 @@ pub fn failover_record(
         ),
         duration_millis: down_for.as_millis() as u64,
         data_loss_accepted,
+        lost_gtid_set: lost,
         request_id: None,
         outcome: Some(RoleChangeOutcome::Succeeded),
-        message: String::new(),
+        message,
     }
 }
 
@@ -266,6 +306,7 @@ pub fn switchover_record(
             started_at,
             duration_millis: elapsed.as_millis() as u64,
             data_loss_accepted: false,
+            lost_gtid_set: None,
             request_id: None,
             outcome: Some(outcome),
             message,
@@ -323,6 +364,7 @@ pub fn switchover_record(
             elapsed.as_millis() as u64
         },
         data_loss_accepted: false,
+        lost_gtid_set: None,
         request_id: Some(req.request_id.clone()),
         outcome: Some(outcome),
         message,
@@ -390,6 +432,42 @@ pub fn record_metrics(ctx: &Context, pair: &MySQLActiveActive, facts: &[NodeFact
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_failover_loses_is_what_the_candidate_never_received() {
+        use crate::mysql::Flavor;
+        use crate::topology::testkit::{U0, node, obs};
+        let candidate = |executed: &str, received: &str| {
+            let mut n = node(1).wired().gtids(executed).build();
+            obs(&mut n).replica.as_mut().unwrap().retrieved_gtid_set = received.into();
+            obs(&mut n).clone()
+        };
+        let history = format!("{U0}:1-10");
+        let cases = [
+            // Received everything (SemiSync): nothing lost, even unapplied.
+            (format!("{U0}:1-5"), format!("{U0}:1-10"), None),
+            // Async: 9 and 10 never arrived.
+            (
+                format!("{U0}:1-5"),
+                format!("{U0}:1-8"),
+                Some(format!("{U0}:9-10")),
+            ),
+            // Applied all, nothing retrieved on this channel.
+            (format!("{U0}:1-10"), String::new(), None),
+            (
+                format!("{U0}:1-7"),
+                String::new(),
+                Some(format!("{U0}:8-10")),
+            ),
+        ];
+        for (executed, received, want) in cases {
+            assert_eq!(
+                unreceived(Flavor::MySQL, &history, &candidate(&executed, &received)),
+                want,
+                "{executed} + {received}"
+            );
+        }
+    }
 
     fn pair(target: &str, request: &str, answered: Option<&str>) -> MySQLActiveActive {
         let mut p = crate::admission::admit(
