@@ -68,7 +68,9 @@ async fn status_writer(b: &TestBox, name: &str) -> String {
 /// stopped; records when each commit was acknowledged.
 struct SideClient {
     stop: Arc<AtomicBool>,
-    acked: Arc<Mutex<Vec<Instant>>>,
+    /// When each commit was acknowledged, and by which server (its host
+    /// name, `server_uuid` and the new row's id: evidence for a split).
+    acked: Arc<Mutex<Vec<(Instant, String)>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -91,16 +93,19 @@ impl SideClient {
                                 "-uapp",
                                 &format!("-p{password}"),
                                 "--connect-timeout=1",
+                                "-N",
                                 "-e",
-                                "INSERT INTO app.side (v) VALUES (1)",
+                                "INSERT INTO app.side (v) VALUES (1); SELECT @@hostname, @@server_uuid, LAST_INSERT_ID()",
                             ])
                             .kill_on_drop(true)
                             .output(),
                     )
-                    .await
-                    .is_ok_and(|o| o.is_ok_and(|o| o.status.success()));
-                    if ok {
-                        acked.lock().unwrap().push(Instant::now());
+                    .await;
+                    if let Ok(Ok(o)) = ok
+                        && o.status.success()
+                    {
+                        let who = String::from_utf8_lossy(&o.stdout).trim().to_string();
+                        acked.lock().unwrap().push((Instant::now(), who));
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
@@ -109,7 +114,7 @@ impl SideClient {
         SideClient { stop, acked, task }
     }
 
-    async fn stop(self) -> Vec<Instant> {
+    async fn stop(self) -> Vec<(Instant, String)> {
         self.stop.store(true, Ordering::SeqCst);
         let _ = self.task.await;
         self.acked.lock().unwrap().clone()
@@ -256,15 +261,25 @@ async fn trial(b: &mut TestBox, name: &str, pw: &str, fault: &str, window: u64) 
         .map(|at| t0 + Duration::from_millis(at.duration_since(t0_wall).as_millis().max(0) as u64));
     let other_since = acked_at
         .iter()
-        .filter(|(at, host)| *at > t0 && *host != writer)
+        .filter(|(at, host)| *at > t0 && !host.is_empty() && *host != writer)
         .map(|(at, _)| *at)
         .chain(promoted)
         .min();
-    let split = other_since.map_or(0, |s| side_acks.iter().filter(|a| **a > s).count());
+    let split_acks: Vec<&(Instant, String)> = other_since
+        .map(|s| side_acks.iter().filter(|(a, _)| *a > s).collect())
+        .unwrap_or_default();
+    for (at, who) in &split_acks {
+        eprintln!(
+            "  split: the old writer's side committed {} ms after the fault ({who}); the other took writes {} ms after it",
+            (*at - t0).as_millis(),
+            other_since.map_or(0, |s| s.saturating_duration_since(t0).as_millis())
+        );
+    }
+    let split = split_acks.len();
     // Only when another node took over: a writer that stayed the writer
     // rightly goes on taking its side's commits.
     let fenced_after = other_since
-        .and_then(|_| side_acks.iter().filter(|a| **a > t0).max())
+        .and_then(|_| side_acks.iter().map(|(a, _)| a).filter(|a| **a > t0).max())
         .map(|a| *a - t0);
     let now_writer = status_writer(b, name).await;
     let ip = b.cluster.pod_ip("shop", &now_writer).await.unwrap();

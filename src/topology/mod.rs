@@ -346,6 +346,12 @@ pub enum Problem {
         /// The transactions.
         set: String,
     },
+    /// `SemiSync`: the node is recorded stale: the writer commits without
+    /// its acknowledgement and it is not promotable.
+    Stale {
+        /// Ordinal.
+        node: u32,
+    },
 }
 
 impl std::fmt::Display for Problem {
@@ -359,6 +365,10 @@ impl std::fmt::Display for Problem {
                 write!(f, "ordinal {node} runs {runs} but spec.engine is {want:?}")
             }
             Problem::PodNotReady { node } => write!(f, "pod of ordinal {node} is not ready"),
+            Problem::Stale { node } => write!(
+                f,
+                "ordinal {node} is stale: the writer commits without its acknowledgement, and it is not promotable until it has caught up"
+            ),
             Problem::ApplierStopped { node, errno } => {
                 write!(f, "ordinal {node}: applier stopped on error {errno}")
             }
@@ -1061,6 +1071,11 @@ pub fn decide(input: &Input) -> Plan {
                 Role::Writer => writer_labels.push(step),
             }
         }
+    }
+    if let (WriteMode::SingleWriter, DurabilityMode::SemiSync, Some(node)) =
+        (input.mode, input.durability.mode, input.durability.stale)
+    {
+        health.degraded.push(Problem::Stale { node });
     }
     if let Some((n, set)) = &health.errant {
         health.degraded.push(Problem::Errant {

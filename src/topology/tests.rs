@@ -1435,6 +1435,20 @@ fn semi_sync_table() {
         assert_eq!(plan.writer, writer, "{name}");
         check_invariants(&i, &plan);
     }
+    // A stale replica degrades the pair (the durability asked for is not
+    // delivered); once cleared it does not.
+    let stale = decide(&semi(
+        input(SingleWriter, Some(0), pair(off, off, &behind)),
+        Some(1),
+        false,
+    ));
+    assert!(stale.health.degraded.contains(&Problem::Stale { node: 1 }));
+    let settled = decide(&semi(
+        input(SingleWriter, Some(0), pair(acking, off, &set)),
+        None,
+        false,
+    ));
+    assert!(settled.health.degraded.is_empty(), "{:?}", settled.health);
     // Async with the record: removed at the current epoch.
     let mut i = input(SingleWriter, Some(0), pair(off, off, &behind));
     i.durability.stale = Some(1);
