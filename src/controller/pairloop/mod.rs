@@ -7,8 +7,9 @@
 //! blocked) through a `watch` channel: the latest hand-off wins, and each
 //! one wakes the loop at once (a coalescing nudge). Otherwise the loop
 //! wakes on its ticker (`--observe-interval-seconds`), [`SOON`] after it
-//! acted, every [`WRITER_DOWN_POLL`] while the writer is unreachable, and
-//! after a step
+//! acted, every [`WRITER_DOWN_POLL`] while the writer is unreachable, at
+//! once when a ping of the writer between two observations fails
+//! ([`HEARTBEAT`]), and after a step
 //! failed with a back-off that never exceeds the interval. The loop owns the
 //! pair's server clients, the writer-down timer, its back-off and its
 //! divergence check (which runs beside it, never blocking a failover);
@@ -40,7 +41,7 @@ use super::locked;
 use super::metrics::Metrics;
 use super::status::{self, Outcome};
 use crate::api::{DivergenceReport, MySQLActiveActive, MySQLActiveActiveStatus};
-use crate::mysql::AccountPasswords;
+use crate::mysql::{AccountPasswords, MySqlClient, Server};
 use crate::topology;
 
 /// What the reconcile hands the pair loop.
@@ -149,6 +150,28 @@ pub const SOON: Duration = Duration::from_millis(500);
 /// observation timeout per cycle, which bounds the rate by itself.
 pub const WRITER_DOWN_POLL: Duration = Duration::from_millis(200);
 
+/// How often the loop pings the writer between two observations (SingleWriter,
+/// healthy): a writer that stops answering starts a cycle at once and its
+/// detection window counts from the failed ping, so a failover does not
+/// wait for the next observe tick. A ping is one pooled query.
+pub const HEARTBEAT: Duration = Duration::from_millis(500);
+
+/// Waits until a ping of `writer` fails; returns when that ping started.
+/// Never returns without a writer.
+async fn writer_stops_answering(writer: Option<Arc<MySqlClient>>) -> Instant {
+    let Some(writer) = writer else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(HEARTBEAT).await;
+        let started = Instant::now();
+        match tokio::time::timeout(observe::OBSERVE_TIMEOUT, writer.detect()).await {
+            Ok(Ok(_)) => {}
+            _ => return started,
+        }
+    }
+}
+
 /// Delay before the next cycle after `failures` failed cycles in a row:
 /// 0.25 s, 0.5 s, 1 s, ... never more than the observe interval (a
 /// promotion that failed in the middle of an outage is retried at least
@@ -182,8 +205,14 @@ async fn run(ctx: Arc<Context>, key: String, uid: String, mut rx: watch::Receive
             d.may_act() && d.pair().metadata.generation == generation
         };
         let delay = state.cycle(&ctx, &desired, &current).await;
+        // Between two observations of a healthy pair, the writer is pinged.
+        let heartbeat = state.writer_client.clone().filter(|_| delay >= interval);
         wake = tokio::select! {
             _ = tokio::time::sleep(delay) => if delay < interval { "retry" } else { "tick" },
+            failed = writer_stops_answering(heartbeat) => {
+                state.heartbeat_failed_at = Some(failed);
+                "heartbeat"
+            }
             changed = rx.changed() => match changed {
                 Ok(()) => "nudge",
                 Err(_) => break,
@@ -211,6 +240,10 @@ struct PairLoop {
     /// (`SemiSync`), and its acknowledged count at the last look.
     acks_missing_since: Option<Instant>,
     last_acknowledged: Option<u64>,
+    /// The writer's client, pinged between observations (SingleWriter).
+    writer_client: Option<Arc<MySqlClient>>,
+    /// When a ping of the writer that failed started.
+    heartbeat_failed_at: Option<Instant>,
     failures: u32,
     divergence: Option<JoinHandle<DivergenceReport>>,
 }
@@ -237,6 +270,8 @@ impl PairLoop {
             writer_down_since: None,
             acks_missing_since: None,
             last_acknowledged: None,
+            writer_client: None,
+            heartbeat_failed_at: None,
             failures: 0,
             divergence: None,
         }
@@ -277,11 +312,14 @@ impl PairLoop {
         let window = Duration::from_secs(u64::from(pair.spec.failover.detection_window_seconds));
         let down = observe::current_writer(pair)
             .is_some_and(|w| !observed.facts[w as usize % 2].reachable());
+        let failed_ping = self.heartbeat_failed_at.take();
         if !down {
             self.writer_down_since = None;
             return (false, false);
         }
-        let since = *self.writer_down_since.get_or_insert(looked);
+        let since = *self
+            .writer_down_since
+            .get_or_insert(failed_ping.map_or(looked, |p| p.min(looked)));
         (true, since.elapsed() >= window)
     }
 
@@ -351,6 +389,13 @@ impl PairLoop {
         let acks_missing = self.acks_missing(&pair, &observed, looked);
         let input = observe::input(&pair, &observed, long_enough, acks_missing);
         let plan = topology::decide(&input);
+        self.writer_client = plan
+            .writer
+            .filter(|w| {
+                pair.spec.write_mode == crate::api::WriteMode::SingleWriter
+                    && observed.facts[*w as usize % 2].reachable()
+            })
+            .and_then(|w| observed.client(w).cloned());
         let started = (jiff::Timestamp::now(), Instant::now());
         let (done, acted) = if !paused && !plan.steps.is_empty() {
             act::act(&pair, ctx, &observed, &plan, passwords, current).await
