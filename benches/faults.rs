@@ -363,6 +363,12 @@ async fn engine(engine: &str, faults: &[String], trials: usize, window: u64, dur
                 row.fenced_after,
                 row.converged
             );
+            if row.lost > 0 || row.split > 0 || !row.converged {
+                // Kept for the post-mortem (the box's folder goes with it).
+                let keep = std::env::temp_dir().join(format!("faults-{engine}-{fault}-{t}.log"));
+                let _ = std::fs::copy(b.cluster.root().join("operator.log"), &keep);
+                eprintln!("  the operator's log is kept in {}", keep.display());
+            }
             let converged = row.converged;
             rows.push((fault.clone(), row));
             if !converged {

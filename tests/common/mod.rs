@@ -113,29 +113,39 @@ impl TestBox {
             .append(true)
             .open(self.cluster.root().join("operator.log"))
             .unwrap();
-        let child = Command::new(operator_binary())
-            .args([
-                "run",
-                "--address-mode",
-                "pod-ip",
-                "--observe-interval-seconds",
-                &OBSERVE_SECONDS.to_string(),
-                "--metrics-address",
-                "127.0.0.1:0",
-                "--lease-namespace",
-                OPERATOR_NAMESPACE,
-            ])
-            .args(
-                self.namespaces
-                    .iter()
-                    .flat_map(|n| ["--namespace", n.as_str()]),
-            )
-            .env("KUBECONFIG", &self.kubeconfig)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let mut cmd = Command::new(operator_binary());
+        cmd.args([
+            "run",
+            "--address-mode",
+            "pod-ip",
+            "--observe-interval-seconds",
+            &OBSERVE_SECONDS.to_string(),
+            "--metrics-address",
+            "127.0.0.1:0",
+            "--lease-namespace",
+            OPERATOR_NAMESPACE,
+        ])
+        .args(
+            self.namespaces
+                .iter()
+                .flat_map(|n| ["--namespace", n.as_str()]),
+        )
+        .env("KUBECONFIG", &self.kubeconfig)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log);
+        // SAFETY: prctl is async-signal-safe; it only sets this child's
+        // parent-death signal between fork and exec (an operator must not
+        // outlive a killed test or bench).
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().unwrap();
         self.operator = Some(child);
     }
 
