@@ -288,8 +288,47 @@ async fn trial(b: &mut TestBox, name: &str, pw: &str, fault: &str, window: u64) 
     c.query_drop("TRUNCATE TABLE app.load").await.ok();
     c.disconnect().await.unwrap();
     let present: std::collections::BTreeSet<u64> = present.into_iter().collect();
+    let lost: Vec<u64> = acked.difference(&present).copied().collect();
+    if !lost.is_empty() {
+        // Where the lost writes are, and what each node executed.
+        let list = lost
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        for pod in [&writer, &replica] {
+            let Some(ip) = b.cluster.pod_ip("shop", pod).await else {
+                eprintln!("  lost {list}: {pod} has no address");
+                continue;
+            };
+            match tokio::time::timeout(Duration::from_secs(5), async {
+                let mut c = conn(&ip, pw).await;
+                let n: Option<u64> = c
+                    .query_first(format!(
+                        "SELECT COUNT(*) FROM app.load WHERE seq IN ({list})"
+                    ))
+                    .await
+                    .ok()
+                    .flatten();
+                let gtids: Option<String> = c
+                    .query_first("SELECT @@GLOBAL.gtid_executed")
+                    .await
+                    .ok()
+                    .flatten();
+                (n, gtids)
+            })
+            .await
+            {
+                Ok((n, gtids)) => eprintln!(
+                    "  lost {list}: {pod} holds {n:?} of them; executed {}",
+                    gtids.unwrap_or_default().replace('\n', "")
+                ),
+                Err(_) => eprintln!("  lost {list}: {pod} did not answer"),
+            }
+        }
+    }
     Row {
-        lost: acked.difference(&present).count(),
+        lost: lost.len(),
         split,
         pause,
         fenced_after,
