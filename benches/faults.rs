@@ -336,6 +336,56 @@ async fn trial(b: &mut TestBox, name: &str, pw: &str, fault: &str, window: u64) 
     }
 }
 
+/// An old writer that came back holding a transaction it had written to
+/// its binary log but never got acknowledged (MySQL keeps such a tail at
+/// crash recovery; MariaDB, started as a semi-sync replica, truncates it)
+/// is errant and keeps the pair Degraded until it is rebuilt (issue 14).
+/// So that the matrix can go on, the bench gives the writer those GTIDs as
+/// empty transactions (what an operator does by hand when the errant data
+/// may be dropped; the rows stay on the old writer only, and the next
+/// trial's TRUNCATE clears them).
+async fn forgive_errant(b: &TestBox, name: &str, pw: &str) {
+    let api: Api<MySQLActiveActive> = Api::namespaced(b.client.clone(), "shop");
+    let Some(st) = api.get(name).await.unwrap().status else {
+        return;
+    };
+    let (Some(writer), errant) = (
+        st.writer.clone(),
+        st.nodes
+            .iter()
+            .filter_map(|n| n.errant_gtid_set.clone())
+            .collect::<Vec<_>>(),
+    ) else {
+        return;
+    };
+    if errant.is_empty() || st.engine.as_deref() != Some("MySQL") {
+        return;
+    }
+    let ip = b.cluster.pod_ip("shop", &writer).await.unwrap();
+    let mut c = conn(&ip, pw).await;
+    for set in &errant {
+        eprintln!("  {writer} gets the errant {set} as empty transactions");
+        for part in set.split(',') {
+            let Some((uuid, ranges)) = part.trim().split_once(':') else {
+                continue;
+            };
+            for range in ranges.split(':') {
+                let (a, z) = range.split_once('-').unwrap_or((range, range));
+                let (a, z): (u64, u64) = (a.parse().unwrap_or(1), z.parse().unwrap_or(0));
+                for n in a..=z {
+                    c.query_drop(format!("SET GTID_NEXT = '{uuid}:{n}'"))
+                        .await
+                        .unwrap();
+                    c.query_drop("BEGIN").await.unwrap();
+                    c.query_drop("COMMIT").await.unwrap();
+                }
+            }
+        }
+    }
+    c.query_drop("SET GTID_NEXT = 'AUTOMATIC'").await.unwrap();
+    c.disconnect().await.unwrap();
+}
+
 /// The median and the largest of `xs`.
 fn median_max(mut xs: Vec<Duration>) -> String {
     if xs.is_empty() {
@@ -392,6 +442,7 @@ async fn engine(engine: &str, faults: &[String], trials: usize, window: u64, dur
     let mut rows = Vec::new();
     for fault in faults {
         for t in 1..=trials {
+            forgive_errant(&b, &name, &pw).await;
             b.wait_ready(&name, Duration::from_secs(180)).await;
             let row = trial(&mut b, &name, &pw, fault, window).await;
             eprintln!(
@@ -411,12 +462,8 @@ async fn engine(engine: &str, faults: &[String], trials: usize, window: u64, dur
             let converged = row.converged;
             rows.push((fault.clone(), row));
             if !converged {
-                eprintln!("{engine}: the pair did not converge; the remaining faults are skipped");
-                break;
+                eprintln!("{engine}: the pair did not converge (see above)");
             }
-        }
-        if rows.last().is_some_and(|(_, r)| !r.converged) {
-            break;
         }
     }
     println!(
