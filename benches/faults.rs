@@ -295,8 +295,6 @@ async fn trial(b: &mut TestBox, name: &str, pw: &str, fault: &str, window: u64) 
     let ip = b.cluster.pod_ip("shop", &now_writer).await.unwrap();
     let mut c = conn(&ip, pw).await;
     let present: Vec<u64> = c.query("SELECT seq FROM app.load").await.unwrap();
-    c.query_drop("TRUNCATE TABLE app.load").await.ok();
-    c.disconnect().await.unwrap();
     let present: std::collections::BTreeSet<u64> = present.into_iter().collect();
     let lost: Vec<u64> = acked.difference(&present).copied().collect();
     if !lost.is_empty() {
@@ -337,6 +335,9 @@ async fn trial(b: &mut TestBox, name: &str, pw: &str, fault: &str, window: u64) 
             }
         }
     }
+    // Cleared only now: the diagnostic above reads both nodes' rows.
+    c.query_drop("TRUNCATE TABLE app.load").await.ok();
+    c.disconnect().await.unwrap();
     Row {
         lost: lost.len(),
         split,
