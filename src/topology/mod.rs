@@ -867,6 +867,12 @@ fn roll(input: &Input, plan: &mut Plan, health: &Health) {
                         role: Role::Replica,
                     },
                     Step::CatchUp { node: r, from: w },
+                ]);
+                // The new writer waits for acknowledgements (SemiSync)
+                // before it is unfenced, as in a requested switchover.
+                plan.steps
+                    .extend(durability_steps(input, plan).before_unfence);
+                plan.steps.extend([
                     Step::Unfence { node: r },
                     Step::Label {
                         node: r,

@@ -1449,6 +1449,31 @@ fn semi_sync_table() {
         false,
     ));
     assert!(settled.health.degraded.is_empty(), "{:?}", settled.health);
+    // A rolling update's switchover under SemiSync: the old writer stops
+    // waiting and the new one waits before it is unfenced.
+    let mut rolling = semi(
+        input(SingleWriter, Some(0), pair(acking, off, &set)),
+        None,
+        false,
+    );
+    rolling.nodes[0].outdated = true;
+    assert_eq!(
+        decide(&rolling).steps,
+        vec![
+            Step::ClaimEpoch {
+                epoch: 4,
+                node: 1,
+                stale: None
+            },
+            Step::Fence { node: 0 },
+            label(0, Replica),
+            Step::CatchUp { node: 1, from: 0 },
+            Step::SemiSyncOff { node: 0 },
+            Step::SemiSyncOn { node: 1 },
+            Step::Unfence { node: 1 },
+            label(1, Writer),
+        ]
+    );
     // Async with the record: removed at the current epoch.
     let mut i = input(SingleWriter, Some(0), pair(off, off, &behind));
     i.durability.stale = Some(1);
