@@ -29,6 +29,9 @@ pub enum Command {
     /// (kubeconfig from KUBECONFIG, ~/.kube/config or the in-cluster
     /// service account).
     Run(crate::controller::Settings),
+    /// Run the self-fencing agent beside a server (a container of each
+    /// server pod of a SingleWriter pair; see the README, "Partitions").
+    Agent(crate::agent::Settings),
     /// Print the MySQLActiveActive CustomResourceDefinition as YAML
     /// (the committed copy is crds/mysqlactiveactives.mysql-aa.io.yaml).
     Crd,
@@ -69,6 +72,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Run(settings) => tokio::runtime::Runtime::new()
             .context("starting the runtime")?
             .block_on(crate::controller::run(settings)),
+        Command::Agent(settings) => tokio::runtime::Runtime::new()
+            .context("starting the runtime")?
+            .block_on(crate::agent::run(settings)),
         Command::Crd => write_crd(out),
         Command::Switchover { target, to } => tokio::runtime::Runtime::new()
             .context("starting the runtime")?

@@ -10,13 +10,17 @@
 //! - [`mysql`]: the one seam to MySQL and MariaDB.
 //! - [`topology`]: the pure decision from observed nodes to a plan.
 //! - [`controller`]: `run`, the Kubernetes controller and the pair loop.
-//! - [`cli`]: the `run`, `crd` and `render` subcommands.
+//! - [`lease`]: the writer Lease, as the operator and the agents read it.
+//! - [`agent`]: the self-fencing agent beside each server.
+//! - [`cli`]: the subcommands.
 
 pub mod accounts;
 pub mod admission;
+pub mod agent;
 pub mod api;
 pub mod cli;
 pub mod controller;
+pub mod lease;
 pub mod mysql;
 pub mod render;
 pub mod request;

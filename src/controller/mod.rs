@@ -60,7 +60,8 @@ where
     }
 }
 
-fn init_logging(format: LogFormat) {
+/// Installs the log subscriber (`RUST_LOG`, default `info,kube=warn`).
+pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,kube=warn".into());
     // Colours only on a terminal (not in `kubectl logs` or a file).

@@ -75,6 +75,14 @@ impl Names {
     pub fn replication_secret(&self) -> String {
         format!("{}-replication", self.pair)
     }
+    /// The writer Lease (SingleWriter): held by the writer's agent.
+    pub fn writer_lease(&self) -> String {
+        format!("{}-writer", self.pair)
+    }
+    /// ServiceAccount (and Role, RoleBinding) of the pods' agents.
+    pub fn agent_account(&self) -> String {
+        format!("{}-agent", self.pair)
+    }
     /// Pod name of `ordinal`.
     pub fn pod(&self, ordinal: u32) -> String {
         format!("{}-{ordinal}", self.pair)

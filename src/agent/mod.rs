@@ -1,0 +1,271 @@
+//! `mysql-aa-operator agent`: the self-fencing agent, a small container
+//! beside each server of a SingleWriter pair.
+//!
+//! While the writer Lease ([`crate::lease`]) names its pod, the agent
+//! renews it every [`deadline::period`] as long as its server answers. When
+//! a renewal fails it asks its peer's agent to confirm ([`peer`]); when
+//! neither a renewal nor a confirmation is valid any more (the Lease's
+//! duration minus a margin after the last renewal), it fences its server
+//! at once by SIGKILL ([`process`]): the kubelet restarts it fenced, so
+//! writes and reads on a cut-off node stop within that bound, and the
+//! operator, which waits the whole duration from when it saw the last
+//! renewal, promotes the other node only after. A server that is not
+//! running has the Lease given back, so the operator need not wait.
+
+pub mod deadline;
+pub mod peer;
+pub mod process;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::api::{Api, PostParams};
+
+use crate::accounts::{ADMIN_PASSWORD_ENV, ADMIN_USER};
+use crate::lease::WriterLease;
+use crate::mysql::{ConnectOptions, Endpoint, MySqlClient, Password, Server};
+use deadline::{Look, Process, Verdict};
+
+/// Port the agents answer confirmations on.
+pub const AGENT_PORT: u16 = 3380;
+/// The marker (in the run directory, which outlives a restart of the
+/// agent's container) saying this pod held the Lease: an agent restarted
+/// while cut off still fences its server.
+const HOLDER_MARK: &str = "agent.holder";
+
+/// Settings of `mysql-aa-operator agent` (from the pod's environment; the
+/// admin password only from `MYSQLAA_ADMIN_PASSWORD`, never an argument).
+#[derive(clap::Args, Debug, Clone)]
+pub struct Settings {
+    /// This pod's name.
+    #[arg(long, env = "POD_NAME")]
+    pub pod: String,
+    /// This pod's namespace.
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub namespace: String,
+    /// The pair's writer Lease.
+    #[arg(long, env = "MYSQL_AA_LEASE")]
+    pub lease: String,
+    /// The server's port on this pod.
+    #[arg(long, default_value_t = 3306)]
+    pub mysql_port: u16,
+    /// The server's run directory (pid file).
+    #[arg(long, default_value = crate::render::mycnf::RUN_DIR)]
+    pub run_dir: PathBuf,
+    /// The pid file's name in the run directory.
+    #[arg(long, default_value = "mysqld.pid")]
+    pub pid_file: String,
+    /// Port to answer confirmations on (and to ask the peer's on).
+    #[arg(long, default_value_t = AGENT_PORT)]
+    pub port: u16,
+}
+
+/// What one agent keeps between looks.
+struct State {
+    holder: bool,
+    duration: Duration,
+    valid_until: Option<Instant>,
+    fenced: bool,
+    last: WriterLease,
+}
+
+/// Runs the agent until the process is stopped.
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    crate::controller::init_logging(crate::controller::LogFormat::Text);
+    let password = std::env::var(ADMIN_PASSWORD_ENV)
+        .with_context(|| format!("{ADMIN_PASSWORD_ENV} is not set"))?;
+    let mut opts = ConnectOptions::new(
+        Endpoint {
+            host: "127.0.0.1".into(),
+            port: settings.mysql_port,
+        },
+        ADMIN_USER,
+        Password::new(password),
+    );
+    opts.connect_timeout = Duration::from_millis(800);
+    opts.statement_timeout = Duration::from_millis(800);
+    let server = Arc::new(MySqlClient::new(opts));
+    let listener = tokio::net::TcpListener::bind(("0.0.0.0", settings.port))
+        .await
+        .with_context(|| format!("binding the agent port {}", settings.port))?;
+    tokio::spawn(peer::serve(listener, server.clone()));
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API")?;
+    let leases: Api<Lease> = Api::namespaced(client, &settings.namespace);
+    let mark = settings.run_dir.join(HOLDER_MARK);
+    let mut state = State {
+        holder: mark.exists(),
+        duration: Duration::from_secs(5),
+        valid_until: None,
+        fenced: false,
+        last: WriterLease::default(),
+    };
+    tracing::info!(pod = %settings.pod, lease = %settings.lease, holder = state.holder, "agent started");
+    loop {
+        let period = deadline::period(state.duration);
+        let started = Instant::now();
+        look(&settings, &leases, &server, &mut state).await;
+        if state.holder {
+            let _ = std::fs::write(&mark, b"");
+        } else {
+            let _ = std::fs::remove_file(&mark);
+        }
+        tokio::time::sleep(period.saturating_sub(started.elapsed())).await;
+    }
+}
+
+/// The local server's process.
+async fn process(settings: &Settings, server: &MySqlClient) -> (Process, Option<i32>) {
+    let Some(pid) = process::server_pid(&settings.run_dir, &settings.pid_file) else {
+        return (Process::Gone, None);
+    };
+    match server.detect().await {
+        Ok(_) => (Process::Answering, Some(pid)),
+        Err(_) => (Process::Silent, Some(pid)),
+    }
+}
+
+/// One look: read the Lease, renew or ask the peer, then act on the
+/// verdict.
+async fn look(settings: &Settings, leases: &Api<Lease>, server: &MySqlClient, state: &mut State) {
+    let limit = deadline::period(state.duration).max(Duration::from_millis(500));
+    let read = tokio::time::timeout(limit, leases.get(&settings.lease)).await;
+    let lease = match read {
+        Ok(Ok(l)) => {
+            let w = WriterLease::of(&l);
+            let holder = w.holder.as_deref() == Some(settings.pod.as_str());
+            if holder && !state.holder {
+                tracing::info!(epoch = w.epoch, "writer Lease handed to this pod");
+                state.valid_until = None;
+                state.fenced = false;
+            }
+            state.holder = holder;
+            if w.duration_seconds > 0 {
+                state.duration = Duration::from_secs(w.duration_seconds.into());
+            }
+            state.last = w;
+            Some(l)
+        }
+        _ => None,
+    };
+    if !state.holder {
+        state.valid_until = None;
+        state.fenced = false;
+        return;
+    }
+    let (proc_state, pid) = process(settings, server).await;
+    if proc_state == Process::Answering {
+        let sent = Instant::now();
+        match renew(leases, lease, &settings.pod, limit).await {
+            Ok(()) => {
+                state.valid_until = Some(deadline::renewed_until(sent, state.duration));
+                state.fenced = false;
+            }
+            Err(why) => {
+                let confirmed = match state.last.peer_address(&settings.pod) {
+                    Some(peer) => {
+                        peer::ask(
+                            peer,
+                            settings.port,
+                            &settings.pod,
+                            Duration::from_millis(400),
+                        )
+                        .await
+                    }
+                    None => Err("no peer address in the Lease".into()),
+                };
+                match confirmed {
+                    Ok(()) => {
+                        let until = deadline::confirmed_until(sent);
+                        state.valid_until = Some(state.valid_until.map_or(until, |v| v.max(until)));
+                        tracing::debug!(%why, "renewal failed; the peer confirmed");
+                    }
+                    Err(no) => {
+                        tracing::warn!(renewal = %why, peer = %no, "writer Lease neither renewed nor confirmed")
+                    }
+                }
+            }
+        }
+    }
+    let look = Look {
+        holder: state.holder,
+        process: proc_state,
+        valid_until: state.valid_until,
+        fenced: state.fenced,
+        now: Instant::now(),
+    };
+    match deadline::verdict(&look) {
+        Verdict::Idle | Verdict::Hold => {}
+        Verdict::Fence => {
+            let Some(pid) = pid else { return };
+            match process::kill(pid) {
+                Ok(()) => {
+                    state.fenced = true;
+                    tracing::warn!(
+                        pid,
+                        "writer Lease neither renewed nor confirmed in time: server fenced (SIGKILL)"
+                    );
+                }
+                Err(e) => tracing::error!(pid, error = %e, "fencing the server failed"),
+            }
+        }
+        Verdict::Release => {
+            if release(leases, &settings.lease, &settings.pod, limit)
+                .await
+                .is_ok()
+            {
+                tracing::info!("server not running: writer Lease given back");
+                state.holder = false;
+                state.valid_until = None;
+            }
+        }
+    }
+}
+
+/// Renews `lease` (as read this look) if it still names `me`: a replace
+/// at its resourceVersion, so a Lease the operator handed on meanwhile is
+/// never renewed.
+async fn renew(
+    leases: &Api<Lease>,
+    lease: Option<Lease>,
+    me: &str,
+    limit: Duration,
+) -> Result<(), String> {
+    let mut lease = lease.ok_or("the Lease could not be read")?;
+    let spec = lease.spec.get_or_insert_with(Default::default);
+    if spec.holder_identity.as_deref() != Some(me) {
+        return Err("the Lease names another pod".into());
+    }
+    spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
+    let name = lease.metadata.name.clone().unwrap_or_default();
+    match tokio::time::timeout(limit, leases.replace(&name, &PostParams::default(), &lease)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("the API server did not answer in time".into()),
+    }
+}
+
+/// Gives the Lease back (empty holder) if it still names `me`.
+async fn release(leases: &Api<Lease>, name: &str, me: &str, limit: Duration) -> Result<(), String> {
+    let work = async {
+        let mut lease = leases.get(name).await.map_err(|e| e.to_string())?;
+        let spec = lease.spec.get_or_insert_with(Default::default);
+        if spec.holder_identity.as_deref() != Some(me) {
+            return Ok(());
+        }
+        spec.holder_identity = None;
+        leases
+            .replace(name, &PostParams::default(), &lease)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    };
+    tokio::time::timeout(limit, work)
+        .await
+        .unwrap_or_else(|_| Err("the API server did not answer in time".into()))
+}

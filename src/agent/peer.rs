@@ -1,0 +1,145 @@
+//! The peer's confirmation: a writer whose agent cannot reach the API
+//! server asks its peer's agent whether it still replicates from it. The
+//! peer says yes only while its own server is fenced and its receiver runs
+//! — a failover stops that receiver first (`StopReceiving`) and unfences
+//! the peer after, so a yes means no failover has begun. An API server
+//! outage then leaves a healthy writer writing, while a writer cut off from
+//! its peer too is fenced when its last renewal runs out.
+//!
+//! Protocol: one line `CONFIRM <pod>\n`, one line back: `YES\n` or
+//! `NO <reason>\n`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::mysql::{MySqlClient, Observation, Server, ThreadState};
+
+/// Whether a node that observed itself as `o` confirms the writer that
+/// asks. Pure.
+pub fn confirms(o: &Observation) -> Result<(), String> {
+    if !o.fenced() {
+        return Err("this node is writable".into());
+    }
+    match &o.replica {
+        Some(r) if r.io_running == ThreadState::Yes => Ok(()),
+        Some(r) => Err(format!("its receiver is {:?}", r.io_running)),
+        None => Err("it has no replication channel".into()),
+    }
+}
+
+/// Answers confirmations on `listener` from what the local server says.
+pub async fn serve(listener: TcpListener, server: Arc<MySqlClient>) {
+    loop {
+        let Ok((stream, from)) = listener.accept().await else {
+            continue;
+        };
+        let server = server.clone();
+        tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut line = String::new();
+            let mut reader = BufReader::new(read);
+            let read = reader.read_line(&mut line);
+            if tokio::time::timeout(Duration::from_secs(1), read)
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let Some(asker) = line.trim().strip_prefix("CONFIRM ") else {
+                let _ = write.write_all(b"NO unknown request\n").await;
+                return;
+            };
+            let answer = match server.observe().await {
+                Ok(o) => confirms(&o),
+                Err(e) => Err(format!("its server does not answer: {e}")),
+            };
+            tracing::debug!(asker, %from, ?answer, "confirmation asked");
+            let reply = match answer {
+                Ok(()) => "YES\n".to_string(),
+                Err(why) => format!("NO {why}\n"),
+            };
+            let _ = write.write_all(reply.as_bytes()).await;
+        });
+    }
+}
+
+/// Asks the agent at `address:port` to confirm `me`, within `limit`.
+pub async fn ask(address: &str, port: u16, me: &str, limit: Duration) -> Result<(), String> {
+    let exchange = async {
+        let mut stream = TcpStream::connect((address, port))
+            .await
+            .map_err(|e| format!("connecting: {e}"))?;
+        stream
+            .write_all(format!("CONFIRM {me}\n").as_bytes())
+            .await
+            .map_err(|e| format!("asking: {e}"))?;
+        let mut line = String::new();
+        BufReader::new(stream)
+            .read_line(&mut line)
+            .await
+            .map_err(|e| format!("reading: {e}"))?;
+        match line.trim() {
+            "YES" => Ok(()),
+            other => Err(other.strip_prefix("NO ").unwrap_or(other).to_string()),
+        }
+    };
+    tokio::time::timeout(limit, exchange)
+        .await
+        .unwrap_or_else(|_| Err("no answer in time".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::testkit::{node, obs, replica};
+
+    #[test]
+    fn a_peer_confirms_only_while_fenced_and_receiving() {
+        let with = |io: Option<ThreadState>, writable: bool| {
+            let mut b = node(1);
+            if writable {
+                b = b.writable();
+            }
+            let mut n = b.build();
+            obs(&mut n).replica = io.map(|io| replica(0, io, ThreadState::Yes));
+            obs(&mut n).clone()
+        };
+        // (what, observation, confirms)
+        let rows = [
+            (
+                "fenced, receiving",
+                with(Some(ThreadState::Yes), false),
+                true,
+            ),
+            (
+                "fenced, receiver stopped by a failover",
+                with(Some(ThreadState::No), false),
+                false,
+            ),
+            (
+                "fenced, cut off from the writer",
+                with(Some(ThreadState::Connecting), false),
+                false,
+            ),
+            ("fenced, no channel", with(None, false), false),
+            ("promoted", with(Some(ThreadState::Yes), true), false),
+        ];
+        for (what, o, want) in rows {
+            assert_eq!(confirms(&o).is_ok(), want, "{what}: {:?}", confirms(&o));
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_request_or_no_agent_is_no_confirmation() {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+        drop(listener);
+        let r = ask("127.0.0.1", port, "db-0", Duration::from_millis(300)).await;
+        assert!(r.is_err(), "{r:?}");
+    }
+}
