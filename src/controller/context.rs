@@ -8,8 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::runtime::events::{Event, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource};
@@ -36,6 +38,15 @@ pub struct Stores {
     pub pdbs: Store<PodDisruptionBudget>,
     /// The pairs' pods.
     pub pods: Store<Pod>,
+    /// The pairs' writer Leases (not owned streams: a renewal wakes no
+    /// reconcile).
+    pub leases: Store<Lease>,
+    /// The agents' ServiceAccounts.
+    pub service_accounts: Store<ServiceAccount>,
+    /// The agents' Roles.
+    pub roles: Store<Role>,
+    /// The agents' RoleBindings.
+    pub role_bindings: Store<RoleBinding>,
 }
 
 /// The key of a pair: `namespace/name`.
@@ -69,6 +80,8 @@ pub struct Context {
     pub applied: AppliedMemo,
     /// Consecutive failed reconciles per pair (back-off).
     pub failures: Mutex<HashMap<String, u32>>,
+    /// When each writer Lease was last seen to change.
+    pub lease_clock: Arc<super::leases::LeaseClock>,
 }
 
 /// Publishes Events in the order they were asked for, from a task of its

@@ -21,7 +21,9 @@
 //! | `WriterPromoted` | Normal | `Promote` | failover: a replica applied what it had received and was promoted |
 //! | `WriterCaughtUp` | Normal | `CatchUp` | switchover: the target applied every transaction of the fenced writer |
 //! | `EpochClaimed` | Normal | `ClaimEpoch` | a change of the writer began: the writer epoch was incremented in status (compare-and-set) |
-//! | `ReceiverStopped` | Normal | `StopReceiving` | `SemiSync` failover: the candidate stopped receiving from the old writer, which can commit nothing more |
+//! | `ReceiverStopped` | Normal | `StopReceiving` | failover: the candidate stopped receiving from the old writer, which gets no acknowledgement (`SemiSync`: it can commit nothing more) and no confirmation for its agent |
+//! | `WriterLeaseHanded` | Normal | `HandLease` | the writer Lease names the writer at the current epoch; its agent renews it |
+//! | `OldWriterFenceAwaited` | Normal | `AwaitFence` | `Async` failover: waited until any confirmation the old writer's agent held ran out (it has fenced its server by then) |
 //! | `ReplicaMarkedStale` | Warning | `MarkStale` | `SemiSync`: the replica stopped acknowledging for the detection window; recorded not promotable before the writer goes on without it |
 //! | `AcknowledgementsRequired` | Normal | `SemiSyncOn` | the writer's commits wait for its replica's acknowledgement |
 //! | `AcknowledgementsWaived` | Normal/Warning | `SemiSyncOff` | a node's commits no longer wait (a replica: Normal; the writer of a stale replica: Warning) |
@@ -107,6 +109,10 @@ pub enum StepName {
     EpochClaimed,
     /// [`Step::StopReceiving`].
     ReceiverStopped,
+    /// [`Step::HandLease`].
+    WriterLeaseHanded,
+    /// [`Step::AwaitFence`].
+    OldWriterFenceAwaited,
     /// [`Step::MarkStale`].
     ReplicaMarkedStale,
     /// [`Step::SemiSyncOn`].
@@ -133,6 +139,8 @@ impl StepName {
             Step::Restart { .. } => StepName::NodeRestarted,
             Step::ClaimEpoch { .. } => StepName::EpochClaimed,
             Step::StopReceiving { .. } => StepName::ReceiverStopped,
+            Step::HandLease { .. } => StepName::WriterLeaseHanded,
+            Step::AwaitFence { .. } => StepName::OldWriterFenceAwaited,
             Step::MarkStale { .. } => StepName::ReplicaMarkedStale,
             Step::SemiSyncOn { .. } => StepName::AcknowledgementsRequired,
             Step::SemiSyncOff { .. } => StepName::AcknowledgementsWaived,
@@ -155,6 +163,8 @@ impl StepName {
             StepName::NodeRestarted => "NodeRestarted",
             StepName::EpochClaimed => "EpochClaimed",
             StepName::ReceiverStopped => "ReceiverStopped",
+            StepName::WriterLeaseHanded => "WriterLeaseHanded",
+            StepName::OldWriterFenceAwaited => "OldWriterFenceAwaited",
             StepName::ReplicaMarkedStale => "ReplicaMarkedStale",
             StepName::AcknowledgementsRequired => "AcknowledgementsRequired",
             StepName::AcknowledgementsWaived => "AcknowledgementsWaived",
@@ -177,6 +187,8 @@ impl StepName {
             StepName::NodeRestarted => "Restart",
             StepName::EpochClaimed => "ClaimEpoch",
             StepName::ReceiverStopped => "StopReceiving",
+            StepName::WriterLeaseHanded => "HandLease",
+            StepName::OldWriterFenceAwaited => "AwaitFence",
             StepName::ReplicaMarkedStale => "MarkStale",
             StepName::AcknowledgementsRequired => "SemiSyncOn",
             StepName::AcknowledgementsWaived => "SemiSyncOff",
@@ -261,7 +273,7 @@ impl Reason {
     }
 
     /// Every reason, for the catalogue's test.
-    pub const ALL: [Reason; 32] = [
+    pub const ALL: [Reason; 34] = [
         Reason::SecretGenerated,
         Reason::CredentialsMissing,
         Reason::InvalidSpec,
@@ -280,6 +292,8 @@ impl Reason {
         Reason::Step(StepName::NodeRestarted),
         Reason::Step(StepName::EpochClaimed),
         Reason::Step(StepName::ReceiverStopped),
+        Reason::Step(StepName::WriterLeaseHanded),
+        Reason::Step(StepName::OldWriterFenceAwaited),
         Reason::Step(StepName::ReplicaMarkedStale),
         Reason::Step(StepName::AcknowledgementsRequired),
         Reason::Step(StepName::AcknowledgementsWaived),

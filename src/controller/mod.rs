@@ -13,6 +13,7 @@ pub mod context;
 pub mod divergence;
 pub mod error;
 pub mod events;
+pub mod leases;
 pub mod metrics;
 pub mod pairloop;
 pub mod reconcile;
@@ -26,8 +27,10 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, ListParams};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -196,6 +199,23 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         let (services, svc_stream) = owned::<Service>(&client, ns, &ours);
         let (pdbs, pdb_stream) = owned::<PodDisruptionBudget>(&client, ns, &ours);
         let (pods, pod_stream) = owned::<Pod>(&client, ns, &ours);
+        let (service_accounts, sa_stream) = owned::<ServiceAccount>(&client, ns, &ours);
+        let (roles, role_stream) = owned::<Role>(&client, ns, &ours);
+        let (role_bindings, rb_stream) = owned::<RoleBinding>(&client, ns, &ours);
+        // Lease renewals only move the lease clock: no reconcile.
+        let lease_clock = Arc::new(leases::LeaseClock::default());
+        let (leases, lease_stream) = owned::<Lease>(&client, ns, &ours);
+        {
+            let clock = lease_clock.clone();
+            tokio::spawn(async move {
+                futures::pin_mut!(lease_stream);
+                while let Some(event) = lease_stream.next().await {
+                    if let Ok(lease) = event {
+                        clock.saw(&lease, std::time::Instant::now());
+                    }
+                }
+            });
+        }
         let stores = context::Stores {
             pairs: pairs.clone(),
             statefulsets,
@@ -203,6 +223,10 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             services,
             pdbs,
             pods,
+            leases,
+            service_accounts,
+            roles,
+            role_bindings,
         };
         let ctx = Arc::new(context::Context {
             client: client.clone(),
@@ -214,6 +238,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             loops: pairloop::Loops::default(),
             applied: reconcile::apply::AppliedMemo::default(),
             failures: Mutex::new(Default::default()),
+            lease_clock,
         });
         contexts.push(ctx.clone());
         let mut stop = stop_tx.subscribe();
@@ -224,6 +249,9 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             .owns_stream(cm_stream)
             .owns_stream(svc_stream)
             .owns_stream(pdb_stream)
+            .owns_stream(sa_stream)
+            .owns_stream(role_stream)
+            .owns_stream(rb_stream)
             .watches_stream(pod_stream, |pod: Pod| {
                 let ns = pod.namespace()?;
                 let pair = pod.labels().get(LABEL_INSTANCE)?.clone();
@@ -252,6 +280,10 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             wait_ready(&s.services).await;
             wait_ready(&s.pdbs).await;
             wait_ready(&s.pods).await;
+            wait_ready(&s.leases).await;
+            wait_ready(&s.service_accounts).await;
+            wait_ready(&s.roles).await;
+            wait_ready(&s.role_bindings).await;
             ctx.synced.store(true, Ordering::SeqCst);
         }
         ready_metrics.ready.store(true, Ordering::SeqCst);

@@ -31,6 +31,12 @@ pub struct Settings {
     /// invisible to Kubernetes watches).
     #[arg(long, env = "MYSQL_AA_OBSERVE_INTERVAL_SECONDS", default_value_t = 5)]
     pub observe_interval_seconds: u64,
+    /// Image of the self-fencing agent run beside each server of a
+    /// SingleWriter pair (the operator's own image; the chart sets it).
+    /// No agent when unset: a cut-off writer is then fenced only by
+    /// `SemiSync` and by the operator.
+    #[arg(long, env = "MYSQL_AA_AGENT_IMAGE")]
+    pub agent_image: Option<String>,
     /// Address of the /metrics, /healthz and /readyz endpoints.
     #[arg(long, env = "MYSQL_AA_METRICS_ADDRESS", default_value = "0.0.0.0:8080")]
     pub metrics_address: String,
@@ -67,6 +73,13 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// What the renderer needs to run agents.
+    pub fn agent(&self) -> crate::render::AgentOptions {
+        crate::render::AgentOptions {
+            image: self.agent_image.clone(),
+        }
+    }
+
     /// The observe interval.
     pub fn observe_interval(&self) -> Duration {
         Duration::from_secs(self.observe_interval_seconds.max(1))

@@ -11,7 +11,10 @@
 //! | Service | `<name>-reader` | the read-only node (every node in MultiWriter) |
 //! | Secret | `<name>-admin`, `<name>-replication` | generated passwords, unless the user names Secrets |
 //! | PodDisruptionBudget | `<name>` | one server down at a time |
+//! | Lease | `<name>-writer` | the writer's (SingleWriter): see [`crate::lease`] |
+//! | ServiceAccount, Role, RoleBinding | `<name>-agent` | the self-fencing agents' (SingleWriter, when the operator runs them) |
 
+pub mod agent;
 pub mod configmap;
 pub mod meta;
 pub mod mycnf;
@@ -22,11 +25,14 @@ pub mod services;
 pub mod statefulset;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 
 use crate::api::{MySQLActiveActive, rules};
 
+pub use agent::AgentOptions;
 pub use meta::Names;
 pub use secrets::Credential;
 
@@ -55,6 +61,22 @@ pub struct Rendered {
     pub secrets: Vec<Secret>,
     /// The PodDisruptionBudget.
     pub pdb: PodDisruptionBudget,
+    /// The writer Lease (SingleWriter).
+    pub lease: Option<Lease>,
+    /// The agents' account and its permissions (SingleWriter, with an
+    /// agent image).
+    pub agent: Option<AgentAccess>,
+}
+
+/// The agents' ServiceAccount, Role and RoleBinding.
+#[derive(Clone, Debug)]
+pub struct AgentAccess {
+    /// ServiceAccount `<name>-agent`.
+    pub service_account: ServiceAccount,
+    /// Role `<name>-agent`.
+    pub role: Role,
+    /// RoleBinding `<name>-agent`.
+    pub role_binding: RoleBinding,
 }
 
 /// Re-checks what the renderer relies on, so a spec that bypassed admission
@@ -80,23 +102,33 @@ pub fn check_spec(pair: &MySQLActiveActive) -> Result<(), InvalidSpec> {
     Ok(())
 }
 
-/// Renders every object of `pair`.
+/// Renders every object of `pair`, without agents.
 pub fn render(pair: &MySQLActiveActive) -> Result<Rendered, InvalidSpec> {
+    render_with(pair, &AgentOptions::default())
+}
+
+/// Renders every object of `pair`, with the agents `agent` asks for.
+pub fn render_with(
+    pair: &MySQLActiveActive,
+    agent: &AgentOptions,
+) -> Result<Rendered, InvalidSpec> {
     check_spec(pair)?;
-    Ok(render_checked(pair))
+    Ok(render_checked(pair, agent))
 }
 
 /// Renders every object of a `pair` that [`check_spec`] (and admission)
 /// already accepted.
-pub fn render_checked(pair: &MySQLActiveActive) -> Rendered {
+pub fn render_checked(pair: &MySQLActiveActive, agent: &AgentOptions) -> Rendered {
     let names = Names::of(pair);
+    let single = pair.spec.write_mode == crate::api::WriteMode::SingleWriter;
+    let agent_image = agent.image.as_deref().filter(|_| single);
     let secrets = Credential::ALL
         .into_iter()
         .filter(|c| c.is_generated(pair))
         .map(|c| secrets::build_secret(pair, &names, c, None))
         .collect();
     let config_map = configmap::build_config_map(pair, &names);
-    let mut statefulset = statefulset::build_statefulset(pair, &names);
+    let mut statefulset = statefulset::build_statefulset(pair, &names, agent_image);
     let data = serde_json::to_string(&config_map.data).unwrap_or_default();
     if let Some(meta) = statefulset.spec.template.metadata.as_mut() {
         meta.annotations
@@ -113,5 +145,11 @@ pub fn render_checked(pair: &MySQLActiveActive) -> Rendered {
         ],
         secrets,
         pdb: pdb::build_pdb(pair, &names),
+        lease: single.then(|| agent::build_writer_lease(pair, &names)),
+        agent: agent_image.map(|_| AgentAccess {
+            service_account: agent::build_service_account(pair, &names),
+            role: agent::build_role(pair, &names),
+            role_binding: agent::build_role_binding(pair, &names),
+        }),
     }
 }

@@ -114,7 +114,12 @@ fn default_anti_affinity(names: &Names) -> Affinity {
 }
 
 /// Builds the StatefulSet `<name>` of two servers.
-pub fn build_statefulset(pair: &MySQLActiveActive, names: &Names) -> StatefulSet {
+/// `agent`: the agent's image (SingleWriter only), if one runs.
+pub fn build_statefulset(
+    pair: &MySQLActiveActive,
+    names: &Names,
+    agent: Option<&str>,
+) -> StatefulSet {
     let spec = &pair.spec;
     let engine = spec.engine;
     let image = spec.effective_image().to_string();
@@ -204,14 +209,31 @@ pub fn build_statefulset(pair: &MySQLActiveActive, names: &Names) -> StatefulSet
         readiness_probe: Some(exec_probe(readiness_command(engine), 5, 3)),
         ..Container::default()
     };
+    let mut containers = vec![server];
+    if let Some(image) = agent {
+        containers.push(super::agent::build_container(
+            image,
+            names,
+            secret_env(
+                ADMIN_PASSWORD_ENV,
+                Credential::Admin.secret_name(pair, names),
+            ),
+            mount("run", RUN_DIR, false),
+            container_security_context(),
+        ));
+        volumes.push(super::agent::build_token_volume());
+    }
     let mut pod_labels = selector_labels(names);
     pod_labels.extend(spec.placement.pod_labels.clone());
     pod_labels.extend(super::meta::common_labels(names));
     let placement = &spec.placement;
     let pod_spec = PodSpec {
         init_containers: Some(vec![bootstrap]),
-        containers: vec![server],
+        containers,
         volumes: Some(volumes),
+        // The agent fences its server by SIGKILL (same user).
+        share_process_namespace: agent.map(|_| true),
+        service_account_name: agent.map(|_| names.agent_account()),
         security_context: Some(PodSecurityContext {
             run_as_non_root: Some(true),
             run_as_user: Some(MYSQL_UID),

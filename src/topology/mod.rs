@@ -158,6 +158,25 @@ pub struct Input {
     pub epoch: u64,
     /// Durability asked for and what is known of acknowledgements.
     pub durability: DurabilityInput,
+    /// The writer Lease (SingleWriter).
+    pub lease: LeaseInput,
+}
+
+/// The writer Lease (SingleWriter), as the operator sees it
+/// ([`crate::lease`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LeaseInput {
+    /// The Lease exists (the reconcile creates it).
+    pub exists: bool,
+    /// The ordinal it names (`None`: given back, or never handed).
+    pub holder: Option<u32>,
+    /// The writer epoch it was handed at.
+    pub epoch: u64,
+    /// Renewed within its duration, by the operator's own clock from when
+    /// it saw the last renewal.
+    pub live: bool,
+    /// It carries both nodes' current addresses.
+    pub addresses_current: bool,
 }
 
 /// Durability (SingleWriter) as the spec asks, status records and the
@@ -245,6 +264,22 @@ pub enum Step {
     /// epoch is still `epoch - 1` (compare-and-set), that `node` takes
     /// writes from epoch `epoch` on, and which node is `stale` (a failover's
     /// old writer under `SemiSync`).
+    /// Hand the writer Lease to `node` at `epoch` (its agent renews it
+    /// from then on), with both nodes' addresses.
+    HandLease {
+        /// The writer.
+        node: u32,
+        /// The epoch it takes writes at.
+        epoch: u64,
+    },
+    /// `Async` failover: wait until any confirmation the old writer got
+    /// from the candidate (before its receiver stopped) has run out: the
+    /// old writer's agent has fenced it by then unless it renewed the
+    /// Lease, which the operator would have seen.
+    AwaitFence {
+        /// The old writer.
+        from: u32,
+    },
     ClaimEpoch {
         /// The new epoch.
         epoch: u64,
@@ -414,6 +449,10 @@ pub enum Hold {
         /// Ordinal.
         candidate: u32,
     },
+    /// The writer's agent still renews the writer Lease: the writer is
+    /// alive and cut off from the operator only (it keeps its clients);
+    /// a failover waits until the Lease expires.
+    WriterLeaseLive,
 }
 
 /// Why no writer could be chosen (SingleWriter).
@@ -457,6 +496,10 @@ impl std::fmt::Display for NoWriter {
                     Hold::CandidateStale { candidate } => write!(
                         f,
                         "ordinal {candidate} cannot take over: it is stale (status.staleReplica: the writer committed without its acknowledgement)"
+                    ),
+                    Hold::WriterLeaseLive => write!(
+                        f,
+                        "its agent still renews the writer Lease (the writer is alive, cut off from the operator only); waiting for the Lease to expire"
                     ),
                 }
             }
@@ -626,6 +669,8 @@ fn elect(input: &Input) -> (Option<u32>, Option<NoWriter>) {
             Hold::AutomaticFailoverOff
         } else if !f.writer_down_long_enough {
             Hold::WithinDetectionWindow
+        } else if input.lease.live && input.lease.holder == Some(w) {
+            Hold::WriterLeaseLive
         } else if !(usable(candidate) && engine_ok) {
             Hold::CandidateNotReady { candidate: c }
         } else if !wired_to(input, candidate, node) {
@@ -728,6 +773,36 @@ fn claim_epoch(input: &Input, plan: &Plan) -> Option<Step> {
         node: w,
         stale,
     })
+}
+
+/// SingleWriter: the writer Lease is handed to the writer (at the epoch
+/// this plan claims, if it claims one) when it names another node or
+/// epoch, or old addresses; before the writer is unfenced, so its agent
+/// holds the Lease whenever it takes writes. Only a reachable writer gets
+/// it (a lost one's agent would give it back at once).
+fn hand_lease(input: &Input, plan: &mut Plan, claim: Option<&Step>) {
+    let (WriteMode::SingleWriter, Some(w), true) = (input.mode, plan.writer, input.lease.exists)
+    else {
+        return;
+    };
+    if !input.nodes[w as usize % 2].reachable() {
+        return;
+    }
+    let epoch = match claim {
+        Some(Step::ClaimEpoch { epoch, .. }) => *epoch,
+        _ => input.epoch,
+    };
+    let l = input.lease;
+    if l.holder == Some(w) && l.epoch == epoch && l.addresses_current {
+        return;
+    }
+    let step = Step::HandLease { node: w, epoch };
+    let at = plan
+        .steps
+        .iter()
+        .position(|s| matches!(s, Step::Unfence { node } if *node == w))
+        .unwrap_or(plan.steps.len());
+    plan.steps.insert(at, step);
 }
 
 /// Durability steps of a plan: before unfencing, and at its end.
@@ -1094,10 +1169,15 @@ pub fn decide(input: &Input) -> Plan {
     // catches up and is promoted.
     if let Some((from, to)) = plan.failover {
         let old = &input.nodes[from as usize % 2];
-        // SemiSync: the old writer, reachable by clients or not, gets no
-        // acknowledgement from here on, so it commits nothing more.
-        if input.durability.mode == DurabilityMode::SemiSync {
-            plan.steps.push(Step::StopReceiving { node: to });
+        // The old writer, reachable by clients or not, gets no
+        // acknowledgement (SemiSync: it commits nothing more) and no
+        // confirmation for its agent from here on.
+        plan.steps.push(Step::StopReceiving { node: to });
+        // Async: it does not wait for acknowledgements; its agent fences it
+        // once a confirmation it may hold has run out (none is needed when
+        // the agent gave the Lease back: its server was not running).
+        if input.durability.mode == DurabilityMode::Async && input.lease.holder == Some(from) {
+            plan.steps.push(Step::AwaitFence { from });
         }
         if old.pod_exists && !old.terminating {
             plan.steps.push(Step::Isolate { node: from });
@@ -1118,7 +1198,9 @@ pub fn decide(input: &Input) -> Plan {
     if plan.steps.is_empty() && plan.switchover.is_none() {
         roll(input, &mut plan, &health);
     }
-    if let Some(claim) = claim_epoch(input, &plan) {
+    let claim = claim_epoch(input, &plan);
+    hand_lease(input, &mut plan, claim.as_ref());
+    if let Some(claim) = claim {
         plan.steps.insert(0, claim);
     }
 

@@ -168,5 +168,20 @@ pub fn input(mode: WriteMode, current_writer: Option<u32>, nodes: [NodeFacts; 2]
             stale: None,
             acks_missing_long_enough: false,
         },
+        // No Lease (as before the reconcile creates it): rows about the
+        // Lease set one with `leased`.
+        lease: LeaseInput::default(),
     }
+}
+
+/// `i` with a writer Lease naming `holder` at `epoch`, current addresses.
+pub fn leased(mut i: Input, holder: Option<u32>, epoch: u64, live: bool) -> Input {
+    i.lease = LeaseInput {
+        exists: true,
+        holder,
+        epoch,
+        live,
+        addresses_current: true,
+    };
+    i
 }

@@ -224,6 +224,7 @@ fn cases() -> Vec<Case> {
             )),
             steps: vec![
                 claim(1),
+                Step::StopReceiving { node: 1 },
                 Step::Isolate { node: 0 },
                 Step::Promote { node: 1, from: 0 },
                 label(0, Replica),
@@ -790,6 +791,7 @@ fn cases() -> Vec<Case> {
             )),
             steps: vec![
                 claim(1),
+                Step::StopReceiving { node: 1 },
                 Step::Promote { node: 1, from: 0 },
                 label(0, Replica),
                 Step::Unfence { node: 1 },
@@ -959,6 +961,7 @@ fn cases() -> Vec<Case> {
             ),
             steps: vec![
                 claim(1),
+                Step::StopReceiving { node: 1 },
                 Step::Isolate { node: 0 },
                 Step::Promote { node: 1, from: 0 },
                 label(0, Replica),
@@ -1136,6 +1139,47 @@ fn check_invariants(input: &Input, plan: &Plan) {
             .position(|s| matches!(s, Step::Promote { .. })),
     ) {
         assert!(i < p, "isolate before promote");
+    }
+    // A failover stops the candidate's receiver before anything else
+    // touches the old writer's role, and waits for the old writer's fence
+    // (Async, Lease held) after that, before promoting.
+    if let Some(p) = plan
+        .steps
+        .iter()
+        .position(|s| matches!(s, Step::Promote { .. }))
+    {
+        let stop = plan
+            .steps
+            .iter()
+            .position(|s| matches!(s, Step::StopReceiving { .. }));
+        assert!(
+            stop.is_some_and(|s| s < p),
+            "receiver stopped before promote"
+        );
+        if let Some(a) = plan
+            .steps
+            .iter()
+            .position(|s| matches!(s, Step::AwaitFence { .. }))
+        {
+            assert!(
+                stop.is_some_and(|s| s < a) && a < p,
+                "fence awaited between"
+            );
+        }
+    }
+    // The writer holds the Lease before it is unfenced.
+    if input.lease.exists
+        && let Some(u) = plan
+            .steps
+            .iter()
+            .position(|s| matches!(s, Step::Unfence { .. }))
+        && !(input.lease.holder == plan.writer && input.lease.addresses_current)
+    {
+        let h = plan
+            .steps
+            .iter()
+            .position(|s| matches!(s, Step::HandLease { .. }));
+        assert!(h.is_some_and(|h| h < u), "Lease handed before unfence");
     }
     // Invariant 2/3 of a switchover: the old writer is fenced before the
     // target catches up, and the target is unfenced only after.
@@ -1481,5 +1525,198 @@ fn semi_sync_table() {
     assert_eq!(
         decide(&i).steps,
         vec![Step::ClearStale { node: 1, epoch: 3 }]
+    );
+}
+
+/// The writer Lease: handed to the writer before it is unfenced; a writer
+/// whose agent still renews it is not replaced; an `Async` failover waits
+/// for the old writer's fence unless its agent gave the Lease back.
+#[test]
+fn lease_table() {
+    let healthy = || {
+        [
+            node(0)
+                .writable()
+                .wired()
+                .gtids(&format!("{U0}:1-5"))
+                .label(Writer)
+                .build(),
+            node(1)
+                .wired()
+                .gtids(&format!("{U0}:1-5"))
+                .label(Replica)
+                .build(),
+        ]
+    };
+    let lost = || {
+        let [w, r] = healthy();
+        [with(w, |n| n.server = Err("connection refused".into())), r]
+    };
+    let semi = |mut i: Input| {
+        i.durability.mode = DurabilityMode::SemiSync;
+        i
+    };
+    let old_addresses = |mut i: Input| {
+        i.lease.addresses_current = false;
+        i
+    };
+    let hand = |node, epoch| Step::HandLease { node, epoch };
+    let failover_tail = vec![
+        Step::Promote { node: 1, from: 0 },
+        label(0, Replica),
+        hand(1, 1),
+        Step::Unfence { node: 1 },
+        label(1, Writer),
+    ];
+    let with_tail = |head: Vec<Step>| {
+        let mut v = head;
+        v.extend(failover_tail.clone());
+        v
+    };
+    // (what, input, steps, writer)
+    let rows: Vec<(&str, Input, Vec<Step>, Option<u32>)> = vec![
+        (
+            "settled, the writer holds the Lease: nothing",
+            leased(input(SingleWriter, Some(0), healthy()), Some(0), 0, true),
+            vec![],
+            Some(0),
+        ),
+        (
+            "the Lease was never handed: handed to the writer",
+            leased(input(SingleWriter, Some(0), healthy()), None, 0, false),
+            vec![hand(0, 0)],
+            Some(0),
+        ),
+        (
+            "a pod's address changed: handed again with the new one",
+            old_addresses(leased(
+                input(SingleWriter, Some(0), healthy()),
+                Some(0),
+                0,
+                true,
+            )),
+            vec![hand(0, 0)],
+            Some(0),
+        ),
+        (
+            "the writer restarted fenced (its agent gave the Lease back): handed before unfencing",
+            leased(
+                input(SingleWriter, Some(0), {
+                    let [w, r] = healthy();
+                    [with(w, |n| obs(n).read_only = true), r]
+                }),
+                None,
+                0,
+                false,
+            ),
+            vec![hand(0, 0), Step::Unfence { node: 0 }],
+            Some(0),
+        ),
+        (
+            "a fresh pair: the first writer gets the Lease at the first epoch, before it is unfenced",
+            leased(
+                input(SingleWriter, None, [node(0).build(), node(1).build()]),
+                None,
+                0,
+                false,
+            ),
+            vec![
+                claim(0),
+                wire(0),
+                wire(1),
+                label(1, Replica),
+                hand(0, 1),
+                Step::Unfence { node: 0 },
+                label(0, Writer),
+            ],
+            Some(0),
+        ),
+        (
+            "writer lost past the window, its agent still renews the Lease: not replaced",
+            after_window(leased(
+                input(SingleWriter, Some(0), lost()),
+                Some(0),
+                0,
+                true,
+            )),
+            vec![],
+            None,
+        ),
+        (
+            "lost, Lease expired (Async): the receiver stops, the old writer's fence is awaited",
+            after_window(leased(
+                input(SingleWriter, Some(0), lost()),
+                Some(0),
+                0,
+                false,
+            )),
+            with_tail(vec![
+                claim(1),
+                Step::StopReceiving { node: 1 },
+                Step::AwaitFence { from: 0 },
+                Step::Isolate { node: 0 },
+            ]),
+            Some(1),
+        ),
+        (
+            "lost, Lease given back (its server was not running, Async): no wait",
+            after_window(leased(input(SingleWriter, Some(0), lost()), None, 0, false)),
+            with_tail(vec![
+                claim(1),
+                Step::StopReceiving { node: 1 },
+                Step::Isolate { node: 0 },
+            ]),
+            Some(1),
+        ),
+        (
+            "lost, Lease expired (SemiSync): no wait, the stopped receiver fences the old writer's commits",
+            semi(after_window(leased(
+                input(SingleWriter, Some(0), lost()),
+                Some(0),
+                0,
+                false,
+            ))),
+            with_tail(vec![
+                Step::ClaimEpoch {
+                    epoch: 1,
+                    node: 1,
+                    stale: Some(0),
+                },
+                Step::StopReceiving { node: 1 },
+                Step::Isolate { node: 0 },
+            ]),
+            Some(1),
+        ),
+        (
+            "lost within the window, Lease given back: the lost writer is not handed it",
+            leased(input(SingleWriter, Some(0), lost()), None, 0, false),
+            vec![],
+            None,
+        ),
+        (
+            "MultiWriter: no Lease is handed",
+            leased(input(MultiWriter, None, healthy()), None, 0, false),
+            vec![Step::Unfence { node: 1 }, label(1, Writer)],
+            None,
+        ),
+    ];
+    for (what, input, steps, writer) in rows {
+        let plan = decide(&input);
+        assert_eq!(plan.steps, steps, "{what}");
+        assert_eq!(plan.writer, writer, "{what}");
+        check_invariants(&input, &plan);
+    }
+    let held = decide(&after_window(leased(
+        input(SingleWriter, Some(0), lost()),
+        Some(0),
+        0,
+        true,
+    )));
+    assert_eq!(
+        held.health.no_writer_reason,
+        Some(NoWriter::WriterLost {
+            writer: 0,
+            hold: Hold::WriterLeaseLive
+        })
     );
 }

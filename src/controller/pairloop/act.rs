@@ -70,8 +70,18 @@ fn describe(step: &Step, names: &Names) -> String {
             ))
         ),
         Step::StopReceiving { node } => format!(
-            "{} stopped receiving from the old writer: without its acknowledgement the old writer can commit nothing more",
+            "{} stopped receiving from the old writer: the old writer gets no acknowledgement (under SemiSync it can commit nothing more) and its agent no confirmation",
             names.pod(*node)
+        ),
+        Step::HandLease { node, epoch } => format!(
+            "writer Lease {} handed to {} at epoch {epoch}: its agent renews it, and fences its server if it can neither renew nor be confirmed by its peer",
+            names.writer_lease(),
+            names.pod(*node)
+        ),
+        Step::AwaitFence { from } => format!(
+            "waited {} ms after the candidate stopped receiving: any confirmation {}'s agent held has run out, so it has fenced its server unless it renewed the Lease",
+            crate::agent::deadline::CONFIRMATION_VALIDITY.as_millis(),
+            names.pod(*from)
         ),
         Step::MarkStale { node, epoch } => format!(
             "{} stopped acknowledging the writer's commits for the detection window: recorded stale at epoch {epoch} (not promotable until it has caught up)",
@@ -149,6 +159,44 @@ fn stale_entry(names: &Names, node: u32, epoch: u64, reason: &str) -> StaleRepli
 }
 
 /// Waits until `node` applied `set`, within `limit`.
+/// Step `HandLease`: the writer Lease names `node` at `epoch`, renewed
+/// now, with both nodes' addresses (a merge patch: the operator is the
+/// Lease's authority; the agent renews by replace at a resourceVersion).
+async fn hand_lease(
+    ctx: &Context,
+    names: &Names,
+    observed: &Observed,
+    node: u32,
+    epoch: u64,
+) -> Result<(), kube::Error> {
+    use crate::lease::{ADDRESSES_ANNOTATION, EPOCH_ANNOTATION, encode_addresses};
+    let addresses = (0..2u32)
+        .filter_map(|o| {
+            let a = observed.facts[o as usize].address.clone()?;
+            Some((names.pod(o), a))
+        })
+        .collect();
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(jiff::Timestamp::now());
+    let patch = json!({
+        "metadata": {"annotations": {
+            EPOCH_ANNOTATION: epoch.to_string(),
+            ADDRESSES_ANNOTATION: encode_addresses(&addresses),
+        }},
+        "spec": {"holderIdentity": names.pod(node), "acquireTime": now, "renewTime": now},
+    });
+    Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(
+        ctx.client.clone(),
+        &names.namespace,
+    )
+    .patch(
+        &names.writer_lease(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map(drop)
+}
+
 async fn wait_applied(
     client: &MySqlClient,
     step: &'static str,
@@ -351,6 +399,16 @@ async fn run_steps(
             }
             Step::StopReceiving { node } => {
                 sql(*node)?.stop_receiver().await.map_err(sql_err(*node))
+            }
+            Step::HandLease { node, epoch } => hand_lease(ctx, &names, observed, *node, *epoch)
+                .await
+                .map_err(kube(
+                    step_name,
+                    format!("Lease {}/{}", names.namespace, names.writer_lease()),
+                )),
+            Step::AwaitFence { .. } => {
+                tokio::time::sleep(crate::agent::deadline::CONFIRMATION_VALIDITY).await;
+                Ok(())
             }
             Step::MarkStale { node, epoch } => {
                 let entry = stale_entry(

@@ -387,7 +387,14 @@ impl PairLoop {
         let observed = observe::observe(&pair, ctx, &mut self.clients, passwords).await;
         let (writer_down, long_enough) = self.detection(&pair, &observed, looked);
         let acks_missing = self.acks_missing(&pair, &observed, looked);
-        let input = observe::input(&pair, &observed, long_enough, acks_missing);
+        let lease = crate::controller::leases::input(
+            &ctx.stores.leases,
+            &ctx.lease_clock,
+            &crate::render::Names::of(&pair),
+            [0, 1].map(|o: usize| observed.facts[o].address.as_deref()),
+            Instant::now(),
+        );
+        let input = observe::input(&pair, &observed, long_enough, acks_missing, lease);
         let plan = topology::decide(&input);
         self.writer_client = plan
             .writer

@@ -196,6 +196,7 @@ pub fn input(
     observed: &Observed,
     writer_down_long_enough: bool,
     acks_missing_long_enough: bool,
+    lease: topology::LeaseInput,
 ) -> Input {
     let names = Names::of(pair);
     let current_writer = pair
@@ -239,6 +240,7 @@ pub fn input(
             stale: stale_replica(pair),
             acks_missing_long_enough,
         },
+        lease,
     }
 }
 

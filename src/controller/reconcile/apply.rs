@@ -233,7 +233,8 @@ pub struct Applied {
     pub repaired: Vec<String>,
 }
 
-/// Step `apply`: every built object, ConfigMap first, StatefulSet last.
+/// Step `apply`: every built object, the agents' account and the writer
+/// Lease first, StatefulSet last.
 pub async fn apply(ctx: &Context, objects: Objects) -> Result<Applied, Error> {
     let s = &ctx.stores;
     let mut out = Applied::default();
@@ -245,6 +246,25 @@ pub async fn apply(ctx: &Context, objects: Objects) -> Result<Applied, Error> {
     let what = |kind: &str, name: &Option<String>| {
         format!("{kind} {}", name.as_deref().unwrap_or_default())
     };
+    // The agents' account first: pods naming it are refused until it exists.
+    if let Some(agent) = objects.agent {
+        let w = what("ServiceAccount", &agent.service_account.metadata.name);
+        note(
+            w,
+            apply_one(ctx, &s.service_accounts, agent.service_account).await?,
+        );
+        let w = what("Role", &agent.role.metadata.name);
+        note(w, apply_one(ctx, &s.roles, agent.role).await?);
+        let w = what("RoleBinding", &agent.role_binding.metadata.name);
+        note(
+            w,
+            apply_one(ctx, &s.role_bindings, agent.role_binding).await?,
+        );
+    }
+    if let Some(lease) = objects.lease {
+        let w = what("Lease", &lease.metadata.name);
+        note(w, apply_one(ctx, &s.leases, lease).await?);
+    }
     let w = what("ConfigMap", &objects.config_map.metadata.name);
     note(w, apply_one(ctx, &s.config_maps, objects.config_map).await?);
     for svc in objects.services {

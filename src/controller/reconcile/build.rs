@@ -3,6 +3,7 @@
 //! `credentials` step creates those once, with their passwords.
 
 use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 
@@ -19,15 +20,21 @@ pub struct Objects {
     pub pdb: PodDisruptionBudget,
     /// The two servers.
     pub statefulset: StatefulSet,
+    /// The writer Lease (SingleWriter).
+    pub lease: Option<Lease>,
+    /// The agents' account (SingleWriter, with an agent image).
+    pub agent: Option<crate::render::AgentAccess>,
 }
 
 /// Step `build`.
-pub fn build(pair: Validated<'_>) -> Objects {
-    let r = crate::render::render_checked(pair.pair());
+pub fn build(pair: Validated<'_>, agent: &crate::render::AgentOptions) -> Objects {
+    let r = crate::render::render_checked(pair.pair(), agent);
     Objects {
         config_map: r.config_map,
         services: r.services,
         pdb: r.pdb,
         statefulset: r.statefulset,
+        lease: r.lease,
+        agent: r.agent,
     }
 }

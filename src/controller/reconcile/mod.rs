@@ -113,7 +113,8 @@ async fn desired(
         Err(message) => return Ok(blocked(pair, Reason::CredentialsMissing, message)),
     };
     if !pair.spec.paused {
-        let objects = tracing::info_span!("build").in_scope(|| build::build(validated));
+        let objects = tracing::info_span!("build")
+            .in_scope(|| build::build(validated, &ctx.settings.agent()));
         match apply::apply(ctx, objects)
             .instrument(tracing::info_span!("apply"))
             .await
