@@ -27,6 +27,9 @@ pub const OPERATOR_NAMESPACE: &str = "mysql-aa-system";
 pub const OPERATOR_USER: &str = "system:serviceaccount:mysql-aa-system:mysql-aa-operator";
 pub const OBSERVE_SECONDS: u64 = 2;
 
+/// The agents' image (the box runs the operator's binary for it).
+pub const AGENT_IMAGE: &str = "ghcr.io/mysql-aa/mysql-aa-operator:test";
+
 pub struct TestBox {
     pub cluster: Cluster,
     pub client: Client,
@@ -57,6 +60,7 @@ impl TestBox {
             root.clone(),
             Options {
                 audited_users: vec![OPERATOR_USER.into()],
+                operator_binary: Some(operator_binary()),
                 ..Options::default()
             },
         )
@@ -124,6 +128,8 @@ impl TestBox {
             "127.0.0.1:0",
             "--lease-namespace",
             OPERATOR_NAMESPACE,
+            "--agent-image",
+            AGENT_IMAGE,
         ])
         .args(
             self.namespaces

@@ -91,6 +91,27 @@ fails on a permission it never used, unless the rule says why it is kept.
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["delete"]
+# why: the pairs' writer Leases: list/watch feed the reflector whose
+# changes move the operator's lease clock (failover waits for expiry by its
+# own clock); server-side apply creates them (create, patch); HandLease
+# names the writer in them (patch).
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["list", "watch", "create", "patch"]
+# kept: the agents' Role grants get and update on their pair's Lease, and
+# the API server lets the operator create that Role only if it holds both
+# itself (RBAC escalation prevention); the operator never uses them.
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["get", "update"]
+# why: the agents' ServiceAccount, Role and RoleBinding (one each per
+# SingleWriter pair): owned objects, applied and repaired as above.
+- apiGroups: [""]
+  resources: ["serviceaccounts"]
+  verbs: ["list", "watch", "create", "patch"]
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["roles", "rolebindings"]
+  verbs: ["list", "watch", "create", "patch"]
 # why: an Event for every step (fenced, promoted, switched over, ...);
 # a repeated Event is folded into a series by patching the first one.
 - apiGroups: ["events.k8s.io"]

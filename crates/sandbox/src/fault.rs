@@ -4,9 +4,11 @@
 //! healing.
 //!
 //! Network faults are one nftables table of the `bridge` family in the
-//! box's router namespace, where every pod's veth meets the bridge: two
-//! sets, `isolated` (addresses whose every packet is dropped, in and out)
-//! and `cut` (pairs of addresses that cannot talk), and three chains
+//! box's router namespace, where every pod's veth meets the bridge: three
+//! sets, `isolated` (addresses whose every packet is dropped, in and out),
+//! `cut` (pairs of addresses that cannot talk) and `hostcut` (addresses cut
+//! off from the router: the API server, the operator and every Service,
+//! while the other pods still reach them), and three chains
 //! (`forward` between pods, `input` and `output` between a pod and the
 //! router, which carries the host's and the Services' traffic) that drop
 //! what the sets name. A fault is an element added to a set; healing
@@ -92,7 +94,8 @@ impl Faults {
         let mut script = format!(
             "add table bridge {TABLE}\n\
              add set bridge {TABLE} isolated {{ type ipv4_addr; }}\n\
-             add set bridge {TABLE} cut {{ type ipv4_addr . ipv4_addr; }}\n"
+             add set bridge {TABLE} cut {{ type ipv4_addr . ipv4_addr; }}\n\
+             add set bridge {TABLE} hostcut {{ type ipv4_addr; }}\n"
         );
         for hook in ["forward", "input", "output"] {
             script.push_str(&format!(
@@ -113,7 +116,22 @@ impl Faults {
             }
             self.nft(&rules)?;
         }
+        if !listed.contains("@hostcut") {
+            // Between a pod and the router only: pods still reach each other.
+            self.nft(&format!(
+                "add rule bridge {TABLE} input ip saddr @hostcut drop\n\
+                 add rule bridge {TABLE} output ip daddr @hostcut drop\n"
+            ))?;
+        }
         Ok(())
+    }
+
+    /// Drops every packet between `ip` and the router (the API server, the
+    /// operator, Services); the other pods still reach it directly.
+    pub fn cut_from_host(&self, ip: &str) -> std::io::Result<()> {
+        self.ensure()?;
+        self.nft(&format!("add element bridge {TABLE} hostcut {{ {ip} }}\n"))
+            .map(drop)
     }
 
     /// Drops every packet from and to `ip`.
@@ -141,6 +159,12 @@ impl Faults {
                 "delete element bridge {TABLE} isolated {{ {ip} }}\n"
             ))?;
         }
+        let hostcut = addresses(&self.nft(&format!("list set bridge {TABLE} hostcut\n"))?);
+        if hostcut.iter().any(|a| a == ip) {
+            self.nft(&format!(
+                "delete element bridge {TABLE} hostcut {{ {ip} }}\n"
+            ))?;
+        }
         let cut = addresses(&self.nft(&format!("list set bridge {TABLE} cut\n"))?);
         for pair in cut.chunks(2) {
             if let [a, b] = pair
@@ -158,7 +182,7 @@ impl Faults {
     pub fn heal_all(&self) -> std::io::Result<()> {
         self.ensure()?;
         self.nft(&format!(
-            "flush set bridge {TABLE} isolated\nflush set bridge {TABLE} cut\n"
+            "flush set bridge {TABLE} isolated\nflush set bridge {TABLE} cut\nflush set bridge {TABLE} hostcut\n"
         ))
         .map(drop)
     }

@@ -16,8 +16,19 @@ use std::path::{Path, PathBuf};
 
 use test_servers::{Installation, Kind};
 
+/// Whether an image is the operator's (its agent runs from it).
+pub fn is_operator(image: &str) -> bool {
+    let name = image.rsplit('/').next().unwrap_or(image);
+    name.split([':', '@'])
+        .next()
+        .is_some_and(|n| n == "mysql-aa-operator")
+}
+
 /// Which installed server an image stands for.
 pub fn kind_of(image: &str) -> Option<Kind> {
+    if is_operator(image) {
+        return None;
+    }
     let name = image.rsplit('/').next().unwrap_or(image);
     let name = name.split([':', '@']).next().unwrap_or(name);
     match name {
@@ -31,6 +42,36 @@ fn write_script(path: &Path, body: &str) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, body)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+}
+
+/// The wrapper directory of `image` under `root`: a server's, or the
+/// operator's (`mysql-aa-operator` running `operator`, the host's binary).
+pub fn wrappers_of(root: &Path, image: &str, operator: Option<&Path>) -> Result<PathBuf, String> {
+    if is_operator(image) {
+        let binary = operator.ok_or_else(|| {
+            format!("image {image:?}: this box was started without the operator's binary")
+        })?;
+        let dir = root.join("images/operator/bin");
+        let target = dir.join("mysql-aa-operator");
+        if !target.exists() {
+            // The pod's user may not reach the build's folder (/root is
+            // 0700): the box keeps its own copy (a hard link when it can).
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            if std::fs::hard_link(binary, &target).is_err() {
+                std::fs::copy(binary, &target)
+                    .map_err(|e| format!("copying {}: {e}", binary.display()))?;
+            }
+            let _ = std::fs::set_permissions(
+                &target,
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            );
+        }
+        return Ok(dir);
+    }
+    let kind = kind_of(image).ok_or_else(|| {
+        format!("image {image:?} has no host binaries in the sandbox (mysql:*, mariadb:* or the operator's only)")
+    })?;
+    wrappers(root, kind).map_err(|e| e.to_string())
 }
 
 /// Writes (once) and returns the wrapper directory of `kind` under `root`.
@@ -107,9 +148,13 @@ mod tests {
                 Some(Kind::MariaDb),
             ),
             ("postgres:16", None),
+            ("ghcr.io/mysql-aa/mysql-aa-operator:0.1.0", None),
         ];
         for (image, want) in cases {
             assert_eq!(kind_of(image), want, "{image}");
         }
+        assert!(is_operator("ghcr.io/mysql-aa/mysql-aa-operator:0.1.0"));
+        assert!(is_operator("mysql-aa-operator"));
+        assert!(!is_operator("mysql:8.4"));
     }
 }

@@ -39,6 +39,9 @@ pub struct Options {
     pub nodes: usize,
     /// Users whose requests the audit log records.
     pub audited_users: Vec<String>,
+    /// The operator's binary: what an image named `mysql-aa-operator`
+    /// runs (the agents beside the servers).
+    pub operator_binary: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -46,6 +49,7 @@ impl Default for Options {
         Self {
             nodes: 3,
             audited_users: Vec::new(),
+            operator_binary: None,
         }
     }
 }
@@ -112,6 +116,7 @@ impl Cluster {
             network.clone(),
             nodes,
             control_plane.pki.kubelet_serving(),
+            options.operator_binary.clone(),
         )
         .await?;
         Ok(Self {

@@ -15,12 +15,14 @@
 //! ServiceAccount, with `--address-mode pod-ip` (the box has no cluster
 //! DNS); its log is `.sandbox/operator.log`.
 //!
-//! `sandbox fault kill|pause|resume|isolate|heal POD` and `sandbox fault
+//! `sandbox fault kill|pause|resume|isolate|cut-host|heal POD` and `sandbox fault
 //! partition POD PEER` (pods of the namespace `shop`, or `NAMESPACE/POD`)
 //! inject a fault into the running box, to watch what the operator does
 //! (`kubectl describe myaa`): `kill` is `kill -9` of the pod's server
 //! (its kubelet restarts it), `pause`/`resume` SIGSTOP/SIGCONT every process
-//! of the pod, `isolate` drops every packet from and to the pod, `partition`
+//! of the pod, `isolate` drops every packet from and to the pod, `cut-host`
+//! those between the pod and the host (the API server, the operator,
+//! Services: its peer still reaches it), `partition`
 //! every packet between two pods, `heal` removes the network faults naming
 //! the pod (`heal all`: every fault); `sandbox fault node-down|node-up
 //! NODE-OR-POD` stops or starts a virtual node (heartbeats and its pods'
@@ -38,10 +40,12 @@ use serde_json::Value;
 
 const OPERATOR_NAMESPACE: &str = "mysql-aa-system";
 const OPERATOR_ACCOUNT: &str = "mysql-aa-operator";
+/// The agents' image: the box runs the operator's binary for it.
+const AGENT_IMAGE: &str = "ghcr.io/mysql-aa/mysql-aa-operator:sandbox";
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: sandbox up [FILE]   start the box and apply FILE (default examples/pair.yaml)\n       sandbox down        stop a running box\n       sandbox fault kill|pause|resume|isolate|heal POD\n       sandbox fault partition POD PEER\n       sandbox fault heal all\n       sandbox fault node-down|node-up NODE-OR-POD"
+        "usage: sandbox up [FILE]   start the box and apply FILE (default examples/pair.yaml)\n       sandbox down        stop a running box\n       sandbox fault kill|pause|resume|isolate|cut-host|heal POD\n       sandbox fault partition POD PEER\n       sandbox fault heal all\n       sandbox fault node-down|node-up NODE-OR-POD"
     );
     ExitCode::from(2)
 }
@@ -244,6 +248,9 @@ async fn fault(what: &str, pod: &str, peer: Option<&str>) -> Result<(), String> 
         ("isolate", None) => faults
             .isolate(&ip)
             .map(|()| format!("isolated {pod} ({ip}): every packet from and to it is dropped")),
+        ("cut-host", None) => faults.cut_from_host(&ip).map(|()| {
+            format!("cut {pod} ({ip}) off from the API server, the operator and Services; its peer still reaches it")
+        }),
         ("heal", None) => faults
             .heal(&ip)
             .map(|()| format!("healed the network faults naming {pod} ({ip})")),
@@ -386,9 +393,15 @@ async fn up(file: &Path) -> Result<(), String> {
     std::fs::write(dir.join("sandbox.pid"), std::process::id().to_string())
         .map_err(|e| e.to_string())?;
     let t0 = Instant::now();
-    let cluster = Cluster::start(dir.join("box"), Default::default())
-        .await
-        .map_err(|e| format!("starting the box: {e}"))?;
+    let cluster = Cluster::start(
+        dir.join("box"),
+        sandbox::Options {
+            operator_binary: Some(operator_binary()),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(|e| format!("starting the box: {e}"))?;
     let kubeconfig = dir.join("kubeconfig");
     std::fs::copy(cluster.admin_kubeconfig(), &kubeconfig).map_err(|e| e.to_string())?;
     println!(
@@ -444,6 +457,8 @@ async fn up(file: &Path) -> Result<(), String> {
             "127.0.0.1:0",
             "--lease-namespace",
             OPERATOR_NAMESPACE,
+            "--agent-image",
+            AGENT_IMAGE,
         ]
         .map(String::from),
         &log,

@@ -31,6 +31,16 @@ fn ip(args: &[&str]) -> std::io::Result<()> {
     }
 }
 
+/// The first address of a range (`10.96.3.0/24` -> `10.96.3.1`): the
+/// `kubernetes` Service's.
+pub fn first_address(cidr: &str) -> String {
+    let base = cidr.split('/').next().unwrap_or(cidr);
+    match base.rsplit_once('.') {
+        Some((head, _)) => format!("{head}.1"),
+        None => base.to_string(),
+    }
+}
+
 /// A pod's network: its namespace and address.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PodNet {

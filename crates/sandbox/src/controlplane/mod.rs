@@ -149,16 +149,6 @@ impl Default for Options {
     }
 }
 
-/// The first address of a range (`10.96.3.0/24` -> `10.96.3.1`): the
-/// `kubernetes` Service's.
-fn first_address(cidr: &str) -> String {
-    let base = cidr.split('/').next().unwrap_or(cidr);
-    match base.rsplit_once('.') {
-        Some((head, _)) => format!("{head}.1"),
-        None => base.to_string(),
-    }
-}
-
 /// A running control plane.
 pub struct ControlPlane {
     /// The box folder it keeps its files in.
@@ -187,7 +177,10 @@ impl ControlPlane {
         std::fs::create_dir_all(dir.join("logs"))?;
         let pki = Pki::create(
             &dir.join("pki"),
-            &[&first_address(&options.service_cidr), &options.bind_address],
+            &[
+                &crate::net::first_address(&options.service_cidr),
+                &options.bind_address,
+            ],
         )?;
         let mut cp = Self {
             dir: dir.to_path_buf(),
@@ -225,9 +218,16 @@ impl ControlPlane {
                 arg("etcd-servers", &etcd_url),
                 arg("bind-address", &options.bind_address),
                 arg("advertise-address", &options.bind_address),
-                // The `kubernetes` Service would need a non-loopback
-                // address; nothing in the box reaches the API through it.
-                arg("endpoint-reconciler-type", "none"),
+                // The `kubernetes` Service's endpoint (pods reach the API
+                // through it) needs a non-loopback address.
+                arg(
+                    "endpoint-reconciler-type",
+                    if options.bind_address.starts_with("127.") {
+                        "none"
+                    } else {
+                        "lease"
+                    },
+                ),
                 arg("secure-port", api_port),
                 arg("cert-dir", dir.join("apiserver-certs").display()),
                 arg("tls-cert-file", pki.apiserver.cert.display()),

@@ -100,6 +100,7 @@ impl VirtualKubelet {
         network: Arc<Mutex<Network>>,
         nodes: Vec<String>,
         serving: crate::controlplane::pki::Identity,
+        operator: Option<PathBuf>,
     ) -> std::io::Result<Self> {
         let stores = Stores::start(&client);
         let (stop, stop_rx) = watch::channel(false);
@@ -136,6 +137,7 @@ impl VirtualKubelet {
             nodes.clone(),
             down.clone(),
             NODE_IP.to_string(),
+            operator,
         )));
         let mut tasks = vec![server.task];
         tasks.push(tokio::spawn(heartbeats(

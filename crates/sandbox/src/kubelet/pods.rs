@@ -145,6 +145,8 @@ pub struct Pods {
     down: Arc<Mutex<std::collections::BTreeSet<String>>>,
     /// The address pods see as their host's.
     host_ip: String,
+    /// The operator's binary (what the operator's image runs).
+    operator: Option<PathBuf>,
 }
 
 fn kill_group(pid: u32, signal: &str) {
@@ -168,6 +170,7 @@ impl Pods {
         nodes: Vec<String>,
         down: Arc<Mutex<std::collections::BTreeSet<String>>>,
         host_ip: String,
+        operator: Option<PathBuf>,
     ) -> Self {
         Self {
             client,
@@ -178,6 +181,7 @@ impl Pods {
             nodes,
             down,
             host_ip,
+            operator,
         }
     }
 
@@ -553,6 +557,15 @@ impl Pods {
             ),
             ("PATH".to_string(), SYSTEM_PATH.to_string()),
         ];
+        // As a kubelet does: where the API server is, through its Service
+        // (kube-proxy in the box routes it).
+        if let Ok(net) = self.network.lock() {
+            env.push((
+                "KUBERNETES_SERVICE_HOST".into(),
+                crate::net::first_address(net.service_cidr()),
+            ));
+            env.push(("KUBERNETES_SERVICE_PORT".into(), "443".into()));
+        }
         for e in c["env"].as_array().cloned().unwrap_or_default() {
             let name = e["name"].as_str().unwrap_or("").to_string();
             let value = if let Some(v) = e["value"].as_str() {
@@ -631,10 +644,8 @@ impl Pods {
         c: &mut ContainerRun,
     ) -> Result<(), (String, String)> {
         let image = c.spec["image"].as_str().unwrap_or("");
-        let kind = images::kind_of(image)
-            .ok_or_else(|| ("ErrImagePull".to_string(), format!("image {image:?} has no host binaries in the sandbox (mysql:* or mariadb:* only)")))?;
-        let wrappers = images::wrappers(&self.root, kind)
-            .map_err(|e| ("ErrImagePull".into(), e.to_string()))?;
+        let wrappers = images::wrappers_of(&self.root, image, self.operator.as_deref())
+            .map_err(|e| ("ErrImagePull".to_string(), e))?;
         let volumes = self.volumes(run, pod).await?;
         let mut env = self.env(run, pod, &c.spec)?;
         for (k, v) in env.iter_mut() {
@@ -991,10 +1002,8 @@ impl Pods {
                 return false;
             };
             let image = c.spec["image"].as_str().unwrap_or("");
-            let Some(kind) = images::kind_of(image) else {
-                return false;
-            };
-            let Ok(wrappers) = images::wrappers(&self.root, kind) else {
+            let Ok(wrappers) = images::wrappers_of(&self.root, image, self.operator.as_deref())
+            else {
                 return false;
             };
             let env: Vec<(String, String)> = env
