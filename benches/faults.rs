@@ -13,6 +13,9 @@
 //! - fenced after: how long the old writer kept accepting commits from
 //!   its side after the fault, when another node took over (`-`: it
 //!   accepted none, or it stayed the writer);
+//! - writable until: how long, after the fault, the old writer still
+//!   answered its side as writable (`read_only` off), when another node
+//!   took over: what its self-fencing agent bounds;
 //! - converged: whether the pair was Ready again within 120 s of healing.
 //!
 //! Faults (the box's `sandbox::fault`): `kill9` (the writer's mysqld; its
@@ -24,7 +27,11 @@
 //! stale), `operator-killed` (the writer's node stops and the operator is
 //! killed at a random point of the failover that follows, then started
 //! again), `control-plane-restart` (etcd and kube-apiserver killed and
-//! started again); each held for the window plus 10 s, then healed.
+//! started again), `cut-host-writer` (the writer cut off from the API
+//! server, the operator and Services, its replica still reaching it),
+//! `operator-killed-switchover` (a switchover requested and the operator
+//! killed at a random point of it, then started again); each held for the
+//! window plus 10 s, then healed.
 //!
 //! Prints one table per engine (per fault: sums over the trials, median and
 //! largest times); asserts nothing. Run: `cargo bench --bench faults`.
@@ -47,7 +54,7 @@ use kube::api::Api;
 use mysql_aa_operator::api::MySQLActiveActive;
 use mysql_async::prelude::Queryable;
 
-const FAULTS: [&str; 9] = [
+const FAULTS: [&str; 11] = [
     "kill9",
     "node-down",
     "pause",
@@ -57,6 +64,8 @@ const FAULTS: [&str; 9] = [
     "replica-down",
     "operator-killed",
     "control-plane-restart",
+    "cut-host-writer",
+    "operator-killed-switchover",
 ];
 
 async fn status_writer(b: &TestBox, name: &str) -> String {
@@ -71,59 +80,99 @@ struct SideClient {
     /// When each commit was acknowledged, and by which server (its host
     /// name, `server_uuid` and the new row's id: evidence for a split).
     acked: Arc<Mutex<Vec<(Instant, String)>>>,
+    /// When the server answered as writable (`read_only` off).
+    writable: Arc<Mutex<Vec<Instant>>>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// Runs one statement with the box's client in `netns`; its output when it
+/// answered within `limit`.
+async fn side_query(
+    client: &PathBuf,
+    netns: &str,
+    password: &str,
+    sql: &str,
+    limit: Duration,
+) -> Option<String> {
+    let out = tokio::time::timeout(
+        limit,
+        tokio::process::Command::new("ip")
+            .args(["netns", "exec", netns])
+            .arg(client)
+            .args([
+                "-h127.0.0.1",
+                "-P3306",
+                "-uapp",
+                &format!("-p{password}"),
+                "--connect-timeout=1",
+                "-N",
+                "-e",
+                sql,
+            ])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 impl SideClient {
     fn start(client: PathBuf, netns: String, password: String) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(Mutex::new(Vec::new()));
+        let writable = Arc::new(Mutex::new(Vec::new()));
         let task = {
-            let (stop, acked) = (stop.clone(), acked.clone());
+            let (stop, acked, writable) = (stop.clone(), acked.clone(), writable.clone());
             tokio::spawn(async move {
                 while !stop.load(Ordering::SeqCst) {
-                    let ok = tokio::time::timeout(
+                    let reply = side_query(
+                        &client,
+                        &netns,
+                        &password,
+                        "INSERT INTO app.side (v) VALUES (1); SELECT @@hostname, @@server_uuid, LAST_INSERT_ID()",
                         Duration::from_secs(2),
-                        tokio::process::Command::new("ip")
-                            .args(["netns", "exec", &netns])
-                            .arg(&client)
-                            .args([
-                                "-h127.0.0.1",
-                                "-P3306",
-                                "-uapp",
-                                &format!("-p{password}"),
-                                "--connect-timeout=1",
-                                "-N",
-                                "-e",
-                                "INSERT INTO app.side (v) VALUES (1); SELECT @@hostname, @@server_uuid, LAST_INSERT_ID()",
-                            ])
-                            .kill_on_drop(true)
-                            .output(),
                     )
                     .await;
                     // A commit counts only when the reply names the server
                     // that took it (one trial saw an exit status of 0 with
                     // no reply at all, from a node whose processes were
                     // gone: the pair then showed no transaction of it).
-                    if let Ok(Ok(o)) = ok
-                        && o.status.success()
-                    {
-                        let who = String::from_utf8_lossy(&o.stdout).trim().to_string();
-                        if !who.is_empty() {
-                            acked.lock().unwrap().push((Instant::now(), who));
-                        }
+                    if let Some(who) = reply.filter(|w| !w.is_empty()) {
+                        acked.lock().unwrap().push((Instant::now(), who));
+                    }
+                    let ro = side_query(
+                        &client,
+                        &netns,
+                        &password,
+                        "SELECT @@GLOBAL.read_only",
+                        Duration::from_secs(1),
+                    )
+                    .await;
+                    if ro.as_deref() == Some("0") {
+                        writable.lock().unwrap().push(Instant::now());
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             })
         };
-        SideClient { stop, acked, task }
+        SideClient {
+            stop,
+            acked,
+            writable,
+            task,
+        }
     }
 
-    async fn stop(self) -> Vec<(Instant, String)> {
+    async fn stop(self) -> (Vec<(Instant, String)>, Vec<Instant>) {
         self.stop.store(true, Ordering::SeqCst);
         let _ = self.task.await;
-        self.acked.lock().unwrap().clone()
+        let acked = self.acked.lock().unwrap().clone();
+        let writable = self.writable.lock().unwrap().clone();
+        (acked, writable)
     }
 }
 
@@ -133,6 +182,7 @@ struct Row {
     split: usize,
     pause: Duration,
     fenced_after: Option<Duration>,
+    writable_until: Option<Duration>,
     converged: bool,
 }
 
@@ -201,6 +251,11 @@ async fn trial(b: &mut TestBox, name: &str, pw: &str, fault: &str, window: u64) 
             tokio::time::sleep(hold).await;
             faults.heal(&writer_ip).unwrap();
         }
+        "cut-host-writer" => {
+            faults.cut_from_host(&writer_ip).unwrap();
+            tokio::time::sleep(hold).await;
+            faults.heal(&writer_ip).unwrap();
+        }
         "isolate-replica" => {
             faults.isolate(&replica_ip).unwrap();
             tokio::time::sleep(hold).await;
@@ -233,10 +288,34 @@ async fn trial(b: &mut TestBox, name: &str, pw: &str, fault: &str, window: u64) 
             tokio::time::sleep(hold.saturating_sub(at + Duration::from_secs(2))).await;
             b.cluster.recover_node("shop", &writer).await;
         }
+        "operator-killed-switchover" => {
+            b.patch_spec(
+                name,
+                serde_json::json!({"switchover": {
+                    "target": replica,
+                    "requestId": format!("bench-{}", t0_wall.as_millisecond()),
+                }}),
+            )
+            .await
+            .unwrap();
+            // Anywhere in the switchover (it takes about a second).
+            let at = Duration::from_millis(
+                u64::from(std::process::id() ^ t0_wall.subsec_nanosecond() as u32) % 1500,
+            );
+            tokio::time::sleep(at).await;
+            b.kill9_operator();
+            eprintln!(
+                "  operator killed {} ms into the switchover",
+                at.as_millis()
+            );
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            b.start_operator();
+            tokio::time::sleep(hold.saturating_sub(at + Duration::from_secs(2))).await;
+        }
         other => panic!("unknown fault {other}"),
     }
     let t_end = Instant::now();
-    let side_acks = side.stop().await;
+    let (side_acks, side_writable) = side.stop().await;
     // Ready again (with the writer it chose), or not within 120 s.
     let deadline = Instant::now() + Duration::from_secs(120);
     let converged = loop {
@@ -291,6 +370,9 @@ async fn trial(b: &mut TestBox, name: &str, pw: &str, fault: &str, window: u64) 
     let fenced_after = other_since
         .and_then(|_| side_acks.iter().map(|(a, _)| a).filter(|a| **a > t0).max())
         .map(|a| *a - t0);
+    let writable_until = other_since
+        .and_then(|_| side_writable.iter().filter(|a| **a > t0).max())
+        .map(|a| *a - t0);
     let now_writer = status_writer(b, name).await;
     let ip = b.cluster.pod_ip("shop", &now_writer).await.unwrap();
     let mut c = conn(&ip, pw).await;
@@ -343,6 +425,7 @@ async fn trial(b: &mut TestBox, name: &str, pw: &str, fault: &str, window: u64) 
         split,
         pause,
         fenced_after,
+        writable_until,
         converged,
     }
 }
@@ -457,11 +540,12 @@ async fn engine(engine: &str, faults: &[String], trials: usize, window: u64, dur
             b.wait_ready(&name, Duration::from_secs(180)).await;
             let row = trial(&mut b, &name, &pw, fault, window).await;
             eprintln!(
-                "{engine} {fault} {t}: lost {}, split {}, pause {} ms, fenced after {:?}, converged {}",
+                "{engine} {fault} {t}: lost {}, split {}, pause {} ms, fenced after {:?}, writable until {:?}, converged {}",
                 row.lost,
                 row.split,
                 row.pause.as_millis(),
                 row.fenced_after,
+                row.writable_until,
                 row.converged
             );
             if row.lost > 0 || row.split > 0 || !row.converged {
@@ -481,9 +565,9 @@ async fn engine(engine: &str, faults: &[String], trials: usize, window: u64, dur
         "{engine}, detection window {window} s, durability {durability}, {trials} trial(s) per fault:"
     );
     println!(
-        "| fault | lost acknowledged writes | split (old writer's commits after the other took writes) | longest write pause, median / max | old writer's last commit after the fault, median / max | converged |"
+        "| fault | lost acknowledged writes | split (old writer's commits after the other took writes) | longest write pause, median / max | old writer's last commit after the fault, median / max | old writer writable on its side until, median / max | converged |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for fault in faults {
         let of: Vec<&Row> = rows
             .iter()
@@ -494,11 +578,12 @@ async fn engine(engine: &str, faults: &[String], trials: usize, window: u64, dur
             continue;
         }
         println!(
-            "| {fault} | {} | {} | {} | {} | {}/{} |",
+            "| {fault} | {} | {} | {} | {} | {} | {}/{} |",
             of.iter().map(|r| r.lost).sum::<usize>(),
             of.iter().map(|r| r.split).sum::<usize>(),
             median_max(of.iter().map(|r| r.pause).collect()),
             median_max(of.iter().filter_map(|r| r.fenced_after).collect()),
+            median_max(of.iter().filter_map(|r| r.writable_until).collect()),
             of.iter().filter(|r| r.converged).count(),
             of.len()
         );

@@ -44,6 +44,11 @@ pub enum Command {
         /// File with one MySQLActiveActive (YAML or JSON); `-` for stdin.
         #[arg(short = 'f', long = "filename")]
         file: PathBuf,
+        /// The agents' image, as the operator is run with (the chart sets
+        /// it): a SingleWriter pair then shows the agent's container and
+        /// its ServiceAccount, Role and RoleBinding.
+        #[arg(long, env = "MYSQL_AA_AGENT_IMAGE")]
+        agent_image: Option<String>,
     },
     /// Move the writer role to the other pod (or `--to POD`): writes
     /// `spec.switchover` with a new requestId and waits for the outcome in
@@ -82,9 +87,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::CheckDivergence { target } => tokio::runtime::Runtime::new()
             .context("starting the runtime")?
             .block_on(crate::request::check_divergence(&target, out)),
-        Command::Render { file } => {
+        Command::Render { file, agent_image } => {
             let text = read_input(&file)?;
-            write_render(&text, out)
+            write_render(&text, &render::AgentOptions { image: agent_image }, out)
         }
     }
 }
@@ -117,17 +122,25 @@ fn read_input(file: &PathBuf) -> Result<String> {
 }
 
 /// Validates the pair in `text` and writes its objects as YAML documents.
-pub fn write_render(text: &str, out: &mut dyn Write) -> Result<()> {
+pub fn write_render(text: &str, agent: &render::AgentOptions, out: &mut dyn Write) -> Result<()> {
     let value: serde_json::Value =
         serde_saphyr::from_str(text).context("the input is not a YAML or JSON document")?;
     if !value.is_object() {
         anyhow::bail!("the input is empty or not an object: expected one MySQLActiveActive");
     }
     let pair = admission::admit(&value, None)?;
-    let rendered = render::render(&pair)?;
+    let rendered = render::render_with(&pair, agent)?;
     let mut docs = Vec::new();
     for secret in &rendered.secrets {
         docs.push(to_yaml(secret)?);
+    }
+    if let Some(a) = &rendered.agent {
+        docs.push(to_yaml(&a.service_account)?);
+        docs.push(to_yaml(&a.role)?);
+        docs.push(to_yaml(&a.role_binding)?);
+    }
+    if let Some(lease) = &rendered.lease {
+        docs.push(to_yaml(lease)?);
     }
     docs.push(to_yaml(&rendered.config_map)?);
     for service in &rendered.services {

@@ -44,32 +44,53 @@ fn crd_prints_the_committed_file() {
 
 #[test]
 fn render_prints_every_object_of_each_example() {
-    for (file, kinds) in [
-        ("examples/pair.yaml", 8),
-        ("examples/active-active.yaml", 8),
-        ("examples/mariadb.yaml", 8),
+    let base = [
+        "ConfigMap",
+        "PodDisruptionBudget",
+        "Secret",
+        "Secret",
+        "Service",
+        "Service",
+        "Service",
+        "StatefulSet",
+    ];
+    let agent_kinds = ["Lease", "Role", "RoleBinding", "ServiceAccount"];
+    // (file, agent image given, SingleWriter)
+    for (file, agent, single) in [
+        ("examples/pair.yaml", false, true),
+        ("examples/pair.yaml", true, true),
+        ("examples/active-active.yaml", true, false),
+        ("examples/mariadb.yaml", false, true),
     ] {
-        let out = run(&["render", "-f", file], None);
+        let mut args = vec!["render", "-f", file];
+        if agent {
+            args.extend(["--agent-image", "ghcr.io/mysql-aa/mysql-aa-operator:0.1.0"]);
+        }
+        let out = run(&args, None);
         assert!(out.status.success(), "{file}: {}", text(&out.stderr));
         let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text(&out.stdout)).unwrap();
-        assert_eq!(docs.len(), kinds, "{file}");
         let mut found: Vec<String> = docs
             .iter()
             .map(|d| d["kind"].as_str().unwrap().to_string())
             .collect();
         found.sort();
+        let mut want: Vec<String> = base.iter().map(|k| k.to_string()).collect();
+        match (single, agent) {
+            (true, true) => want.extend(agent_kinds.iter().map(|k| k.to_string())),
+            (true, false) => want.push("Lease".into()),
+            (false, _) => {}
+        }
+        want.sort();
+        assert_eq!(found, want, "{file} agent={agent}");
+        // The agent's container runs beside the server, only when asked.
+        let sts = docs.iter().find(|d| d["kind"] == "StatefulSet").unwrap();
+        let containers = sts["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap();
         assert_eq!(
-            found,
-            [
-                "ConfigMap",
-                "PodDisruptionBudget",
-                "Secret",
-                "Secret",
-                "Service",
-                "Service",
-                "Service",
-                "StatefulSet"
-            ]
+            containers.len(),
+            if single && agent { 2 } else { 1 },
+            "{file}"
         );
         // Generated Secrets carry no password in a preview.
         for secret in docs.iter().filter(|d| d["kind"] == "Secret") {

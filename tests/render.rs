@@ -618,3 +618,96 @@ fn a_config_change_rolls_the_pods_and_nothing_else_does() {
     same.spec.failover.detection_window_seconds = 30;
     assert_eq!(digest(&same), base, "no my.cnf change: no restart");
 }
+
+/// The agent (SingleWriter, with an agent image): one container beside the
+/// server, the pod's only token mounted in it alone, a Role that can do
+/// nothing but read and renew its pair's Lease, the password from a
+/// Secret reference, and the Lease itself lasting the detection window.
+#[test]
+fn the_agent_gets_only_its_lease() {
+    let pair = load("pair.yaml");
+    let names = Names::of(&pair);
+    let r = render::render_with(
+        &pair,
+        &render::AgentOptions {
+            image: Some("ghcr.io/mysql-aa/mysql-aa-operator:0.1.0".into()),
+        },
+    )
+    .unwrap();
+    let pod = r.statefulset.spec.template.spec.clone().unwrap();
+    assert_eq!(
+        pod.share_process_namespace,
+        Some(true),
+        "to fence its server"
+    );
+    assert_eq!(pod.automount_service_account_token, Some(false));
+    assert_eq!(pod.service_account_name, Some(names.agent_account()));
+    let agent = pod.containers.iter().find(|c| c.name == "agent").unwrap();
+    assert_eq!(
+        agent.command,
+        Some(vec!["mysql-aa-operator".to_string(), "agent".to_string()])
+    );
+    assert!(agent.args.is_none(), "no secret or setting in args");
+    let password = agent
+        .env
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|e| e.name == ADMIN_PASSWORD_ENV)
+        .unwrap();
+    assert!(password.value.is_none() && password.value_from.is_some());
+    let token_mounts = |c: &Container| {
+        c.volume_mounts
+            .iter()
+            .flatten()
+            .filter(|m| m.name == "agent-token")
+            .count()
+    };
+    for c in &pod.containers {
+        assert_eq!(
+            token_mounts(c),
+            usize::from(c.name == "agent"),
+            "{}",
+            c.name
+        );
+    }
+    let sc = agent.security_context.as_ref().unwrap();
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(sc.run_as_non_root, Some(true));
+    let access = r.agent.as_ref().unwrap();
+    let rules = access.role.rules.as_ref().unwrap();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].resources, Some(vec!["leases".to_string()]));
+    assert_eq!(rules[0].resource_names, Some(vec![names.writer_lease()]));
+    assert_eq!(
+        rules[0].verbs,
+        vec!["get".to_string(), "update".to_string()]
+    );
+    assert_eq!(
+        access.role_binding.subjects.as_ref().unwrap()[0].name,
+        names.agent_account()
+    );
+    let lease = r.lease.as_ref().unwrap();
+    assert_eq!(
+        lease.spec.as_ref().unwrap().lease_duration_seconds,
+        Some(pair.spec.failover.detection_window_seconds as i32)
+    );
+    assert!(
+        lease.spec.as_ref().unwrap().holder_identity.is_none(),
+        "never applied"
+    );
+    // MultiWriter: no writer, no Lease, no agent.
+    let multi = load("active-active.yaml");
+    let m = render::render_with(
+        &multi,
+        &render::AgentOptions {
+            image: Some("x/mysql-aa-operator:1".into()),
+        },
+    )
+    .unwrap();
+    assert!(m.lease.is_none() && m.agent.is_none());
+    assert_eq!(
+        m.statefulset.spec.template.spec.unwrap().containers.len(),
+        1
+    );
+}

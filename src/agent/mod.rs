@@ -109,7 +109,20 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     loop {
         let period = deadline::period(state.duration);
         let started = Instant::now();
-        look(&settings, &leases, &server, &mut state).await;
+        // A look blocked on an unreachable API server or peer never holds
+        // the fence back: at the validity's end it is cut short.
+        let until = state.valid_until.filter(|_| state.holder && !state.fenced);
+        let looked = look(&settings, &leases, &server, &mut state);
+        let cut_short = match until {
+            Some(v) => tokio::time::timeout_at(v.into(), looked).await.is_err(),
+            None => {
+                looked.await;
+                false
+            }
+        };
+        if cut_short {
+            fence_now(&settings, &mut state);
+        }
         if state.holder {
             let _ = std::fs::write(&mark, b"");
         } else {
@@ -119,14 +132,31 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
 }
 
+/// Fences the server at once (the validity ran out during a look).
+fn fence_now(settings: &Settings, state: &mut State) {
+    if let Some(pid) = process::server_pid(&settings.run_dir, &settings.pid_file) {
+        match process::kill(pid) {
+            Ok(()) => tracing::warn!(
+                pid,
+                "writer Lease neither renewed nor confirmed in time: server fenced (SIGKILL)"
+            ),
+            Err(e) => {
+                tracing::error!(pid, error = %e, "fencing the server failed");
+                return;
+            }
+        }
+    }
+    state.fenced = true;
+}
+
 /// The local server's process.
-async fn process(settings: &Settings, server: &MySqlClient) -> (Process, Option<i32>) {
-    let Some(pid) = process::server_pid(&settings.run_dir, &settings.pid_file) else {
-        return (Process::Gone, None);
-    };
+async fn process(settings: &Settings, server: &MySqlClient) -> Process {
+    if process::server_pid(&settings.run_dir, &settings.pid_file).is_none() {
+        return Process::Gone;
+    }
     match server.detect().await {
-        Ok(_) => (Process::Answering, Some(pid)),
-        Err(_) => (Process::Silent, Some(pid)),
+        Ok(_) => Process::Answering,
+        Err(_) => Process::Silent,
     }
 }
 
@@ -158,7 +188,7 @@ async fn look(settings: &Settings, leases: &Api<Lease>, server: &MySqlClient, st
         state.fenced = false;
         return;
     }
-    let (proc_state, pid) = process(settings, server).await;
+    let proc_state = process(settings, server).await;
     if proc_state == Process::Answering {
         let sent = Instant::now();
         match renew(leases, lease, &settings.pod, limit).await {
@@ -201,19 +231,7 @@ async fn look(settings: &Settings, leases: &Api<Lease>, server: &MySqlClient, st
     };
     match deadline::verdict(&look) {
         Verdict::Idle | Verdict::Hold => {}
-        Verdict::Fence => {
-            let Some(pid) = pid else { return };
-            match process::kill(pid) {
-                Ok(()) => {
-                    state.fenced = true;
-                    tracing::warn!(
-                        pid,
-                        "writer Lease neither renewed nor confirmed in time: server fenced (SIGKILL)"
-                    );
-                }
-                Err(e) => tracing::error!(pid, error = %e, "fencing the server failed"),
-            }
-        }
+        Verdict::Fence => fence_now(settings, state),
         Verdict::Release => {
             if release(leases, &settings.lease, &settings.pod, limit)
                 .await

@@ -104,22 +104,25 @@ struct Case {
 
 fn nothing(_: &Plan) {}
 
+/// A settled SingleWriter pair: ordinal 0 writes, both replicate, five
+/// transactions each.
+fn healthy() -> [NodeFacts; 2] {
+    [
+        node(0)
+            .writable()
+            .wired()
+            .gtids(&format!("{U0}:1-5"))
+            .label(Writer)
+            .build(),
+        node(1)
+            .wired()
+            .gtids(&format!("{U0}:1-5"))
+            .label(Replica)
+            .build(),
+    ]
+}
+
 fn cases() -> Vec<Case> {
-    let healthy = || {
-        [
-            node(0)
-                .writable()
-                .wired()
-                .gtids(&format!("{U0}:1-5"))
-                .label(Writer)
-                .build(),
-            node(1)
-                .wired()
-                .gtids(&format!("{U0}:1-5"))
-                .label(Replica)
-                .build(),
-        ]
-    };
     vec![
         Case {
             name: "fresh pair: wire both ways, elect ordinal 0, label replica before unfencing the writer",
@@ -1533,21 +1536,6 @@ fn semi_sync_table() {
 /// for the old writer's fence unless its agent gave the Lease back.
 #[test]
 fn lease_table() {
-    let healthy = || {
-        [
-            node(0)
-                .writable()
-                .wired()
-                .gtids(&format!("{U0}:1-5"))
-                .label(Writer)
-                .build(),
-            node(1)
-                .wired()
-                .gtids(&format!("{U0}:1-5"))
-                .label(Replica)
-                .build(),
-        ]
-    };
     let lost = || {
         let [w, r] = healthy();
         [with(w, |n| n.server = Err("connection refused".into())), r]

@@ -152,7 +152,8 @@ fn up_shows_a_running_pair_and_down_removes_everything() {
         pods.contains("READY") && pods.contains("STATUS") && pods.contains("RESTARTS"),
         "{pods}"
     );
-    assert_eq!(pods.matches("1/1     Running").count(), 2, "{pods}");
+    // Each pod: the server and its agent.
+    assert_eq!(pods.matches("2/2     Running").count(), 2, "{pods}");
     let events = kubectl(&state, &["get", "events", "-n", "shop"]);
     assert!(events.contains("ObjectsApplied"), "{events}");
     let describe = kubectl(&state, &["describe", "myaa", "orders", "-n", "shop"]);

@@ -136,8 +136,10 @@ impl VirtualKubelet {
             network,
             nodes.clone(),
             down.clone(),
-            NODE_IP.to_string(),
-            operator,
+            pods::Host {
+                ip: NODE_IP.to_string(),
+                operator,
+            },
         )));
         let mut tasks = vec![server.task];
         tasks.push(tokio::spawn(heartbeats(

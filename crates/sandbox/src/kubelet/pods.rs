@@ -131,6 +131,14 @@ struct PodRun {
     last_status: Value,
 }
 
+/// What the kubelet's host gives its pods.
+pub struct Host {
+    /// The address pods see as their host's.
+    pub ip: String,
+    /// The operator's binary (what the operator's image runs).
+    pub operator: Option<PathBuf>,
+}
+
 /// The pods of the virtual kubelet's nodes.
 pub struct Pods {
     client: kube::Client,
@@ -169,8 +177,7 @@ impl Pods {
         network: Arc<Mutex<Network>>,
         nodes: Vec<String>,
         down: Arc<Mutex<std::collections::BTreeSet<String>>>,
-        host_ip: String,
-        operator: Option<PathBuf>,
+        host: Host,
     ) -> Self {
         Self {
             client,
@@ -180,8 +187,8 @@ impl Pods {
             pods: HashMap::new(),
             nodes,
             down,
-            host_ip,
-            operator,
+            host_ip: host.ip,
+            operator: host.operator,
         }
     }
 
