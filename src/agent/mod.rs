@@ -160,29 +160,56 @@ async fn process(settings: &Settings, server: &MySqlClient) -> Process {
     }
 }
 
+/// Reads the Lease into `state` (who holds it, its duration, the peers'
+/// addresses); `None` when it could not be read.
+async fn read(
+    settings: &Settings,
+    leases: &Api<Lease>,
+    state: &mut State,
+    limit: Duration,
+) -> Option<Lease> {
+    let l = tokio::time::timeout(limit, leases.get(&settings.lease))
+        .await
+        .ok()?
+        .ok()?;
+    let w = WriterLease::of(&l);
+    let holder = w.holder.as_deref() == Some(settings.pod.as_str());
+    if holder && !state.holder {
+        tracing::info!(epoch = w.epoch, "writer Lease handed to this pod");
+        state.valid_until = None;
+        state.fenced = false;
+    }
+    state.holder = holder;
+    if w.duration_seconds > 0 {
+        state.duration = Duration::from_secs(w.duration_seconds.into());
+    }
+    state.last = w;
+    Some(l)
+}
+
+/// Why a renewal failed.
+#[derive(Debug)]
+enum Renewal {
+    /// The Lease changed since it was read (409).
+    Conflict,
+    /// Anything else: unreachable, refused, not held.
+    Failed(String),
+}
+
+impl std::fmt::Display for Renewal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Renewal::Conflict => f.write_str("the Lease changed since it was read"),
+            Renewal::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
 /// One look: read the Lease, renew or ask the peer, then act on the
 /// verdict.
 async fn look(settings: &Settings, leases: &Api<Lease>, server: &MySqlClient, state: &mut State) {
     let limit = deadline::period(state.duration).max(Duration::from_millis(500));
-    let read = tokio::time::timeout(limit, leases.get(&settings.lease)).await;
-    let lease = match read {
-        Ok(Ok(l)) => {
-            let w = WriterLease::of(&l);
-            let holder = w.holder.as_deref() == Some(settings.pod.as_str());
-            if holder && !state.holder {
-                tracing::info!(epoch = w.epoch, "writer Lease handed to this pod");
-                state.valid_until = None;
-                state.fenced = false;
-            }
-            state.holder = holder;
-            if w.duration_seconds > 0 {
-                state.duration = Duration::from_secs(w.duration_seconds.into());
-            }
-            state.last = w;
-            Some(l)
-        }
-        _ => None,
-    };
+    let lease = read(settings, leases, state, limit).await;
     if !state.holder {
         state.valid_until = None;
         state.fenced = false;
@@ -191,7 +218,19 @@ async fn look(settings: &Settings, leases: &Api<Lease>, server: &MySqlClient, st
     let proc_state = process(settings, server).await;
     if proc_state == Process::Answering {
         let sent = Instant::now();
-        match renew(leases, lease, &settings.pod, limit).await {
+        let mut renewed = renew(leases, lease, &settings.pod, limit).await;
+        if let Err(Renewal::Conflict) = renewed {
+            // The operator wrote the Lease meanwhile. Handed on: this node
+            // is deposed by an operator that reaches the API server and
+            // fences it itself, nothing to fence here. Handed again to
+            // this node (new addresses): renew that.
+            let fresh = read(settings, leases, state, limit).await;
+            if !state.holder {
+                return;
+            }
+            renewed = renew(leases, fresh, &settings.pod, limit).await;
+        }
+        match renewed {
             Ok(()) => {
                 state.valid_until = Some(deadline::renewed_until(sent, state.duration));
                 state.fenced = false;
@@ -253,18 +292,21 @@ async fn renew(
     lease: Option<Lease>,
     me: &str,
     limit: Duration,
-) -> Result<(), String> {
-    let mut lease = lease.ok_or("the Lease could not be read")?;
+) -> Result<(), Renewal> {
+    let mut lease = lease.ok_or(Renewal::Failed("the Lease could not be read".into()))?;
     let spec = lease.spec.get_or_insert_with(Default::default);
     if spec.holder_identity.as_deref() != Some(me) {
-        return Err("the Lease names another pod".into());
+        return Err(Renewal::Failed("the Lease names another pod".into()));
     }
     spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
     let name = lease.metadata.name.clone().unwrap_or_default();
     match tokio::time::timeout(limit, leases.replace(&name, &PostParams::default(), &lease)).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("the API server did not answer in time".into()),
+        Ok(Err(kube::Error::Api(s))) if s.code == 409 => Err(Renewal::Conflict),
+        Ok(Err(e)) => Err(Renewal::Failed(e.to_string())),
+        Err(_) => Err(Renewal::Failed(
+            "the API server did not answer in time".into(),
+        )),
     }
 }
 
