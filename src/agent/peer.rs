@@ -7,7 +7,12 @@
 //! its peer too is fenced when its last renewal runs out.
 //!
 //! Protocol: one line `CONFIRM <pod>\n`, one line back: `YES\n` or
-//! `NO <reason>\n`.
+//! `NO <reason>\n`. The operator asks the candidate's agent `LAST\n` after
+//! stopping its receiver (answer: `LAST <ms>\n` since its last yes, or
+//! `LAST never\n`), and waits only what is left of that confirmation's
+//! validity before it deletes the old writer's pod: a cut-off writer is
+//! then killed by its own agent first (a graceful shutdown of a semi-sync
+//! source releases the commits waiting for an acknowledgement).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,11 +37,13 @@ pub fn confirms(o: &Observation) -> Result<(), String> {
 
 /// Answers confirmations on `listener` from what the local server says.
 pub async fn serve(listener: TcpListener, server: Arc<MySqlClient>) {
+    let last_yes: Arc<std::sync::Mutex<Option<std::time::Instant>>> = Arc::default();
     loop {
         let Ok((stream, from)) = listener.accept().await else {
             continue;
         };
         let server = server.clone();
+        let last_yes = last_yes.clone();
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
             let mut line = String::new();
@@ -46,6 +53,16 @@ pub async fn serve(listener: TcpListener, server: Arc<MySqlClient>) {
                 .await
                 .is_err()
             {
+                return;
+            }
+            if line.trim() == "LAST" {
+                let since = last_yes
+                    .lock()
+                    .ok()
+                    .and_then(|l| *l)
+                    .map(|t| t.elapsed().as_millis());
+                let reply = since.map_or("LAST never\n".to_string(), |ms| format!("LAST {ms}\n"));
+                let _ = write.write_all(reply.as_bytes()).await;
                 return;
             }
             let Some(asker) = line.trim().strip_prefix("CONFIRM ") else {
@@ -58,7 +75,12 @@ pub async fn serve(listener: TcpListener, server: Arc<MySqlClient>) {
             };
             tracing::debug!(asker, %from, ?answer, "confirmation asked");
             let reply = match answer {
-                Ok(()) => "YES\n".to_string(),
+                Ok(()) => {
+                    if let Ok(mut l) = last_yes.lock() {
+                        *l = Some(std::time::Instant::now());
+                    }
+                    "YES\n".to_string()
+                }
                 Err(why) => format!("NO {why}\n"),
             };
             let _ = write.write_all(reply.as_bytes()).await;
@@ -66,14 +88,37 @@ pub async fn serve(listener: TcpListener, server: Arc<MySqlClient>) {
     }
 }
 
-/// Asks the agent at `address:port` to confirm `me`, within `limit`.
-pub async fn ask(address: &str, port: u16, me: &str, limit: Duration) -> Result<(), String> {
-    let exchange = async {
+/// How long ago the agent at `address:port` last confirmed a writer
+/// (`None`: never since it started), asked within `limit`.
+pub async fn since_last_confirmation(
+    address: &str,
+    port: u16,
+    limit: Duration,
+) -> Result<Option<Duration>, String> {
+    let line = exchange(address, port, "LAST", limit).await?;
+    match line.strip_prefix("LAST ") {
+        Some("never") => Ok(None),
+        Some(ms) => ms
+            .parse()
+            .map(|ms| Some(Duration::from_millis(ms)))
+            .map_err(|_| format!("unexpected answer {line:?}")),
+        None => Err(format!("unexpected answer {line:?}")),
+    }
+}
+
+/// Sends one request line to the agent at `address:port`; its answer line.
+async fn exchange(
+    address: &str,
+    port: u16,
+    request: &str,
+    limit: Duration,
+) -> Result<String, String> {
+    let work = async {
         let mut stream = TcpStream::connect((address, port))
             .await
             .map_err(|e| format!("connecting: {e}"))?;
         stream
-            .write_all(format!("CONFIRM {me}\n").as_bytes())
+            .write_all(format!("{request}\n").as_bytes())
             .await
             .map_err(|e| format!("asking: {e}"))?;
         let mut line = String::new();
@@ -81,14 +126,20 @@ pub async fn ask(address: &str, port: u16, me: &str, limit: Duration) -> Result<
             .read_line(&mut line)
             .await
             .map_err(|e| format!("reading: {e}"))?;
-        match line.trim() {
-            "YES" => Ok(()),
-            other => Err(other.strip_prefix("NO ").unwrap_or(other).to_string()),
-        }
+        Ok(line.trim().to_string())
     };
-    tokio::time::timeout(limit, exchange)
+    tokio::time::timeout(limit, work)
         .await
         .unwrap_or_else(|_| Err("no answer in time".into()))
+}
+
+/// Asks the agent at `address:port` to confirm `me`, within `limit`.
+pub async fn ask(address: &str, port: u16, me: &str, limit: Duration) -> Result<(), String> {
+    let line = exchange(address, port, &format!("CONFIRM {me}"), limit).await?;
+    match line.as_str() {
+        "YES" => Ok(()),
+        other => Err(other.strip_prefix("NO ").unwrap_or(other).to_string()),
+    }
 }
 
 #[cfg(test)]

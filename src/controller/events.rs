@@ -23,7 +23,7 @@
 //! | `EpochClaimed` | Normal | `ClaimEpoch` | a change of the writer began: the writer epoch was incremented in status (compare-and-set) |
 //! | `ReceiverStopped` | Normal | `StopReceiving` | failover: the candidate stopped receiving from the old writer, which gets no acknowledgement (`SemiSync`: it can commit nothing more) and no confirmation for its agent |
 //! | `WriterLeaseHanded` | Normal | `HandLease` | the writer Lease names the writer at the current epoch; its agent renews it |
-//! | `OldWriterFenceAwaited` | Normal | `AwaitFence` | `Async` failover: waited until any confirmation the old writer's agent held ran out (it has fenced its server by then) |
+//! | `OldWriterFenceAwaited` | Normal | `AwaitFence` | failover: waited until any confirmation the old writer's agent held ran out (it has fenced its server by then), before its pod is deleted |
 //! | `ReplicaMarkedStale` | Warning | `MarkStale` | `SemiSync`: the replica stopped acknowledging for the detection window; recorded not promotable before the writer goes on without it |
 //! | `AcknowledgementsRequired` | Normal | `SemiSyncOn` | the writer's commits wait for its replica's acknowledgement |
 //! | `AcknowledgementsWaived` | Normal/Warning | `SemiSyncOff` | a node's commits no longer wait (a replica: Normal; the writer of a stale replica: Warning) |

@@ -272,10 +272,10 @@ pub enum Step {
         /// The epoch it takes writes at.
         epoch: u64,
     },
-    /// `Async` failover: wait until any confirmation the old writer got
-    /// from the candidate (before its receiver stopped) has run out: the
-    /// old writer's agent has fenced it by then unless it renewed the
-    /// Lease, which the operator would have seen.
+    /// Failover of a writer whose agent held the Lease: wait until any
+    /// confirmation the old writer got from the candidate (before its
+    /// receiver stopped) has run out: the old writer's agent has fenced it
+    /// by then (the wait is what the candidate's agent says is left).
     AwaitFence {
         /// The old writer.
         from: u32,
@@ -1173,10 +1173,13 @@ pub fn decide(input: &Input) -> Plan {
         // acknowledgement (SemiSync: it commits nothing more) and no
         // confirmation for its agent from here on.
         plan.steps.push(Step::StopReceiving { node: to });
-        // Async: it does not wait for acknowledgements; its agent fences it
-        // once a confirmation it may hold has run out (none is needed when
-        // the agent gave the Lease back: its server was not running).
-        if input.durability.mode == DurabilityMode::Async && input.lease.holder == Some(from) {
+        // Its agent fences it once a confirmation it may hold has run out,
+        // before its pod is deleted (a graceful shutdown of a semi-sync
+        // source releases the commits waiting for an acknowledgement) and
+        // before the candidate takes writes (under Async it never waits).
+        // None is needed when the agent gave the Lease back: its server
+        // was not running.
+        if input.lease.holder == Some(from) {
             plan.steps.push(Step::AwaitFence { from });
         }
         if old.pod_exists && !old.terminating {

@@ -1532,8 +1532,8 @@ fn semi_sync_table() {
 }
 
 /// The writer Lease: handed to the writer before it is unfenced; a writer
-/// whose agent still renews it is not replaced; an `Async` failover waits
-/// for the old writer's fence unless its agent gave the Lease back.
+/// whose agent still renews it is not replaced; a failover waits for the
+/// old writer's fence unless its agent gave the Lease back.
 #[test]
 fn lease_table() {
     let lost = || {
@@ -1657,7 +1657,7 @@ fn lease_table() {
             Some(1),
         ),
         (
-            "lost, Lease expired (SemiSync): no wait, the stopped receiver fences the old writer's commits",
+            "lost, Lease expired (SemiSync): the old writer's fence is awaited before its pod is deleted",
             semi(after_window(leased(
                 input(SingleWriter, Some(0), lost()),
                 Some(0),
@@ -1671,6 +1671,7 @@ fn lease_table() {
                     stale: Some(0),
                 },
                 Step::StopReceiving { node: 1 },
+                Step::AwaitFence { from: 0 },
                 Step::Isolate { node: 0 },
             ]),
             Some(1),

@@ -79,9 +79,9 @@ fn describe(step: &Step, names: &Names) -> String {
             names.pod(*node)
         ),
         Step::AwaitFence { from } => format!(
-            "waited {} ms after the candidate stopped receiving: any confirmation {}'s agent held has run out, so it has fenced its server unless it renewed the Lease",
+            "after the candidate stopped receiving, waited out the last confirmation {}'s agent got (at most {} ms): it has fenced its server unless it renewed the Lease",
+            names.pod(*from),
             crate::agent::deadline::CONFIRMATION_VALIDITY.as_millis(),
-            names.pod(*from)
         ),
         Step::MarkStale { node, epoch } => format!(
             "{} stopped acknowledging the writer's commits for the detection window: recorded stale at epoch {epoch} (not promotable until it has caught up)",
@@ -159,6 +159,31 @@ fn stale_entry(names: &Names, node: u32, epoch: u64, reason: &str) -> StaleRepli
 }
 
 /// Waits until `node` applied `set`, within `limit`.
+/// Step `AwaitFence`: asks the candidate's agent (its receiver from the old
+/// writer is stopped now, so it confirms nothing more) how long ago it last
+/// confirmed the old writer, and waits what is left of that confirmation's
+/// validity; the whole validity when it cannot say. Returns the wait.
+async fn await_fence(observed: &Observed, candidate: u32) -> Duration {
+    use crate::agent::deadline::CONFIRMATION_VALIDITY;
+    let since = match observed.facts[candidate as usize % 2].address.as_deref() {
+        Some(a) => crate::agent::peer::since_last_confirmation(
+            a,
+            crate::agent::AGENT_PORT,
+            Duration::from_millis(300),
+        )
+        .await
+        .map_err(|e| tracing::debug!(error = %e, "the candidate's agent did not say")),
+        None => Err(()),
+    };
+    let wait = match since {
+        Ok(None) => Duration::ZERO,
+        Ok(Some(ago)) => CONFIRMATION_VALIDITY.saturating_sub(ago),
+        Err(()) => CONFIRMATION_VALIDITY,
+    };
+    tokio::time::sleep(wait).await;
+    wait
+}
+
 /// Step `HandLease`: the writer Lease names `node` at `epoch`, renewed
 /// now, with both nodes' addresses (a merge patch: the operator is the
 /// Lease's authority; the agent renews by replace at a resourceVersion).
@@ -406,8 +431,12 @@ async fn run_steps(
                     step_name,
                     format!("Lease {}/{}", names.namespace, names.writer_lease()),
                 )),
-            Step::AwaitFence { .. } => {
-                tokio::time::sleep(crate::agent::deadline::CONFIRMATION_VALIDITY).await;
+            Step::AwaitFence { from } => {
+                let waited = await_fence(observed, 1 - *from % 2).await;
+                tracing::info!(
+                    waited_ms = waited.as_millis() as u64,
+                    "old writer's fence awaited"
+                );
                 Ok(())
             }
             Step::MarkStale { node, epoch } => {
