@@ -793,6 +793,77 @@ async fn semi_sync_holds_commits_without_the_replica(kind: Kind) {
     pair.converge().await;
 }
 
+/// Why a cut-off writer's pod is deleted only after its agent has killed
+/// it (`AwaitFence`): a commit waiting for an acknowledgement when the
+/// server is asked to shut down gracefully (SIGTERM, what a pod deletion
+/// sends first). MySQL 9.7 answers it "committed" although the replica
+/// never received it; MariaDB 10.11 closes the connection. Either way the
+/// row is in the old writer's binary log after a restart (the errant
+/// tail). SIGKILL, the agent's fence, never answers a waiting commit.
+async fn graceful_shutdown_and_waiting_commits(kind: Kind) {
+    let mut pair = Pair::start(kind).await;
+    pair.wire().await;
+    pair.admin[0].unfence().await.unwrap();
+    pair.admin[0].set_semi_sync(true).await.unwrap();
+    pair.admin[1].stop_replica().await.unwrap();
+    pair.admin[1].start_replica().await.unwrap();
+    pair.wait_until(0, "a semi-sync replica connected", |o| {
+        o.semi_sync.is_some_and(|s| s.acknowledging())
+    })
+    .await;
+    pair.sql(
+        0,
+        &[
+            "CREATE DATABASE app",
+            "CREATE TABLE app.t (id INT PRIMARY KEY)",
+        ],
+    )
+    .await;
+    pair.admin[1].stop_receiver().await.unwrap();
+    let mut c = pair.conn(0, ADMIN_USER, ADMIN_PW).await;
+    let insert = tokio::spawn(async move { c.query_drop("INSERT INTO app.t VALUES (2)").await });
+    pair.wait_until(0, "the commit waiting", |o| {
+        o.semi_sync.is_some_and(|s| s.waiting_sessions >= 1)
+    })
+    .await;
+    let pid = pair.nodes[0].pid().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(30), insert)
+        .await
+        .expect("the waiting commit is answered by the shutdown")
+        .unwrap();
+    eprintln!("{kind:?}: a commit waiting for an acknowledgement, on SIGTERM: {answer:?}");
+    let released = answer.is_ok();
+    assert_eq!(
+        released,
+        kind == Kind::MySql,
+        "MySQL releases the waiting commit as committed; MariaDB ends the connection"
+    );
+    // Restarted: the row is there either way (it was in the binary log).
+    pair.nodes[0].restart();
+    let mut c = pair.conn(0, ADMIN_USER, ADMIN_PW).await;
+    let n: Option<u64> = c
+        .query_first("SELECT COUNT(*) FROM app.t WHERE id = 2")
+        .await
+        .unwrap();
+    c.disconnect().await.unwrap();
+    assert_eq!(n, Some(1), "the row is in the old writer's binary log");
+    if released {
+        // The client was told "committed" for a row the replica never
+        // received: only SIGKILL before the deletion prevents it.
+        let mut r = pair.conn(1, ADMIN_USER, ADMIN_PW).await;
+        let on_replica: Option<u64> = r
+            .query_first("SELECT COUNT(*) FROM app.t WHERE id = 2")
+            .await
+            .unwrap();
+        r.disconnect().await.unwrap();
+        assert_eq!(on_replica, Some(0), "the replica never received it");
+    }
+}
+
 macro_rules! for_both_servers {
     ($($name:ident),* $(,)?) => {
         mod mysql_9_7 {
@@ -825,6 +896,7 @@ for_both_servers!(
     bad_input_gives_typed_errors_in_time,
     unsupported_version_is_refused,
     semi_sync_holds_commits_without_the_replica,
+    graceful_shutdown_and_waiting_commits,
 );
 
 /// TLS: the operator's own connection and the replication channel, on
