@@ -734,7 +734,9 @@ async fn unsupported_version_is_refused(kind: Kind) {
 // replica's receiver; once that receiver stops (what a failover does first)
 // the writer commits nothing more, whoever asks; turning waiting off (what
 // the operator does only after recording the replica stale) releases it.
-async fn semi_sync_holds_commits_without_the_replica(kind: Kind) {
+/// A wired pair whose ordinal 0 is writable and waits for ordinal 1's
+/// acknowledgements, with the table `app.t (id)`.
+async fn semi_sync_pair(kind: Kind) -> Pair {
     let pair = Pair::start(kind).await;
     pair.wire().await;
     pair.admin[0].unfence().await.unwrap();
@@ -756,10 +758,15 @@ async fn semi_sync_holds_commits_without_the_replica(kind: Kind) {
         &[
             "CREATE DATABASE app",
             "CREATE TABLE app.t (id INT PRIMARY KEY)",
-            "INSERT INTO app.t VALUES (1)",
         ],
     )
     .await;
+    pair
+}
+
+async fn semi_sync_holds_commits_without_the_replica(kind: Kind) {
+    let pair = semi_sync_pair(kind).await;
+    pair.sql(0, &["INSERT INTO app.t VALUES (1)"]).await;
     let acked = pair.observe(0).await.semi_sync.unwrap().acknowledged;
     assert!(acked >= 3, "the replica acknowledged the commits: {acked}");
     // The candidate stops receiving: the next commit waits.
@@ -801,24 +808,7 @@ async fn semi_sync_holds_commits_without_the_replica(kind: Kind) {
 /// row is in the old writer's binary log after a restart (the errant
 /// tail). SIGKILL, the agent's fence, never answers a waiting commit.
 async fn graceful_shutdown_and_waiting_commits(kind: Kind) {
-    let mut pair = Pair::start(kind).await;
-    pair.wire().await;
-    pair.admin[0].unfence().await.unwrap();
-    pair.admin[0].set_semi_sync(true).await.unwrap();
-    pair.admin[1].stop_replica().await.unwrap();
-    pair.admin[1].start_replica().await.unwrap();
-    pair.wait_until(0, "a semi-sync replica connected", |o| {
-        o.semi_sync.is_some_and(|s| s.acknowledging())
-    })
-    .await;
-    pair.sql(
-        0,
-        &[
-            "CREATE DATABASE app",
-            "CREATE TABLE app.t (id INT PRIMARY KEY)",
-        ],
-    )
-    .await;
+    let mut pair = semi_sync_pair(kind).await;
     pair.admin[1].stop_receiver().await.unwrap();
     let mut c = pair.conn(0, ADMIN_USER, ADMIN_PW).await;
     let insert = tokio::spawn(async move { c.query_drop("INSERT INTO app.t VALUES (2)").await });
