@@ -800,6 +800,62 @@ async fn semi_sync_holds_commits_without_the_replica(kind: Kind) {
     pair.converge().await;
 }
 
+/// A writer whose replica stopped acknowledging while still connected (a
+/// partition, or here a SIGSTOPped replica) is still observed: nothing the
+/// operator asks blocks behind the commit that waits. MariaDB 10.11's
+/// `SHOW BINLOG STATUS` does (it waits for the binary log that the waiting
+/// group commit holds), which left a partitioned MariaDB writer
+/// "unreachable" for the whole partition, its writes held.
+async fn observed_while_a_connected_replica_does_not_acknowledge(kind: Kind) {
+    let pair = semi_sync_pair(kind).await;
+    let replica = pair.nodes[1].pid().unwrap().to_string();
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &replica])
+            .status()
+            .unwrap()
+    };
+    signal("-STOP");
+    // Two clients: the second commit queues behind the first, which waits.
+    let mut inserts = Vec::new();
+    for id in [3, 4] {
+        let mut c = pair.conn(0, ADMIN_USER, ADMIN_PW).await;
+        inserts.push(tokio::spawn(async move {
+            c.query_drop(format!("INSERT INTO app.t VALUES ({id})"))
+                .await
+                .unwrap();
+            c
+        }));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let deadline = Instant::now() + WAIT;
+    let held = loop {
+        let o = tokio::time::timeout(Duration::from_secs(5), pair.admin[0].observe())
+            .await
+            .expect("the observation answers while a commit waits")
+            .expect("observed");
+        let semi = o.semi_sync.expect("semi-sync loaded");
+        if semi.waiting_sessions >= 1 {
+            break semi;
+        }
+        assert!(Instant::now() < deadline, "no commit waiting: {semi:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(held.clients, 1, "the stopped replica is still connected");
+    assert!(inserts.iter().all(|i| !i.is_finished()));
+    // What the operator does once the replica is recorded stale.
+    pair.admin[0].set_semi_sync(false).await.unwrap();
+    for insert in inserts {
+        let c = tokio::time::timeout(WAIT, insert)
+            .await
+            .expect("released")
+            .unwrap();
+        c.disconnect().await.unwrap();
+    }
+    signal("-CONT");
+    pair.converge().await;
+}
+
 /// Why a cut-off writer's pod is deleted only after its agent has killed
 /// it (`AwaitFence`): a commit waiting for an acknowledgement when the
 /// server is asked to shut down gracefully (SIGTERM, what a pod deletion
@@ -886,6 +942,7 @@ for_both_servers!(
     bad_input_gives_typed_errors_in_time,
     unsupported_version_is_refused,
     semi_sync_holds_commits_without_the_replica,
+    observed_while_a_connected_replica_does_not_acknowledge,
     graceful_shutdown_and_waiting_commits,
 );
 

@@ -460,16 +460,6 @@ impl Server for MySqlClient {
             .await?
             .unwrap_or_default()
             .replace('\n', "");
-        let binlog = self
-            .query(
-                &mut conn,
-                OP,
-                dialect::binlog_status(info.flavor, info.version),
-            )
-            .await?;
-        let binlog_file = binlog
-            .first()
-            .and_then(|r| r.get("File").cloned().flatten());
         let replica = self.replica_status(&mut conn, OP).await?;
         let mut semi_sync_rows: Vec<(String, String)> = Vec::new();
         for sql in dialect::semi_sync_source_state(info.flavor) {
@@ -491,7 +481,6 @@ impl Server for MySqlClient {
             gtid_executed,
             read_only: flag("ro").unwrap_or(false),
             super_read_only: flag("sro"),
-            binlog_file,
             replica,
             info,
         })

@@ -161,8 +161,6 @@ pub struct Observation {
     pub read_only: bool,
     /// `super_read_only` (MySQL only).
     pub super_read_only: Option<bool>,
-    /// Current binary log file, if binary logging is on.
-    pub binlog_file: Option<String>,
     /// The replication channel from the peer, if one is configured.
     pub replica: Option<ReplicaStatus>,
     /// The server as a semi-synchronous source; `None` when semi-sync is

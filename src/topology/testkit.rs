@@ -62,7 +62,6 @@ pub fn node(ordinal: u32) -> NodeBuilder {
             gtid_executed: String::new(),
             read_only: true,
             super_read_only: Some(true),
-            binlog_file: None,
             replica: None,
             semi_sync: None,
         }),
