@@ -470,7 +470,11 @@ pub async fn cluster_ip(client: &Client, service: &str) -> String {
 /// A continuous write load through the writer Service's ClusterIP (the
 /// real data path: EndpointSlices, kube-proxy): one connection per insert,
 /// as a client of the Service would, each row carrying a client-side
-/// sequence number; the acknowledged numbers are kept.
+/// sequence number; the acknowledged numbers are kept. A connection that
+/// is not set up within [`LOAD_CONNECT_TIMEOUT`] is given up and tried
+/// again, as a client on the pod network would: a connection to a Service
+/// still routed to a dead pod hangs (its packets are dropped), and how long
+/// the client waits on it adds to the write pause it sees.
 pub struct WriteLoad {
     stop: Arc<AtomicBool>,
     acked: Arc<Mutex<BTreeSet<u64>>>,
@@ -479,6 +483,9 @@ pub struct WriteLoad {
     pub acked_at: Arc<Mutex<Vec<(Instant, String)>>>,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// The load's connection timeout (set-up and handshake).
+pub const LOAD_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
 impl WriteLoad {
     /// Creates `app.load` and an application account (`app`: ordinary
@@ -518,7 +525,7 @@ impl WriteLoad {
                 let mut seq = 0u64;
                 while !stop.load(Ordering::SeqCst) {
                     if let Ok(Ok(mut c)) = tokio::time::timeout(
-                        Duration::from_secs(2),
+                        LOAD_CONNECT_TIMEOUT,
                         mysql_async::Conn::new(admin_opts(&service, &pw).user(Some("app"))),
                     )
                     .await

@@ -384,7 +384,10 @@ impl PairLoop {
             Desired::Run { passwords, pair: p } => (passwords, p.spec.paused),
         };
         let looked = Instant::now();
-        let observed = observe::observe(&pair, ctx, &mut self.clients, passwords).await;
+        let window = Duration::from_secs(u64::from(pair.spec.failover.detection_window_seconds));
+        let writer_window_end = self.writer_down_since.map(|s| s + window);
+        let observed =
+            observe::observe(&pair, ctx, &mut self.clients, passwords, writer_window_end).await;
         let (writer_down, long_enough) = self.detection(&pair, &observed, looked);
         let acks_missing = self.acks_missing(&pair, &observed, looked);
         let lease = crate::controller::leases::input(
@@ -488,7 +491,13 @@ impl PairLoop {
             // in place is back in business within WRITER_DOWN_POLL of
             // answering, and the detection window ends on time.
             None if writer_down => Ok(WRITER_DOWN_POLL),
-            None => Ok(interval),
+            // While the writer's commits get no acknowledgement, look again
+            // when the detection window ends.
+            None => Ok(self.acks_missing_since.map_or(interval, |since| {
+                (since + window)
+                    .saturating_duration_since(Instant::now())
+                    .clamp(WRITER_DOWN_POLL, interval)
+            })),
         }
     }
 

@@ -3,7 +3,7 @@
 //! [`crate::topology::NodeFacts`]; and the decision's input from them.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
@@ -95,13 +95,32 @@ impl Clients {
 /// detected as quickly as a refused connection.
 pub const OBSERVE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Step `observe`.
+/// The shortest wait for a writer already known unreachable: long enough
+/// for a server that is back to answer on the pod network.
+pub const DOWN_WRITER_PATIENCE: Duration = Duration::from_millis(300);
+
+/// How long to wait for an answer from a node: [`OBSERVE_TIMEOUT`], except
+/// for a writer already unreachable whose detection window ends at
+/// `window_end`: no longer than that (but [`DOWN_WRITER_PATIENCE`] at
+/// least), so the failover is decided when the window ends rather than up
+/// to a whole timeout later. Pure.
+pub fn patience(now: Instant, window_end: Option<Instant>) -> Duration {
+    window_end.map_or(OBSERVE_TIMEOUT, |end| {
+        end.saturating_duration_since(now)
+            .clamp(DOWN_WRITER_PATIENCE, OBSERVE_TIMEOUT)
+    })
+}
+
+/// Step `observe`. `writer_window_end`: when the detection window of the
+/// current writer, unreachable since the last look, ends.
 pub async fn observe(
     pair: &MySQLActiveActive,
     ctx: &Context,
     clients: &mut Clients,
     passwords: &AccountPasswords,
+    writer_window_end: Option<Instant>,
 ) -> Observed {
+    let writer = current_writer(pair);
     let names = Names::of(pair);
     let pod = |ordinal: u32| {
         ctx.stores
@@ -159,7 +178,7 @@ pub async fn observe(
     let (Some((mut f0, c0)), Some((mut f1, c1))) = (prepared.next(), prepared.next()) else {
         unreachable!("two ordinals")
     };
-    async fn look(c: &Option<Arc<MySqlClient>>, f: &mut NodeFacts) {
+    async fn look(c: &Option<Arc<MySqlClient>>, f: &mut NodeFacts, patience: Duration) {
         let Some(c) = c else {
             f.server = Err(if f.pod_exists {
                 "no address yet".into()
@@ -171,18 +190,21 @@ pub async fn observe(
         // A hung server or a dropped network answers nothing: what the
         // decision needs is that it did not answer in time, not the
         // statement timeout of a long step.
-        f.server = match tokio::time::timeout(OBSERVE_TIMEOUT, c.observe()).await {
+        f.server = match tokio::time::timeout(patience, c.observe()).await {
             Ok(r) => r.map_err(|e| e.to_string()),
-            Err(_) => Err(format!(
-                "no answer within {} ms",
-                OBSERVE_TIMEOUT.as_millis()
-            )),
+            Err(_) => Err(format!("no answer within {} ms", patience.as_millis())),
         };
         if f.server.as_ref().is_ok_and(topology::halted) {
             f.failure = c.applier_failure().await.ok().flatten();
         }
     }
-    tokio::join!(look(&c0, &mut f0), look(&c1, &mut f1));
+    let now = Instant::now();
+    let patience =
+        |ordinal: u32| patience(now, writer_window_end.filter(|_| writer == Some(ordinal)));
+    tokio::join!(
+        look(&c0, &mut f0, patience(0)),
+        look(&c1, &mut f1, patience(1))
+    );
     Observed {
         facts: [f0, f1],
         clients: [c0, c1],
@@ -309,5 +331,33 @@ mod cache_key_tests {
         assert_ne!(base, client_cache_key("10.0.0.2", "rotated-password"));
         assert_ne!(base, client_cache_key("10.0.0.3", "first-password"));
         assert!(!base.contains("first-password"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patience_ends_with_the_detection_window() {
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        let cases = [
+            // No writer known down: the full timeout.
+            (None, OBSERVE_TIMEOUT),
+            // The window ends later than a whole timeout.
+            (Some(now + ms(4_000)), OBSERVE_TIMEOUT),
+            // ... within one: no longer than that.
+            (Some(now + ms(1_200)), ms(1_200)),
+            // ... within the least patience, or already over.
+            (Some(now + ms(100)), DOWN_WRITER_PATIENCE),
+            (Some(now), DOWN_WRITER_PATIENCE),
+        ];
+        for (end, want) in cases {
+            assert_eq!(patience(now, end), want, "{end:?}");
+        }
+        // A window that ended before `now` (saturating, no panic).
+        let later = now + ms(50);
+        assert_eq!(patience(later, Some(now)), DOWN_WRITER_PATIENCE);
     }
 }
