@@ -218,6 +218,7 @@ async fn trial(b: &mut TestBox, name: &str, pw: &str, fault: &str, window: u64) 
     tokio::time::sleep(Duration::from_secs(1)).await;
     let t0 = Instant::now();
     let t0_wall = jiff::Timestamp::now();
+    eprintln!("  fault {fault} at {t0_wall}");
     let hold = Duration::from_secs(window + 10);
     match fault {
         "kill9" => {
@@ -335,6 +336,12 @@ async fn trial(b: &mut TestBox, name: &str, pw: &str, fault: &str, window: u64) 
     };
     let pause = load.longest_gap(t0, t_end);
     let acked_at = load.acked_at.lock().unwrap().clone();
+    if let Some((at, on)) = acked_at.iter().find(|(at, on)| *at > t0 && *on != writer) {
+        eprintln!(
+            "  first write through the Service on {on}: {} ms after the fault",
+            (*at - t0).as_millis()
+        );
+    }
     let acked = load.stop().await;
     // When another node took writes: it was promoted (status records the
     // failover), or it acknowledged a write through the Service.

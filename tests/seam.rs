@@ -993,3 +993,118 @@ async fn mysql_9_7_tls_client_and_replication_channel() {
         WireOutcome::Reconfigured
     );
 }
+
+/// Re-seed on MySQL: a node that lost its disk (a fresh data directory)
+/// cannot catch up from a writer that purged its binary logs (receiver
+/// error 1236); the clone plugin copies the writer's data into it through
+/// the replication account (BACKUP_ADMIN), the server asks for a restart
+/// (3707: no supervisor), and once restarted it keeps its own identity
+/// (server_id, auto_increment_offset, server_uuid), has every transaction
+/// of the writer, and replicates both ways again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_9_7_reseed_by_clone() {
+    use mysql_aa_operator::mysql::CloneOutcome;
+    let mut pair = Pair::start(Kind::MySql).await;
+    pair.wire().await;
+    pair.admin[0].unfence().await.unwrap();
+    pair.sql(
+        0,
+        &[
+            "CREATE DATABASE app",
+            "CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(200))",
+            "INSERT INTO app.t (v) VALUES (REPEAT('a', 200)), (REPEAT('b', 200))",
+            "INSERT INTO app.t (v) SELECT v FROM app.t",
+            "INSERT INTO app.t (v) SELECT v FROM app.t",
+            "INSERT INTO app.t (v) SELECT v FROM app.t",
+        ],
+    )
+    .await;
+    pair.converge().await;
+    let before = pair.observe(1).await.info;
+    // The writer keeps only a fresh binary log: what it executed so far
+    // can no longer be sent.
+    pair.sql(
+        0,
+        &[
+            "FLUSH BINARY LOGS",
+            "PURGE BINARY LOGS BEFORE NOW() + INTERVAL 1 DAY",
+        ],
+    )
+    .await;
+    let writer = pair.observe(0).await;
+    pair.nodes[1].wipe();
+    assert!(
+        client(&pair.nodes[1], "root", "")
+            .ensure_users(&passwords())
+            .await
+            .unwrap()
+    );
+    pair.admin[1]
+        .ensure_replication(&pair.source_for(1))
+        .await
+        .unwrap();
+    let stuck = pair
+        .wait_until(1, "the receiver failing on purged logs", |o| {
+            o.replica
+                .as_ref()
+                .is_some_and(|r| r.source_purged_needed_logs())
+        })
+        .await;
+    assert_eq!(stuck.gtid_executed, "", "a fresh node has executed nothing");
+    pair.admin[1].stop_replica().await.unwrap();
+    let outcome = pair.admin[1]
+        .clone_from(&pair.source_for(1), Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!(outcome, CloneOutcome::RestartNeeded);
+    let exited = pair.nodes[1].wait_exit(Duration::from_secs(30));
+    eprintln!("after the clone the recipient exited by itself: {exited}");
+    pair.nodes[1].restart();
+    let status = pair.admin[1]
+        .clone_status()
+        .await
+        .unwrap()
+        .expect("a clone");
+    assert_eq!(
+        (status.state.as_str(), status.error),
+        ("Completed", 0),
+        "{status:?}"
+    );
+    assert!(
+        status.bytes_done > 0 && status.bytes_done <= status.bytes_total.max(status.bytes_done)
+    );
+    let after = pair.observe(1).await;
+    assert_eq!(
+        after.gtid_executed, writer.gtid_executed,
+        "every transaction of the writer"
+    );
+    assert_eq!(status.gtid_executed, writer.gtid_executed);
+    assert_eq!(after.info.server_id, before.server_id, "its own server_id");
+    assert_ne!(
+        after.info.server_uuid, writer.info.server_uuid,
+        "its own server_uuid"
+    );
+    assert!(after.read_only, "a re-seeded node starts read-only");
+    let mut c = pair.conn(1, ADMIN_USER, ADMIN_PW).await;
+    let (offset, rows): (u32, u64) = c
+        .query_first("SELECT @@auto_increment_offset, (SELECT COUNT(*) FROM app.t)")
+        .await
+        .unwrap()
+        .unwrap();
+    c.disconnect().await.unwrap();
+    assert_eq!(
+        (offset, rows),
+        (2, 16),
+        "its own offset (my.cnf), the writer's rows"
+    );
+    // Re-paired both ways, from the cloned state.
+    pair.wire().await;
+    pair.sql(0, &["INSERT INTO app.t (v) VALUES ('after')"])
+        .await;
+    pair.converge().await;
+    let on_replica = pair.observe(1).await;
+    assert!(
+        on_replica.replica.as_ref().is_some_and(|r| r.running()),
+        "{on_replica:?}"
+    );
+}

@@ -13,8 +13,8 @@ use super::dialect;
 use super::status::{self, ApplierFailure, Row, parse_replica_status};
 use super::version::{Flavor, ServerInfo, identify};
 use super::{
-    AccountPasswords, Checksums, Endpoint, Observation, Password, Server, SourceSpec, SqlError,
-    WireOutcome,
+    AccountPasswords, Checksums, CloneOutcome, CloneStatus, Endpoint, Observation, Password,
+    Server, SourceSpec, SqlError, WireOutcome,
 };
 use crate::accounts::{ADMIN_USER, REPLICATION_USER};
 
@@ -515,12 +515,33 @@ impl Server for MySqlClient {
                 true,
             ));
         }
+        let engine = match flavor {
+            Flavor::MySQL => crate::api::Engine::MySQL,
+            Flavor::MariaDB => crate::api::Engine::MariaDB,
+        };
+        let repl_privileges = crate::accounts::replication_privileges(engine);
         if !has(REPLICATION_USER) {
             statements.extend(dialect::create_account(
                 REPLICATION_USER,
                 &passwords.replication,
-                "REPLICATION SLAVE",
+                repl_privileges,
                 false,
+            ));
+        } else if flavor == Flavor::MySQL
+            && self
+                .scalar(
+                    &mut conn,
+                    OP,
+                    &dialect::missing_backup_admin(REPLICATION_USER),
+                )
+                .await?
+                .as_deref()
+                != Some("0")
+        {
+            // An account created before the re-seed existed.
+            statements.push(format!(
+                "GRANT {repl_privileges} ON *.* TO {}@'%'",
+                dialect::quote(REPLICATION_USER)
             ));
         }
         if statements.is_empty() {
@@ -772,6 +793,51 @@ impl Server for MySqlClient {
             out.insert(name, sum);
         }
         Ok(out)
+    }
+
+    async fn clone_from(
+        &self,
+        donor: &SourceSpec,
+        limit: Duration,
+    ) -> Result<CloneOutcome, SqlError> {
+        const OP: &str = "clone_from";
+        let mut conn = self.conn(OP).await?;
+        if self.flavor(&mut conn).await? != Flavor::MySQL {
+            return Err(self.unexpected(
+                OP,
+                "MariaDB has no clone plugin: it is re-seeded from a streamed mariadb-backup",
+            ));
+        }
+        let [list, clone] = dialect::clone_instance(donor);
+        self.query(&mut conn, OP, &list).await?;
+        match self.query_in(&mut conn, OP, &clone, limit).await {
+            Ok(_) => Ok(CloneOutcome::Restarting),
+            Err(SqlError::Statement { code, .. }) if code == dialect::CLONE_RESTART_NEEDED => {
+                Ok(CloneOutcome::RestartNeeded)
+            }
+            // The server went down to restart itself on the new data.
+            Err(SqlError::Connect { .. }) => Ok(CloneOutcome::Restarting),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn clone_status(&self) -> Result<Option<CloneStatus>, SqlError> {
+        const OP: &str = "clone_status";
+        let mut conn = self.conn(OP).await?;
+        let rows = self.query(&mut conn, OP, dialect::CLONE_STATUS).await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let text = |k: &str| row.get(k).cloned().flatten().unwrap_or_default();
+        let number = |k: &str| text(k).parse::<u64>().unwrap_or(0);
+        Ok(Some(CloneStatus {
+            state: text("state"),
+            error: number("error") as u32,
+            message: text("message"),
+            bytes_done: number("done"),
+            bytes_total: number("total"),
+            gtid_executed: text("gtid").replace('\n', ""),
+        }))
     }
 
     async fn user_schemas(&self) -> Result<Vec<String>, SqlError> {

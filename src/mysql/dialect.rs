@@ -195,6 +195,49 @@ pub fn create_account(
     ]
 }
 
+/// The error a clone recipient without a supervisor answers once the
+/// donor's data is in place: "Restart server failed (mysqld is not managed
+/// by supervisor process)".
+pub const CLONE_RESTART_NEEDED: u16 = 3707;
+
+/// MySQL: the statements that clone `donor` into the server they run on:
+/// the donor is the only valid one, then the copy (over TLS when the
+/// channel asks for it).
+pub fn clone_instance(donor: &SourceSpec) -> [String; 2] {
+    let at = format!("{}:{}", donor.endpoint.host, donor.endpoint.port);
+    let ssl = match donor.tls {
+        ChannelTls::Disabled => "NO SSL",
+        _ => "SSL",
+    };
+    [
+        format!("SET GLOBAL clone_valid_donor_list = {}", quote(&at)),
+        format!(
+            "CLONE INSTANCE FROM {}@{}:{} IDENTIFIED BY {} REQUIRE {ssl}",
+            quote(&donor.user),
+            quote(&donor.endpoint.host),
+            donor.endpoint.port,
+            quote(donor.password.expose())
+        ),
+    ]
+}
+
+/// MySQL: the last clone's state, and its bytes copied of those estimated.
+pub const CLONE_STATUS: &str = "SELECT s.STATE AS state, s.ERROR_NO AS error, \
+     s.ERROR_MESSAGE AS message, s.GTID_EXECUTED AS gtid, \
+     (SELECT COALESCE(SUM(p.DATA), 0) FROM performance_schema.clone_progress p) AS done, \
+     (SELECT COALESCE(SUM(p.ESTIMATE), 0) FROM performance_schema.clone_progress p) AS total \
+     FROM performance_schema.clone_status s";
+
+/// MySQL: 0 when `user`@'%' holds `BACKUP_ADMIN` (the clone donor's
+/// privilege), 1 when it lacks it.
+pub fn missing_backup_admin(user: &str) -> String {
+    format!(
+        "SELECT 1 - COUNT(*) FROM mysql.global_grants \
+         WHERE USER = {} AND HOST = '%' AND PRIV = 'BACKUP_ADMIN'",
+        quote(user)
+    )
+}
+
 /// Statements that make the server read-only for every client.
 pub fn fence(flavor: Flavor) -> &'static [&'static str] {
     match flavor {
@@ -379,6 +422,31 @@ mod tests {
                 .starts_with("SELECT MASTER_GTID_WAIT('1-1-3', 0.500)")
         );
         assert_eq!(mysql_skip_transaction("u:7")[0], "SET GTID_NEXT = 'u:7'");
+    }
+
+    #[test]
+    fn clone_statements() {
+        let donor = |tls| SourceSpec {
+            endpoint: Endpoint {
+                host: "db-0.db-headless.ns.svc".into(),
+                port: 3306,
+            },
+            user: "mysqlaa_repl".into(),
+            password: Password::new("it's"),
+            tls,
+        };
+        let [list, clone] = clone_instance(&donor(ChannelTls::Disabled));
+        assert_eq!(
+            list,
+            "SET GLOBAL clone_valid_donor_list = 'db-0.db-headless.ns.svc:3306'"
+        );
+        assert_eq!(
+            clone,
+            "CLONE INSTANCE FROM 'mysqlaa_repl'@'db-0.db-headless.ns.svc':3306 \
+             IDENTIFIED BY 'it''s' REQUIRE NO SSL"
+        );
+        let [_, tls] = clone_instance(&donor(ChannelTls::Required));
+        assert!(tls.ends_with("REQUIRE SSL"), "{tls}");
     }
 
     #[test]

@@ -271,6 +271,35 @@ pub enum WireOutcome {
     HaltedOnError,
 }
 
+/// How a clone the recipient asked for ended (MySQL's clone plugin).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloneOutcome {
+    /// The donor's data is in place; the server, which has no supervisor
+    /// to restart it (error 3707), must be restarted to run on it (in a
+    /// pod: its container restarts).
+    RestartNeeded,
+    /// The server ended the connection to restart itself on the new data.
+    Restarting,
+}
+
+/// A clone as the recipient reports it (`performance_schema.clone_status`
+/// and `clone_progress`): the last one, running or finished.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CloneStatus {
+    /// `Not Started`, `In Progress`, `Completed` or `Failed`.
+    pub state: String,
+    /// The error that ended it (0 when none).
+    pub error: u32,
+    /// Its message.
+    pub message: String,
+    /// Bytes copied so far, of the `bytes_total` the donor estimated.
+    pub bytes_done: u64,
+    /// The donor's estimate of the bytes to copy.
+    pub bytes_total: u64,
+    /// The donor's executed GTID set the copy holds (once completed).
+    pub gtid_executed: String,
+}
+
 /// Table checksums of one schema: table name to `CHECKSUM TABLE` value
 /// (`None` when the server could not compute one).
 pub type Checksums = std::collections::BTreeMap<String, Option<u64>>;
@@ -345,6 +374,19 @@ pub trait Server {
         &self,
         failure: &ApplierFailure,
     ) -> impl Future<Output = Result<(), SqlError>> + Send;
+
+    /// MySQL: replaces this server's data with a copy of `donor`'s (the
+    /// clone plugin; `donor`'s account needs `BACKUP_ADMIN`), within
+    /// `limit`. Replication must be stopped. Keeps the server's own
+    /// `server_id`, `auto_increment_offset` (my.cnf) and `server_uuid`.
+    fn clone_from(
+        &self,
+        donor: &SourceSpec,
+        limit: Duration,
+    ) -> impl Future<Output = Result<CloneOutcome, SqlError>> + Send;
+
+    /// MySQL: the last clone into this server, `None` when there was none.
+    fn clone_status(&self) -> impl Future<Output = Result<Option<CloneStatus>, SqlError>> + Send;
 
     /// Schemas holding user data (all but `mysql`, `sys` and the two
     /// metadata schemas).

@@ -9,11 +9,12 @@ use regex::Regex;
 pub type Row = HashMap<String, Option<String>>;
 
 /// State of a replication thread.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ThreadState {
     /// Running.
     Yes,
     /// Stopped.
+    #[default]
     No,
     /// The receiver is (re)connecting to the source.
     Connecting,
@@ -39,7 +40,7 @@ impl ThreadState {
 }
 
 /// The replica side of a node: its channel from the peer.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ReplicaStatus {
     /// Source host.
     pub source_host: String,
@@ -80,7 +81,24 @@ pub struct ReplicaStatus {
     pub relay_log_pos: u64,
 }
 
+/// The source's error for a replica asking for transactions it purged
+/// from its binary logs (MariaDB reports it as the receiver's error;
+/// MySQL wraps it in its own 13114, "Got fatal error 1236 from source").
+pub const SOURCE_PURGED_LOGS: u32 = 1236;
+/// MySQL's receiver error carrying a fatal error of the source.
+pub const SOURCE_FATAL_ERROR: u32 = 13114;
+
 impl ReplicaStatus {
+    /// The receiver stopped because the source no longer has binary logs
+    /// this replica needs: it can only catch up by a re-seed.
+    pub fn source_purged_needed_logs(&self) -> bool {
+        self.last_io_errno == SOURCE_PURGED_LOGS
+            || (self.last_io_errno == SOURCE_FATAL_ERROR
+                && self
+                    .last_io_error
+                    .contains(&format!("fatal error {SOURCE_PURGED_LOGS} ")))
+    }
+
     /// Both threads running.
     pub fn running(&self) -> bool {
         self.io_running == ThreadState::Yes && self.sql_running == ThreadState::Yes
@@ -222,6 +240,36 @@ pub fn mariadb_pos_covers(current: &str, wanted: &str) -> bool {
     match (parse_mariadb_pos(current), parse_mariadb_pos(wanted)) {
         (Some(cur), Some(want)) => want.iter().all(|(d, n)| cur.get(d).is_some_and(|c| c >= n)),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod purged_logs_tests {
+    use super::*;
+
+    #[test]
+    fn purged_logs_on_both_flavours() {
+        let mysql = "Got fatal error 1236 from source when reading data from binary log: \
+                     'Cannot replicate because the source purged required binary logs.'";
+        let cases = [
+            (
+                1236,
+                "Could not find GTID state requested by slave in any binlog files",
+                true,
+            ),
+            (13114, mysql, true),
+            (13114, "Got fatal error 1593 from source: server ids", false),
+            (2003, "error connecting to source", false),
+            (0, "", false),
+        ];
+        for (errno, error, want) in cases {
+            let r = ReplicaStatus {
+                last_io_errno: errno,
+                last_io_error: error.into(),
+                ..Default::default()
+            };
+            assert_eq!(r.source_purged_needed_logs(), want, "{errno} {error}");
+        }
     }
 }
 

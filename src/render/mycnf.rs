@@ -94,6 +94,8 @@ pub fn render_mycnf(spec: &MySQLActiveActiveSpec, names: &Names, ordinal: u32) -
             c.set("loose_log_slave_updates", "ON");
             c.set("relay_log", RELAY_LOG_BASENAME);
             c.set("relay_log_recovery", "ON");
+            c.text("# the clone plugin: a node that lost its data is re-seeded from the writer");
+            c.set("plugin_load_add", "mysql_clone.so");
             c.text("# replication starts only when the operator says so");
             c.set("loose_skip_replica_start", "ON");
             c.set("loose_skip_slave_start", "ON");

@@ -67,6 +67,7 @@ pub fn bootstrap_script(engine: Engine) -> String {
             "--read-only=OFF",
         ),
     };
+    let repl_privileges = crate::accounts::replication_privileges(engine);
     let script = r#"#!/bin/sh
 # Initializes this node's data directory once. Rendered by mysql-aa-operator.
 @PRELUDE@datadir="@DATA_DIR@"
@@ -101,7 +102,7 @@ SET SESSION sql_log_bin = 0;
 CREATE USER IF NOT EXISTS '@ADMIN_USER@'@'%' IDENTIFIED BY '$admin_pw';
 GRANT ALL PRIVILEGES ON *.* TO '@ADMIN_USER@'@'%' WITH GRANT OPTION;
 CREATE USER IF NOT EXISTS '@REPL_USER@'@'%' IDENTIFIED BY '$repl_pw';
-GRANT REPLICATION SLAVE ON *.* TO '@REPL_USER@'@'%';
+GRANT @REPL_PRIVILEGES@ ON *.* TO '@REPL_USER@'@'%';
 ALTER USER 'root'@'localhost' IDENTIFIED BY '$admin_pw';
 SQL
 kill -TERM "$pid"
@@ -118,6 +119,7 @@ echo "bootstrap: done"
         .replace("@CLIENT@", p.client)
         .replace("@ADMIN_USER@", ADMIN_USER)
         .replace("@REPL_USER@", REPLICATION_USER)
+        .replace("@REPL_PRIVILEGES@", repl_privileges)
         .replace("@ADMIN_ENV@", ADMIN_PASSWORD_ENV)
         .replace("@REPL_ENV@", REPLICATION_PASSWORD_ENV)
         .replace("@MARKER@", BOOTSTRAP_MARKER)

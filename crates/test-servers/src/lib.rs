@@ -330,6 +330,55 @@ impl Instance {
         }
     }
 
+    /// Its data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// A node that lost its disk: SIGKILL, then a freshly initialized data
+    /// directory (root without a password, no other account) in place of
+    /// the old one, started on the same port with the same my.cnf.
+    pub fn wipe(&mut self) {
+        let template = self.installation.template(&self.dir.join("my.cnf"));
+        self.replace_data_with(|data| {
+            let copied = Command::new("cp")
+                .arg("-a")
+                .arg(&template)
+                .arg(data)
+                .status()
+                .expect("copy the template");
+            assert!(copied.success(), "copying {} failed", template.display());
+        });
+    }
+
+    /// SIGKILL, then `fill` makes the (removed) data directory anew, then
+    /// the server starts on it, same port and my.cnf.
+    pub fn replace_data_with(&mut self, fill: impl FnOnce(&Path)) {
+        self.kill9();
+        let data = self.data_dir();
+        fs::remove_dir_all(&data).expect("remove the data directory");
+        fill(&data);
+        if let Err(log) = self.spawn_and_wait() {
+            panic!("start of {} failed:\n{log}", self.dir.display());
+        }
+    }
+
+    /// Waits up to `limit` for the server to exit by itself; whether it did.
+    pub fn wait_exit(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while let Some(child) = self.child.as_mut() {
+            if child.try_wait().ok().flatten().is_some() {
+                self.child = None;
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        true
+    }
+
     /// Starts the server again on the same data directory and port.
     pub fn restart(&mut self) {
         self.kill9();
