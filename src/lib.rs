@@ -12,6 +12,7 @@
 //! - [`controller`]: `run`, the Kubernetes controller and the pair loop.
 //! - [`lease`]: the writer Lease, as the operator and the agents read it.
 //! - [`agent`]: the self-fencing agent beside each server.
+//! - [`reseed`]: copying the writer's data into a node that lost its own.
 //! - [`cli`]: the subcommands.
 
 pub mod accounts;
@@ -24,4 +25,5 @@ pub mod lease;
 pub mod mysql;
 pub mod render;
 pub mod request;
+pub mod reseed;
 pub mod topology;

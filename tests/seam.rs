@@ -1108,3 +1108,116 @@ async fn mysql_9_7_reseed_by_clone() {
         "{on_replica:?}"
     );
 }
+
+/// Re-seed on MariaDB: a node that lost its disk cannot catch up from a
+/// writer that purged its binary logs (receiver error 1236); the writer's
+/// backup is streamed over TCP as it is taken (`mariadb-backup --backup
+/// --stream=xbstream`), unpacked and prepared on the recipient, which
+/// starts on it, replicates from the GTID position the backup recorded,
+/// keeps its own server_id and auto_increment_offset, and replicates both
+/// ways again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_10_11_reseed_by_streamed_backup() {
+    use mysql_aa_operator::reseed::mariadb;
+    let mut pair = Pair::start(Kind::MariaDb).await;
+    pair.wire().await;
+    pair.admin[0].unfence().await.unwrap();
+    pair.sql(
+        0,
+        &[
+            "CREATE DATABASE app",
+            "CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(200))",
+            "INSERT INTO app.t (v) VALUES (REPEAT('a', 200)), (REPEAT('b', 200))",
+            "INSERT INTO app.t (v) SELECT v FROM app.t",
+            "INSERT INTO app.t (v) SELECT v FROM app.t",
+            "INSERT INTO app.t (v) SELECT v FROM app.t",
+        ],
+    )
+    .await;
+    pair.converge().await;
+    let before = pair.observe(1).await.info;
+    pair.sql(
+        0,
+        &[
+            "FLUSH BINARY LOGS",
+            "PURGE BINARY LOGS BEFORE NOW() + INTERVAL 1 DAY",
+        ],
+    )
+    .await;
+    let writer = pair.observe(0).await;
+    pair.nodes[1].wipe();
+    assert!(
+        client(&pair.nodes[1], "root", "")
+            .ensure_users(&passwords())
+            .await
+            .unwrap()
+    );
+    pair.admin[1]
+        .ensure_replication(&pair.source_for(1))
+        .await
+        .unwrap();
+    pair.wait_until(1, "the receiver failing on purged logs", |o| {
+        o.replica
+            .as_ref()
+            .is_some_and(|r| r.source_purged_needed_logs())
+    })
+    .await;
+    // The stream, over TCP as between two pods.
+    let bin = pair.nodes[0].installation.prefix.join("usr/bin");
+    let donor = mariadb::Donor {
+        program: bin.join("mariadb-backup"),
+        datadir: pair.nodes[0].data_dir(),
+        host: pair.nodes[0].host.clone(),
+        port: pair.nodes[0].port,
+        user: ADMIN_USER.into(),
+        password: Password::new(ADMIN_PW),
+        scratch: pair.nodes[0].dir.join("tmp/seed"),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = listener.local_addr().unwrap();
+    let sender = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        mariadb::send(&donor, &mut socket).await
+    });
+    let target = pair.nodes[1].dir.join("tmp/seeded");
+    let mut socket = tokio::net::TcpStream::connect(at).await.unwrap();
+    let position = mariadb::receive(
+        &bin.join("mariadb-backup"),
+        &bin.join("mbstream"),
+        &mut socket,
+        &target,
+    )
+    .await
+    .unwrap()
+    .expect("the backup records a GTID position");
+    let sent = sender.await.unwrap().unwrap();
+    eprintln!("streamed {sent} bytes; position {position}");
+    assert!(sent > 1_000_000, "a whole data directory: {sent} bytes");
+    assert_eq!(position, writer.gtid_executed, "the writer's position");
+    pair.nodes[1].replace_data_with(|data| std::fs::rename(&target, data).unwrap());
+    pair.admin[1].stop_replica().await.unwrap();
+    pair.admin[1].set_replica_position(&position).await.unwrap();
+    pair.wire().await;
+    pair.sql(0, &["INSERT INTO app.t (v) VALUES ('after')"])
+        .await;
+    pair.converge().await;
+    let after = pair.observe(1).await;
+    assert!(
+        after.replica.as_ref().is_some_and(|r| r.running()),
+        "{after:?}"
+    );
+    assert_eq!(after.info.server_id, before.server_id, "its own server_id");
+    assert!(after.read_only, "a re-seeded node starts read-only");
+    let mut c = pair.conn(1, ADMIN_USER, ADMIN_PW).await;
+    let (offset, rows): (u32, u64) = c
+        .query_first("SELECT @@auto_increment_offset, (SELECT COUNT(*) FROM app.t)")
+        .await
+        .unwrap()
+        .unwrap();
+    c.disconnect().await.unwrap();
+    assert_eq!(
+        (offset, rows),
+        (2, 17),
+        "its own offset (my.cnf), every row"
+    );
+}

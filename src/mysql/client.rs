@@ -821,6 +821,19 @@ impl Server for MySqlClient {
         }
     }
 
+    async fn set_replica_position(&self, gtid: &str) -> Result<(), SqlError> {
+        const OP: &str = "set_replica_position";
+        let mut conn = self.conn(OP).await?;
+        if self.flavor(&mut conn).await? != Flavor::MariaDB {
+            return Err(
+                self.unexpected(OP, "only MariaDB's replicas start at a given GTID position")
+            );
+        }
+        self.query(&mut conn, OP, &dialect::set_replica_position(gtid))
+            .await
+            .map(drop)
+    }
+
     async fn clone_status(&self) -> Result<Option<CloneStatus>, SqlError> {
         const OP: &str = "clone_status";
         let mut conn = self.conn(OP).await?;

@@ -228,6 +228,11 @@ pub const CLONE_STATUS: &str = "SELECT s.STATE AS state, s.ERROR_NO AS error, \
      (SELECT COALESCE(SUM(p.ESTIMATE), 0) FROM performance_schema.clone_progress p) AS total \
      FROM performance_schema.clone_status s";
 
+/// MariaDB: where replication from the source starts.
+pub fn set_replica_position(gtid: &str) -> String {
+    format!("SET GLOBAL gtid_slave_pos = {}", quote(gtid))
+}
+
 /// MySQL: 0 when `user`@'%' holds `BACKUP_ADMIN` (the clone donor's
 /// privilege), 1 when it lacks it.
 pub fn missing_backup_admin(user: &str) -> String {

@@ -385,6 +385,12 @@ pub trait Server {
         limit: Duration,
     ) -> impl Future<Output = Result<CloneOutcome, SqlError>> + Send;
 
+    /// MariaDB: the GTID position replication from the source starts at
+    /// (`gtid_slave_pos`): a re-seeded node's, from its backup. Replication
+    /// must be stopped.
+    fn set_replica_position(&self, gtid: &str)
+    -> impl Future<Output = Result<(), SqlError>> + Send;
+
     /// MySQL: the last clone into this server, `None` when there was none.
     fn clone_status(&self) -> impl Future<Output = Result<Option<CloneStatus>, SqlError>> + Send;
 

@@ -1189,6 +1189,19 @@ pub fn decide(input: &Input) -> Plan {
     }
     keep_writer_channel_safe(input, &mut plan);
     let durability = durability_steps(input, &plan);
+    // The lost writer's pod, deleted (terminating), is out of the writer
+    // Service's ready endpoints already: its label changes after the new
+    // writer's, so the Service's first update after the deletion routes to
+    // the new writer (kube-proxy syncs a burst of two updates at once, then
+    // at most one a second).
+    let deleted =
+        |n: &NodeFacts| n.terminating || plan.steps.contains(&Step::Isolate { node: n.ordinal });
+    let (late_labels, replica_labels): (Vec<Step>, Vec<Step>) =
+        replica_labels.into_iter().partition(|step| {
+            matches!(step, Step::Label { node, .. }
+                if plan.failover.is_some_and(|(from, _)| from == *node)
+                    && deleted(&input.nodes[*node as usize % 2]))
+        });
     plan.steps.extend(fences);
     plan.steps.extend(replica_labels);
     if let Some(Switchover::Move { from, to }) = plan.switchover {
@@ -1197,6 +1210,7 @@ pub fn decide(input: &Input) -> Plan {
     plan.steps.extend(durability.before_unfence);
     plan.steps.extend(unfences);
     plan.steps.extend(writer_labels);
+    plan.steps.extend(late_labels);
     plan.steps.extend(durability.last);
     if plan.steps.is_empty() && plan.switchover.is_none() {
         roll(input, &mut plan, &health);
