@@ -104,7 +104,10 @@ pub async fn send<W: AsyncWrite + Unpin>(d: &Donor, sink: &mut W) -> io::Result<
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
-    let mut out = child.stdout.take().expect("piped");
+    let mut out = child
+        .stdout
+        .take()
+        .ok_or_else(|| io::Error::other("mariadb-backup: no standard output"))?;
     let copied = tokio::io::copy(&mut out, sink).await;
     sink.flush().await?;
     let output = child.wait_with_output().await?;
@@ -132,7 +135,10 @@ pub async fn receive<R: AsyncRead + Unpin>(
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
-    let mut input = child.stdin.take().expect("piped");
+    let mut input = child
+        .stdin
+        .take()
+        .ok_or_else(|| io::Error::other("mbstream: no standard input"))?;
     let copied = tokio::io::copy(source, &mut input).await;
     drop(input);
     let output = child.wait_with_output().await?;
