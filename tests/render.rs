@@ -469,12 +469,13 @@ fn durability_and_tls_settings_follow_the_spec() {
     pair.spec.replication.tls.secret_name = Some("repl-tls".into());
     let r = render::render(&pair).unwrap();
     let opts = cnf(&r, 1);
-    // SingleWriter defaults to SemiSync: plugins loaded, waiting off at boot
-    // (the operator turns it on on the writer), no fallback by itself.
+    // SingleWriter defaults to SemiSync: plugins loaded (and the clone
+    // plugin, for re-seeds), waiting off at boot (the operator turns it on
+    // on the writer), no fallback by itself.
     assert_eq!(pair.spec.durability(), DurabilityMode::SemiSync);
     assert_eq!(
         opts["plugin_load_add"],
-        ["semisync_source.so", "semisync_replica.so"]
+        ["mysql_clone.so", "semisync_source.so", "semisync_replica.so"]
     );
     assert_eq!(one(&opts, "loose_rpl_semi_sync_source_enabled"), "OFF");
     assert_eq!(one(&opts, "loose_rpl_semi_sync_replica_enabled"), "ON");
@@ -500,7 +501,8 @@ fn durability_and_tls_settings_follow_the_spec() {
         one(&maria_opts, "rpl_semi_sync_master_timeout"),
         "4294967295"
     );
-    // Async, and MultiWriter's default: no semi-sync at all.
+    // Async, and MultiWriter's default: no semi-sync at all (the clone
+    // plugin only).
     let mut async_pair = load("pair.yaml");
     async_pair.spec.replication.durability = Some(DurabilityMode::Async);
     let mut multi = load("pair.yaml");
@@ -508,11 +510,8 @@ fn durability_and_tls_settings_follow_the_spec() {
     multi.spec.replication.durability = None;
     for p in [async_pair, multi] {
         let o = cnf(&render::render(&p).unwrap(), 0);
-        assert!(
-            o.keys()
-                .all(|k| !k.contains("semi_sync") && k != "plugin_load_add"),
-            "{o:?}"
-        );
+        assert!(o.keys().all(|k| !k.contains("semi_sync")), "{o:?}");
+        assert_eq!(o["plugin_load_add"], ["mysql_clone.so"]);
     }
     assert_eq!(one(&opts, "ssl_ca"), "/etc/mysql-aa-tls/ca.crt");
     let pod = r.statefulset.spec.template.spec.as_ref().unwrap();
