@@ -475,7 +475,11 @@ fn durability_and_tls_settings_follow_the_spec() {
     assert_eq!(pair.spec.durability(), DurabilityMode::SemiSync);
     assert_eq!(
         opts["plugin_load_add"],
-        ["mysql_clone.so", "semisync_source.so", "semisync_replica.so"]
+        [
+            "mysql_clone.so",
+            "semisync_source.so",
+            "semisync_replica.so"
+        ]
     );
     assert_eq!(one(&opts, "loose_rpl_semi_sync_source_enabled"), "OFF");
     assert_eq!(one(&opts, "loose_rpl_semi_sync_replica_enabled"), "ON");

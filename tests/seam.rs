@@ -1052,13 +1052,20 @@ async fn mysql_9_7_reseed_by_clone() {
         .await;
     assert_eq!(stuck.gtid_executed, "", "a fresh node has executed nothing");
     pair.admin[1].stop_replica().await.unwrap();
+    // The pod's bootstrap marker, in the data directory.
+    let marker = pair.nodes[1].data_dir().join(".mysql-aa-bootstrapped");
+    std::fs::write(&marker, "").unwrap();
     let outcome = pair.admin[1]
-        .clone_from(&pair.source_for(1), Duration::from_secs(120))
+        .clone_data_from(&pair.source_for(1), Duration::from_secs(120))
         .await
         .unwrap();
     assert_eq!(outcome, CloneOutcome::RestartNeeded);
     let exited = pair.nodes[1].wait_exit(Duration::from_secs(30));
     eprintln!("after the clone the recipient exited by itself: {exited}");
+    assert!(
+        marker.exists(),
+        "the bootstrap marker survives the clone (the pod's init container keeps the data)"
+    );
     pair.nodes[1].restart();
     let status = pair.admin[1]
         .clone_status()

@@ -87,6 +87,57 @@ pub struct MySQLActiveActiveStatus {
     /// The last divergence check, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub divergence: Option<DivergenceReport>,
+
+    /// The re-seed running now, or the last one: a node given a copy of the
+    /// writer's data because it could not catch up otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<SeedStatus>,
+}
+
+/// A re-seed of one node from the writer (`status.seed`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedStatus {
+    /// Pod re-seeded.
+    pub node: String,
+    /// Pod its data comes from (the writer).
+    pub donor: String,
+    /// Why: `SourcePurgedLogs` (the writer no longer has binary logs the
+    /// node needs).
+    pub reason: String,
+    /// `Seeding` (copying), `Restarting` (the copy is in place; the server
+    /// restarts on it), `Finished` (it replicates from the writer again) or
+    /// `Failed` (see `message`; retried with back-off, the writer untouched).
+    pub phase: SeedPhase,
+    /// Details: what failed, what to do.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// When this attempt started.
+    pub started_at: Time,
+    /// When it finished or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Time>,
+    /// Bytes copied so far (MySQL's clone reports them).
+    #[serde(default)]
+    pub bytes_done: u64,
+    /// Bytes to copy, as the donor estimated them.
+    #[serde(default)]
+    pub bytes_total: u64,
+    /// Attempts for this node and reason so far (1 for the first).
+    pub attempt: u32,
+}
+
+/// Phase of a re-seed.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum SeedPhase {
+    /// The copy is running.
+    Seeding,
+    /// The copy is in place; the server restarts on it.
+    Restarting,
+    /// The node replicates from the writer again.
+    Finished,
+    /// The attempt failed; it is retried with back-off.
+    Failed,
 }
 
 /// A replica that is not promotable (`status.staleReplica`).

@@ -38,6 +38,9 @@
 //! | `DivergenceChecked` | Normal | `CheckDivergence` | a divergence check found both nodes' tables identical |
 //! | `DivergenceFound` | Warning | `CheckDivergence` | a divergence check found tables that differ; names them |
 //! | `DivergenceNotCompared` | Warning | `CheckDivergence` | a divergence check found no quiet point (writes in progress) or could not read a node |
+//! | `SeedStarted` | Normal | `Reseed` | a node that cannot catch up (the writer purged binary logs it needs) started copying the writer's data |
+//! | `SeedFinished` | Normal | `Reseed` | a re-seeded node restarted on the copy and replicates from the writer again; says how long it took and how many bytes |
+//! | `SeedFailed` | Warning | `Reseed` | a re-seed attempt failed (quotes why); the writer is untouched; retried after a back-off |
 
 use kube::runtime::events::EventType;
 
@@ -80,6 +83,10 @@ pub enum Reason {
     DivergenceFound,
     /// A divergence check compared nothing.
     DivergenceNotCompared,
+    /// A re-seeded node replicates again.
+    SeedFinished,
+    /// A re-seed attempt failed.
+    SeedFailed,
 }
 
 /// The plan steps, by name (the reason of the Event each one publishes).
@@ -121,6 +128,8 @@ pub enum StepName {
     AcknowledgementsWaived,
     /// [`Step::ClearStale`].
     ReplicaCaughtUp,
+    /// [`Step::Reseed`].
+    SeedStarted,
 }
 
 impl StepName {
@@ -145,6 +154,7 @@ impl StepName {
             Step::SemiSyncOn { .. } => StepName::AcknowledgementsRequired,
             Step::SemiSyncOff { .. } => StepName::AcknowledgementsWaived,
             Step::ClearStale { .. } => StepName::ReplicaCaughtUp,
+            Step::Reseed { .. } => StepName::SeedStarted,
         }
     }
 
@@ -169,6 +179,7 @@ impl StepName {
             StepName::AcknowledgementsRequired => "AcknowledgementsRequired",
             StepName::AcknowledgementsWaived => "AcknowledgementsWaived",
             StepName::ReplicaCaughtUp => "ReplicaCaughtUp",
+            StepName::SeedStarted => "SeedStarted",
         }
     }
 
@@ -193,6 +204,7 @@ impl StepName {
             StepName::AcknowledgementsRequired => "SemiSyncOn",
             StepName::AcknowledgementsWaived => "SemiSyncOff",
             StepName::ReplicaCaughtUp => "ClearStale",
+            StepName::SeedStarted => "Reseed",
         }
     }
 }
@@ -218,6 +230,8 @@ impl Reason {
             Reason::DivergenceChecked => "DivergenceChecked",
             Reason::DivergenceFound => "DivergenceFound",
             Reason::DivergenceNotCompared => "DivergenceNotCompared",
+            Reason::SeedFinished => "SeedFinished",
+            Reason::SeedFailed => "SeedFailed",
         }
     }
 
@@ -237,7 +251,8 @@ impl Reason {
             | Reason::SwitchoverRefused
             | Reason::SwitchoverFailed
             | Reason::DivergenceFound
-            | Reason::DivergenceNotCompared => EventType::Warning,
+            | Reason::DivergenceNotCompared
+            | Reason::SeedFailed => EventType::Warning,
             _ => EventType::Normal,
         }
     }
@@ -269,11 +284,12 @@ impl Reason {
             Reason::DivergenceChecked | Reason::DivergenceFound | Reason::DivergenceNotCompared => {
                 "CheckDivergence"
             }
+            Reason::SeedFinished | Reason::SeedFailed => "Reseed",
         }
     }
 
     /// Every reason, for the catalogue's test.
-    pub const ALL: [Reason; 34] = [
+    pub const ALL: [Reason; 37] = [
         Reason::SecretGenerated,
         Reason::CredentialsMissing,
         Reason::InvalidSpec,
@@ -308,6 +324,9 @@ impl Reason {
         Reason::DivergenceChecked,
         Reason::DivergenceFound,
         Reason::DivergenceNotCompared,
+        Reason::Step(StepName::SeedStarted),
+        Reason::SeedFinished,
+        Reason::SeedFailed,
     ];
 }
 

@@ -76,6 +76,11 @@ pub struct Metrics {
     /// and small lag moves; `refresh`: positions only, at most once a
     /// minute).
     pub status_writes: Family<KindLabels, Counter>,
+    /// Re-seeds, by result (`started`, `finished`, `failed`).
+    pub seeds: Family<KindLabels, Counter>,
+    /// Duration of finished re-seeds, from the start of the copy until the
+    /// node replicates again.
+    pub seed_seconds: Histogram,
     /// Set once the controller's cache is synced.
     pub ready: AtomicBool,
 }
@@ -102,6 +107,10 @@ impl Default for Metrics {
             diverged_tables: Family::default(),
             loop_cycles: Family::default(),
             status_writes: Family::default(),
+            seeds: Family::default(),
+            seed_seconds: Histogram::new([
+                5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+            ]),
             ready: AtomicBool::new(false),
             registry: Registry::default(),
         };
@@ -162,6 +171,12 @@ impl Default for Metrics {
             "status_writes",
             "Status writes by why",
             m.status_writes.clone(),
+        );
+        registry.register("seeds", "Re-seeds by result", m.seeds.clone());
+        registry.register(
+            "seed_duration_seconds",
+            "Duration of finished re-seeds",
+            m.seed_seconds.clone(),
         );
         Self { registry, ..m }
     }

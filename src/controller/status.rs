@@ -40,6 +40,9 @@ pub struct Outcome {
     /// `status.staleReplica` as a step wrote it this cycle (`Some(None)`:
     /// removed).
     pub stale: Option<Option<crate::api::StaleReplica>>,
+    /// The re-seed running or last finished, as the loop knows it (`None`:
+    /// status keeps what it had).
+    pub seed: Option<crate::api::SeedStatus>,
 }
 
 fn condition(
@@ -195,6 +198,7 @@ pub fn build(
             .and_then(|c| c.request_id.clone())
             .or(old.answered_switchover_request.clone()),
         divergence: outcome.divergence.clone().or(old.divergence.clone()),
+        seed: outcome.seed.clone().or(old.seed.clone()),
         skipped_transactions: old.skipped_transactions.clone(),
         writer_epoch: outcome.epoch.unwrap_or(old.writer_epoch),
         stale_replica: outcome.stale.clone().unwrap_or(old.stale_replica.clone()),

@@ -795,12 +795,12 @@ impl Server for MySqlClient {
         Ok(out)
     }
 
-    async fn clone_from(
+    async fn clone_data_from(
         &self,
         donor: &SourceSpec,
         limit: Duration,
     ) -> Result<CloneOutcome, SqlError> {
-        const OP: &str = "clone_from";
+        const OP: &str = "clone_data_from";
         let mut conn = self.conn(OP).await?;
         if self.flavor(&mut conn).await? != Flavor::MySQL {
             return Err(self.unexpected(

@@ -379,7 +379,7 @@ pub trait Server {
     /// clone plugin; `donor`'s account needs `BACKUP_ADMIN`), within
     /// `limit`. Replication must be stopped. Keeps the server's own
     /// `server_id`, `auto_increment_offset` (my.cnf) and `server_uuid`.
-    fn clone_from(
+    fn clone_data_from(
         &self,
         donor: &SourceSpec,
         limit: Duration,

@@ -3,7 +3,7 @@
 //! copy of the writer's data, then replicates from the writer again.
 //!
 //! - MySQL: the clone plugin, driven through the seam
-//!   ([`crate::mysql::Server::clone_from`]): the recipient copies the
+//!   ([`crate::mysql::Server::clone_data_from`]): the recipient copies the
 //!   donor's data over the MySQL protocol, then restarts on it.
 //! - MariaDB: [`mariadb`]: a physical backup of the donor streamed as it is
 //!   taken (`mariadb-backup --backup --stream=xbstream`), unpacked on the

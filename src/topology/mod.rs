@@ -43,6 +43,9 @@
 use crate::api::{ApplierErrorPolicy, DurabilityMode, Engine, WriteMode};
 use crate::mysql::{ApplierFailure, ChannelTls, Flavor, Observation, ThreadState, gtid};
 
+mod reseed;
+pub use reseed::{SeedInput, SeedReason, SeedVerdict};
+
 /// Role of a node, as in the `mysql-aa.io/role` pod label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -160,6 +163,8 @@ pub struct Input {
     pub durability: DurabilityInput,
     /// The writer Lease (SingleWriter).
     pub lease: LeaseInput,
+    /// Re-seeds running or backing off.
+    pub seed: SeedInput,
 }
 
 /// The writer Lease (SingleWriter), as the operator sees it
@@ -322,6 +327,17 @@ pub enum Step {
         /// The current epoch.
         epoch: u64,
     },
+    /// Copy the writer `from`'s data into `node` (which cannot catch up by
+    /// replication), then restart it on the copy. Runs beside the loop; the
+    /// node is not promotable until it replicates again.
+    Reseed {
+        /// The recipient.
+        node: u32,
+        /// The donor: the writer.
+        from: u32,
+        /// Why.
+        reason: SeedReason,
+    },
     /// Skip exactly the failing transaction on `node` (SkipAndRecord).
     SkipTransaction {
         /// Ordinal.
@@ -387,6 +403,18 @@ pub enum Problem {
         /// Ordinal.
         node: u32,
     },
+    /// The node is being re-seeded from the writer.
+    Seeding {
+        /// Ordinal.
+        node: u32,
+    },
+    /// The node needs a copy of the writer's data, and none starts now.
+    SeedHeld {
+        /// Ordinal.
+        node: u32,
+        /// Why none starts.
+        why: String,
+    },
 }
 
 impl std::fmt::Display for Problem {
@@ -414,6 +442,14 @@ impl std::fmt::Display for Problem {
             Problem::Errant { node, set } => write!(
                 f,
                 "ordinal {node} has errant transactions (executed, but not on the writer): {set}"
+            ),
+            Problem::Seeding { node } => write!(
+                f,
+                "ordinal {node} is being re-seeded from the writer (status.seed); it is not promotable until it replicates again"
+            ),
+            Problem::SeedHeld { node, why } => write!(
+                f,
+                "ordinal {node} cannot catch up (the writer purged binary logs it needs) and needs a re-seed: {why}"
             ),
         }
     }
@@ -446,6 +482,12 @@ pub enum Hold {
     /// `SemiSync`: the candidate is recorded stale (it stopped
     /// acknowledging; the writer then committed without it).
     CandidateStale {
+        /// Ordinal.
+        candidate: u32,
+    },
+    /// The candidate lacks data the writer purged from its binary logs, or
+    /// is being re-seeded.
+    CandidateNeedsSeed {
         /// Ordinal.
         candidate: u32,
     },
@@ -496,6 +538,10 @@ impl std::fmt::Display for NoWriter {
                     Hold::CandidateStale { candidate } => write!(
                         f,
                         "ordinal {candidate} cannot take over: it is stale (status.staleReplica: the writer committed without its acknowledgement)"
+                    ),
+                    Hold::CandidateNeedsSeed { candidate } => write!(
+                        f,
+                        "ordinal {candidate} cannot take over: it lacks data the writer purged from its binary logs (it needs a re-seed)"
                     ),
                     Hold::WriterLeaseLive => write!(
                         f,
@@ -673,6 +719,8 @@ fn elect(input: &Input) -> (Option<u32>, Option<NoWriter>) {
             Hold::WriterLeaseLive
         } else if !(usable(candidate) && engine_ok) {
             Hold::CandidateNotReady { candidate: c }
+        } else if reseed::needs_seed(candidate) || input.seed.running == Some(c) {
+            Hold::CandidateNeedsSeed { candidate: c }
         } else if !wired_to(input, candidate, node) {
             Hold::CandidateNotReplicating { candidate: c }
         } else if let Some(set) = candidate_errant(input, candidate) {
@@ -1008,6 +1056,10 @@ pub fn decide(input: &Input) -> Plan {
         if peer.address.is_none() {
             continue;
         }
+        // Replication cannot bring it back: the re-seed (below) does.
+        if reseed::needs_seed(node) || input.seed.running == Some(node.ordinal) {
+            continue;
+        }
         let wired = wired_to(input, node, peer);
         let replica = o.replica.as_ref();
         if wired && halted(o) {
@@ -1189,19 +1241,6 @@ pub fn decide(input: &Input) -> Plan {
     }
     keep_writer_channel_safe(input, &mut plan);
     let durability = durability_steps(input, &plan);
-    // The lost writer's pod, deleted (terminating), is out of the writer
-    // Service's ready endpoints already: its label changes after the new
-    // writer's, so the Service's first update after the deletion routes to
-    // the new writer (kube-proxy syncs a burst of two updates at once, then
-    // at most one a second).
-    let deleted =
-        |n: &NodeFacts| n.terminating || plan.steps.contains(&Step::Isolate { node: n.ordinal });
-    let (late_labels, replica_labels): (Vec<Step>, Vec<Step>) =
-        replica_labels.into_iter().partition(|step| {
-            matches!(step, Step::Label { node, .. }
-                if plan.failover.is_some_and(|(from, _)| from == *node)
-                    && deleted(&input.nodes[*node as usize % 2]))
-        });
     plan.steps.extend(fences);
     plan.steps.extend(replica_labels);
     if let Some(Switchover::Move { from, to }) = plan.switchover {
@@ -1210,10 +1249,22 @@ pub fn decide(input: &Input) -> Plan {
     plan.steps.extend(durability.before_unfence);
     plan.steps.extend(unfences);
     plan.steps.extend(writer_labels);
-    plan.steps.extend(late_labels);
     plan.steps.extend(durability.last);
     if plan.steps.is_empty() && plan.switchover.is_none() {
         roll(input, &mut plan, &health);
+    }
+    if let Some(n) = input.seed.running {
+        health.degraded.push(Problem::Seeding { node: n });
+    }
+    match reseed::verdict(input, plan.writer, plan.failover.is_some()) {
+        Some(SeedVerdict::Start { node, from, reason }) => {
+            health.degraded.push(Problem::Seeding { node });
+            plan.steps.push(Step::Reseed { node, from, reason });
+        }
+        Some(SeedVerdict::Held { node, why, .. }) => {
+            health.degraded.push(Problem::SeedHeld { node, why });
+        }
+        None => {}
     }
     let claim = claim_epoch(input, &plan);
     hand_lease(input, &mut plan, claim.as_ref());

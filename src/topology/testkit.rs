@@ -170,6 +170,7 @@ pub fn input(mode: WriteMode, current_writer: Option<u32>, nodes: [NodeFacts; 2]
         // No Lease (as before the reconcile creates it): rows about the
         // Lease set one with `leased`.
         lease: LeaseInput::default(),
+        seed: SeedInput::default(),
     }
 }
 

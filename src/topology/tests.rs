@@ -230,10 +230,9 @@ fn cases() -> Vec<Case> {
                 Step::StopReceiving { node: 1 },
                 Step::Isolate { node: 0 },
                 Step::Promote { node: 1, from: 0 },
+                label(0, Replica),
                 Step::Unfence { node: 1 },
                 label(1, Writer),
-                // Its pod deleted, the old writer is relabelled last.
-                label(0, Replica),
             ],
             writer: Some(1),
             check: |p| assert_eq!(p.failover, Some((0, 1))),
@@ -797,10 +796,9 @@ fn cases() -> Vec<Case> {
                 claim(1),
                 Step::StopReceiving { node: 1 },
                 Step::Promote { node: 1, from: 0 },
+                label(0, Replica),
                 Step::Unfence { node: 1 },
                 label(1, Writer),
-                // Its pod deleted, the old writer is relabelled last.
-                label(0, Replica),
             ],
             writer: Some(1),
             check: |p| assert_eq!(p.failover, Some((0, 1))),
@@ -969,10 +967,9 @@ fn cases() -> Vec<Case> {
                 Step::StopReceiving { node: 1 },
                 Step::Isolate { node: 0 },
                 Step::Promote { node: 1, from: 0 },
+                label(0, Replica),
                 Step::Unfence { node: 1 },
                 label(1, Writer),
-                // Its pod deleted, the old writer is relabelled last.
-                label(0, Replica),
             ],
             writer: Some(1),
             check: |p| assert_eq!(p.failover, Some((0, 1))),
@@ -1110,16 +1107,12 @@ fn check_invariants(input: &Input, plan: &Plan) {
         .map(|n| n.server.as_ref().is_ok_and(|o| !o.fenced()))
         .collect();
     let mut labels: Vec<Option<Role>> = input.nodes.iter().map(|n| n.role_label).collect();
-    // A terminating pod is out of the Services' ready endpoints: its label
-    // routes nothing.
-    let mut terminating: Vec<bool> = input.nodes.iter().map(|n| n.terminating).collect();
     let before_two_writable = writable.iter().all(|w| *w);
     for step in &plan.steps {
         match step {
             Step::Fence { node } => writable[*node as usize] = false,
             Step::Unfence { node } => writable[*node as usize] = true,
             Step::Label { node, role } => labels[*node as usize] = Some(*role),
-            Step::Isolate { node } => terminating[*node as usize] = true,
             _ => {}
         }
         if !before_two_writable {
@@ -1129,13 +1122,8 @@ fn check_invariants(input: &Input, plan: &Plan) {
             );
         }
         assert!(
-            labels
-                .iter()
-                .zip(&terminating)
-                .filter(|(l, t)| **l == Some(Writer) && !**t)
-                .count()
-                <= 1,
-            "two writer labels routing after {step:?}"
+            labels.iter().filter(|l| **l == Some(Writer)).count() <= 1,
+            "two writer labels after {step:?}"
         );
     }
     for step in &plan.steps {
@@ -1397,10 +1385,9 @@ fn semi_sync_table() {
                 Step::StopReceiving { node: 1 },
                 Step::Isolate { node: 0 },
                 Step::Promote { node: 1, from: 0 },
+                label(0, Replica),
                 Step::Unfence { node: 1 },
                 label(1, Writer),
-                // Its pod deleted, the old writer is relabelled last.
-                label(0, Replica),
             ],
             Some(1),
         ),
@@ -1564,10 +1551,10 @@ fn lease_table() {
     let hand = |node, epoch| Step::HandLease { node, epoch };
     let failover_tail = vec![
         Step::Promote { node: 1, from: 0 },
+        label(0, Replica),
         hand(1, 1),
         Step::Unfence { node: 1 },
         label(1, Writer),
-        label(0, Replica),
     ];
     let with_tail = |head: Vec<Step>| {
         let mut v = head;
@@ -1721,4 +1708,140 @@ fn lease_table() {
             hold: Hold::WriterLeaseLive
         })
     );
+}
+
+/// Re-seeds: a replica whose receiver stopped on logs the writer purged is
+/// never re-wired (replication cannot bring it back); it is re-seeded from
+/// a settled, writable writer when the engine's re-seed runs in the
+/// operator, and otherwise says why not; it is never promoted.
+#[test]
+fn reseed_table() {
+    let purged = |mut n: NodeFacts| {
+        let r = obs(&mut n).replica.as_mut().unwrap();
+        r.io_running = ThreadState::No;
+        r.last_io_errno = 1236;
+        n
+    };
+    let needing = || {
+        let [w, r] = healthy();
+        [w, purged(r)]
+    };
+    let start = Step::Reseed {
+        node: 1,
+        from: 0,
+        reason: SeedReason::SourcePurgedLogs,
+    };
+    let held = |p: &Plan| {
+        p.health
+            .degraded
+            .iter()
+            .find_map(|d| match d {
+                Problem::SeedHeld { node: 1, why } => Some(why.clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    // (what, input, a Reseed step, held because (substring, "" if not held))
+    let rows: Vec<(&str, Input, bool, &str)> = vec![
+        (
+            "MySQL, settled writer: re-seeded",
+            input(SingleWriter, Some(0), needing()),
+            true,
+            "",
+        ),
+        (
+            "a copy runs into it: nothing more",
+            {
+                let mut i = input(SingleWriter, Some(0), needing());
+                i.seed.running = Some(1);
+                i
+            },
+            false,
+            "",
+        ),
+        (
+            "the last attempt failed: held during the back-off",
+            {
+                let mut i = input(SingleWriter, Some(0), needing());
+                i.seed.backing_off = true;
+                i
+            },
+            false,
+            "back-off",
+        ),
+        (
+            "MariaDB: held, said why",
+            {
+                let mut i = input(SingleWriter, Some(0), needing());
+                i.engine = Engine::MariaDB;
+                i
+            },
+            false,
+            "MariaDB",
+        ),
+        (
+            "errant transactions: held (a copy would discard them)",
+            {
+                let [w, r] = needing();
+                let r = with(r, |n| obs(n).gtid_executed = format!("{U0}:1-5,{U1}:1"));
+                input(SingleWriter, Some(0), [w, r])
+            },
+            false,
+            "errant",
+        ),
+        (
+            "MultiWriter: held (no single writer to copy from)",
+            input(MultiWriter, None, needing()),
+            false,
+            "MultiWriter",
+        ),
+        (
+            "the writer is lost: no copy, and the node is not promoted",
+            {
+                let [w, r] = needing();
+                let w = with(w, |n| n.server = Err("connection refused".into()));
+                after_window(input(SingleWriter, Some(0), [w, r]))
+            },
+            false,
+            "no settled writer",
+        ),
+    ];
+    for (what, input, reseeded, why) in rows {
+        let plan = decide(&input);
+        check_invariants(&input, &plan);
+        assert_eq!(
+            plan.steps.contains(&start),
+            reseeded,
+            "{what}: {:?}",
+            plan.steps
+        );
+        assert!(
+            !plan
+                .steps
+                .iter()
+                .any(|s| matches!(s, Step::WireReplication { node: 1, .. })),
+            "{what}: re-wired: {:?}",
+            plan.steps
+        );
+        assert!(
+            held(&plan).contains(why),
+            "{what}: {:?}",
+            plan.health.degraded
+        );
+        assert_eq!(held(&plan).is_empty(), why.is_empty(), "{what}");
+        if input.current_writer == Some(0) && !input.nodes[0].reachable() {
+            assert_eq!(plan.failover, None, "{what}");
+            assert!(
+                matches!(
+                    plan.health.no_writer_reason,
+                    Some(NoWriter::WriterLost {
+                        hold: Hold::CandidateNeedsSeed { candidate: 1 },
+                        ..
+                    })
+                ),
+                "{what}: {:?}",
+                plan.health.no_writer_reason
+            );
+        }
+    }
 }

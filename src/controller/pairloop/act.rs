@@ -106,12 +106,59 @@ fn describe(step: &Step, names: &Names) -> String {
             failure.errno,
             failure.message
         ),
+        Step::Reseed { node, from, reason } => format!(
+            "{} cannot catch up ({}): copying {}'s data into it; it is not promotable until it replicates again",
+            names.pod(*node),
+            reason.as_str(),
+            names.pod(*from)
+        ),
     }
+}
+
+/// The replication channel's view of `source`: its address, the
+/// replication account, the TLS the spec asks for.
+fn source_spec(
+    pair: &MySQLActiveActive,
+    observed: &Observed,
+    passwords: &AccountPasswords,
+    step: &'static str,
+    source: u32,
+) -> Result<SourceSpec, Error> {
+    let address = observed.facts[source as usize % 2]
+        .address
+        .clone()
+        .ok_or(Error::NoAddress { step, node: source })?;
+    Ok(SourceSpec {
+        endpoint: Endpoint {
+            host: address,
+            port: MYSQL_PORT,
+        },
+        user: REPLICATION_USER.into(),
+        password: passwords.replication.clone(),
+        tls: channel_tls(pair),
+    })
+}
+
+/// A re-seed a plan started: the loop runs it (seed.rs).
+#[derive(Debug)]
+pub struct SeedStart {
+    /// The recipient.
+    pub node: u32,
+    /// The donor.
+    pub from: u32,
+    /// Why.
+    pub reason: crate::topology::SeedReason,
+    /// The recipient's client.
+    pub client: Arc<MySqlClient>,
+    /// The donor, as the channel reaches it.
+    pub source: SourceSpec,
 }
 
 /// What the steps did that status records.
 #[derive(Debug, Default)]
 pub struct Acted {
+    /// A re-seed to run beside the loop.
+    pub seed: Option<SeedStart>,
     /// Transactions skipped under SkipAndRecord.
     pub skipped: Vec<SkippedTransaction>,
     /// Whether a promotion gave up transactions it could not apply in time.
@@ -293,26 +340,25 @@ async fn run_steps(
                 .map(drop)
                 .map_err(sql_err(*node)),
             Step::WireReplication { node, source } => {
-                let address = observed.facts[*source as usize % 2].address.clone().ok_or(
-                    Error::NoAddress {
-                        step: step_name,
-                        node: *source,
-                    },
-                )?;
-                let spec = SourceSpec {
-                    endpoint: Endpoint {
-                        host: address,
-                        port: MYSQL_PORT,
-                    },
-                    user: REPLICATION_USER.into(),
-                    password: passwords.replication.clone(),
-                    tls: channel_tls(pair),
-                };
+                let spec = source_spec(pair, observed, passwords, step_name, *source)?;
                 sql(*node)?
                     .ensure_replication(&spec)
                     .await
                     .map(drop)
                     .map_err(sql_err(*node))
+            }
+            Step::Reseed { node, from, reason } => {
+                // The copy runs beside the loop (seed.rs): this hands it
+                // over.
+                let source = source_spec(pair, observed, passwords, step_name, *from)?;
+                acted.seed = Some(SeedStart {
+                    node: *node,
+                    from: *from,
+                    reason: *reason,
+                    client: sql(*node)?.clone(),
+                    source,
+                });
+                Ok(())
             }
             Step::Fence { node } => sql(*node)?.fence().await.map(drop).map_err(sql_err(*node)),
             Step::Promote { node, .. } => {

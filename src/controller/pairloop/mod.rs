@@ -21,6 +21,7 @@ pub mod act;
 pub mod epoch;
 pub mod observe;
 pub mod record;
+pub mod seed;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -246,6 +247,8 @@ struct PairLoop {
     heartbeat_failed_at: Option<Instant>,
     failures: u32,
     divergence: Option<JoinHandle<DivergenceReport>>,
+    /// Re-seeds running beside the loop.
+    seeds: seed::Seeds,
 }
 
 fn now() -> Time {
@@ -274,6 +277,7 @@ impl PairLoop {
             heartbeat_failed_at: None,
             failures: 0,
             divergence: None,
+            seeds: seed::Seeds::default(),
         }
     }
 
@@ -397,7 +401,15 @@ impl PairLoop {
             [0, 1].map(|o: usize| observed.facts[o].address.as_deref()),
             Instant::now(),
         );
-        let input = observe::input(&pair, &observed, long_enough, acks_missing, lease);
+        self.seeds.collect(ctx, &pair, &observed).await;
+        let input = observe::input(
+            &pair,
+            &observed,
+            long_enough,
+            acks_missing,
+            lease,
+            self.seeds.input(),
+        );
         let plan = topology::decide(&input);
         self.writer_client = plan
             .writer
@@ -425,6 +437,19 @@ impl PairLoop {
             ));
         }
         let mut superseded = false;
+        if let Some(start) = done.seed {
+            tracing::info!(
+                "{}",
+                self.seeds.start(
+                    &crate::render::Names::of(&pair),
+                    (start.node, start.from, start.reason),
+                    start.client,
+                    start.source,
+                )
+            );
+            Metrics::count(&ctx.metrics.seeds, "started");
+        }
+        outcome.seed = self.seeds.take_news();
         outcome.skipped = done.skipped;
         outcome.epoch = done.epoch;
         outcome.stale = done.stale;

@@ -219,6 +219,7 @@ pub fn input(
     writer_down_long_enough: bool,
     acks_missing_long_enough: bool,
     lease: topology::LeaseInput,
+    seed: topology::SeedInput,
 ) -> Input {
     let names = Names::of(pair);
     let current_writer = pair
@@ -263,6 +264,7 @@ pub fn input(
             acks_missing_long_enough,
         },
         lease,
+        seed,
     }
 }
 

@@ -1,0 +1,268 @@
+//! Step `Reseed`, beside the loop: the copy of the writer's data into a
+//! node that cannot catch up runs as a task (it takes as long as the data
+//! takes to copy, and must never hold a failover back); each cycle collects
+//! its progress and its end, and tells the decision which node is being
+//! re-seeded. One re-seed at a time per pair; a failed attempt is retried
+//! after a back-off that doubles up to [`MAX_BACKOFF`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::api::{SeedPhase, SeedStatus};
+use crate::controller::context::Context;
+use crate::controller::events::Reason;
+use crate::mysql::{CloneOutcome, MySqlClient, Server, SourceSpec, SqlError};
+use crate::render::Names;
+use crate::topology::{SeedInput, SeedReason};
+
+use super::observe::Observed;
+
+/// The longest a clone statement may run.
+pub const CLONE_LIMIT: Duration = Duration::from_secs(6 * 3600);
+/// How long a node that has its copy may take to restart onto it before the
+/// attempt counts as failed.
+pub const RESTART_LIMIT: Duration = Duration::from_secs(180);
+/// The first back-off after a failed attempt.
+pub const FIRST_BACKOFF: Duration = Duration::from_secs(10);
+/// The longest back-off.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(600);
+
+/// The back-off after `failures` failed attempts in a row: 10 s, 20 s, 40
+/// s, ... at most [`MAX_BACKOFF`]. Pure.
+pub fn backoff(failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(16);
+    (FIRST_BACKOFF * (1u32 << exp)).min(MAX_BACKOFF)
+}
+
+struct Run {
+    node: u32,
+    donor: u32,
+    reason: SeedReason,
+    started: Instant,
+    started_at: Time,
+    attempt: u32,
+    phase: SeedPhase,
+    message: String,
+    bytes: (u64, u64),
+    /// The copy (`None` once it ended).
+    task: Option<JoinHandle<Result<CloneOutcome, SqlError>>>,
+    /// The copy ended: the node has been seen down since (its restart).
+    restarting_since: Option<Instant>,
+    seen_down: bool,
+    finished_at: Option<Time>,
+    client: Arc<MySqlClient>,
+}
+
+/// The pair's re-seeds, as the loop keeps them.
+#[derive(Default)]
+pub struct Seeds {
+    run: Option<Run>,
+    failures: u32,
+    retry_after: Option<Instant>,
+    /// The status to record this cycle, when it changed.
+    news: Option<SeedStatus>,
+}
+
+impl Seeds {
+    /// What the decision needs.
+    pub fn input(&self) -> SeedInput {
+        SeedInput {
+            running: self
+                .run
+                .as_ref()
+                .filter(|r| matches!(r.phase, SeedPhase::Seeding | SeedPhase::Restarting))
+                .map(|r| r.node),
+            backing_off: self.retry_after.is_some_and(|t| Instant::now() < t),
+        }
+    }
+
+    /// Starts copying `donor`'s data into `node` (its client `client`,
+    /// the donor as the replication channel reaches it).
+    pub fn start(
+        &mut self,
+        names: &Names,
+        (node, donor, reason): (u32, u32, SeedReason),
+        client: Arc<MySqlClient>,
+        source: SourceSpec,
+    ) -> String {
+        let attempt = self.failures + 1;
+        let c = client.clone();
+        let task = tokio::spawn(async move {
+            c.stop_replica().await?;
+            c.clone_data_from(&source, CLONE_LIMIT).await
+        });
+        self.run = Some(Run {
+            node,
+            donor,
+            reason,
+            started: Instant::now(),
+            started_at: Time(jiff::Timestamp::now()),
+            attempt,
+            phase: SeedPhase::Seeding,
+            message: String::new(),
+            bytes: (0, 0),
+            task: Some(task),
+            restarting_since: None,
+            seen_down: false,
+            finished_at: None,
+            client,
+        });
+        self.news = self.status(names);
+        format!(
+            "{} cannot catch up ({}): copying {}'s data into it (attempt {attempt})",
+            names.pod(node),
+            reason.as_str(),
+            names.pod(donor)
+        )
+    }
+
+    /// Collects the copy's progress and end, and the node's restart onto
+    /// it; publishes `SeedFinished`/`SeedFailed`.
+    pub async fn collect(
+        &mut self,
+        ctx: &Context,
+        pair: &crate::api::MySQLActiveActive,
+        observed: &Observed,
+    ) {
+        let names = Names::of(pair);
+        let Some(run) = self.run.as_mut() else {
+            return;
+        };
+        let mut ended: Option<Result<String, String>> = None;
+        match run.phase {
+            SeedPhase::Seeding => {
+                if let Ok(Some(s)) =
+                    tokio::time::timeout(Duration::from_secs(2), run.client.clone_status())
+                        .await
+                        .unwrap_or(Ok(None))
+                    && s.state == "In Progress"
+                {
+                    run.bytes = (s.bytes_done, s.bytes_total);
+                }
+                if let Some(t) = run.task.take_if(|t| t.is_finished()) {
+                    match t.await {
+                        Ok(Ok(_)) => {
+                            run.phase = SeedPhase::Restarting;
+                            run.restarting_since = Some(Instant::now());
+                            run.message = format!(
+                                "the copy is in place; {} restarts onto it",
+                                names.pod(run.node)
+                            );
+                        }
+                        Ok(Err(e)) => ended = Some(Err(e.to_string())),
+                        Err(e) => ended = Some(Err(format!("the copy's task ended: {e}"))),
+                    }
+                }
+            }
+            SeedPhase::Restarting => {
+                let facts = &observed.facts[run.node as usize % 2];
+                if !facts.reachable() {
+                    run.seen_down = true;
+                } else if run.seen_down
+                    && facts
+                        .server
+                        .as_ref()
+                        .is_ok_and(|o| !o.gtid_executed.is_empty())
+                {
+                    ended = Some(Ok(format!(
+                        "{} restarted on {}'s data and replicates from it again ({} bytes copied in {:.1} s)",
+                        names.pod(run.node),
+                        names.pod(run.donor),
+                        run.bytes.1.max(run.bytes.0),
+                        run.started.elapsed().as_secs_f64()
+                    )));
+                } else if run
+                    .restarting_since
+                    .is_some_and(|t| t.elapsed() > RESTART_LIMIT)
+                {
+                    ended = Some(Err(format!(
+                        "the copy is in place but {} did not restart onto it within {} s: delete its pod",
+                        names.pod(run.node),
+                        RESTART_LIMIT.as_secs()
+                    )));
+                }
+            }
+            SeedPhase::Finished | SeedPhase::Failed => {}
+        }
+        match ended {
+            Some(Ok(message)) => {
+                let elapsed = run.started.elapsed();
+                run.phase = SeedPhase::Finished;
+                run.finished_at = Some(Time(jiff::Timestamp::now()));
+                run.message = message.clone();
+                self.failures = 0;
+                self.retry_after = None;
+                crate::controller::metrics::Metrics::count(&ctx.metrics.seeds, "finished");
+                ctx.metrics.seed_seconds.observe(elapsed.as_secs_f64());
+                ctx.publish(pair, Reason::SeedFinished, message).await;
+            }
+            Some(Err(error)) => {
+                run.phase = SeedPhase::Failed;
+                run.finished_at = Some(Time(jiff::Timestamp::now()));
+                self.failures += 1;
+                let wait = backoff(self.failures);
+                self.retry_after = Some(Instant::now() + wait);
+                run.message = format!(
+                    "{error}; the writer is untouched; retried in {} s",
+                    wait.as_secs()
+                );
+                crate::controller::metrics::Metrics::count(&ctx.metrics.seeds, "failed");
+                let message = format!(
+                    "re-seed of {} from {} failed: {}",
+                    names.pod(run.node),
+                    names.pod(run.donor),
+                    run.message
+                );
+                ctx.publish(pair, Reason::SeedFailed, message).await;
+            }
+            None => {}
+        }
+        self.news = self.status(&names);
+    }
+
+    /// `status.seed` as this loop knows it.
+    pub fn status(&self, names: &Names) -> Option<SeedStatus> {
+        let run = self.run.as_ref()?;
+        Some(SeedStatus {
+            node: names.pod(run.node),
+            donor: names.pod(run.donor),
+            reason: run.reason.as_str().into(),
+            phase: run.phase,
+            message: run.message.clone(),
+            started_at: run.started_at.clone(),
+            finished_at: run.finished_at.clone(),
+            bytes_done: run.bytes.0,
+            bytes_total: run.bytes.1,
+            attempt: run.attempt,
+        })
+    }
+
+    /// The status to record this cycle (taken once).
+    pub fn take_news(&mut self) -> Option<SeedStatus> {
+        self.news.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum() {
+        let s = Duration::from_secs;
+        let cases = [
+            (1, s(10)),
+            (2, s(20)),
+            (3, s(40)),
+            (7, s(600)),
+            (40, s(600)),
+        ];
+        for (failures, want) in cases {
+            assert_eq!(backoff(failures), want, "{failures}");
+        }
+    }
+}

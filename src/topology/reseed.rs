@@ -1,0 +1,122 @@
+//! The re-seed decision (pure): which node gets a copy of the writer's
+//! data, or why none can start yet. A node needs one when its receiver
+//! stopped because the writer no longer has binary logs it needs (a node
+//! that lost its disk, or one that was away longer than the writer keeps
+//! its logs): replication alone cannot bring it back.
+
+use super::{Input, NodeFacts, flavor_of, gtid};
+use crate::api::{Engine, WriteMode};
+
+/// What the caller knows of re-seeds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SeedInput {
+    /// The node a copy runs into now (the caller's task), if any.
+    pub running: Option<u32>,
+    /// The back-off after a failed attempt is not over yet.
+    pub backing_off: bool,
+}
+
+/// Why a node needs the writer's data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeedReason {
+    /// The writer purged binary logs the node needs (receiver error 1236).
+    SourcePurgedLogs,
+}
+
+impl SeedReason {
+    /// As status and Events spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeedReason::SourcePurgedLogs => "SourcePurgedLogs",
+        }
+    }
+}
+
+/// The verdict for the node that needs a copy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SeedVerdict {
+    /// Copy the writer `from`'s data into `node`.
+    Start {
+        /// The recipient.
+        node: u32,
+        /// The donor: the writer.
+        from: u32,
+        /// Why.
+        reason: SeedReason,
+    },
+    /// `node` needs a copy; none starts now, because of `why`.
+    Held {
+        /// The node.
+        node: u32,
+        /// Why it needs one.
+        reason: SeedReason,
+        /// Why none starts.
+        why: String,
+    },
+}
+
+/// Whether `n`'s receiver stopped on logs its source purged.
+pub fn needs_seed(n: &NodeFacts) -> bool {
+    n.observation()
+        .and_then(|o| o.replica.as_ref())
+        .is_some_and(|r| r.source_purged_needed_logs())
+}
+
+/// The re-seed verdict of a plan whose writer is `writer` (SingleWriter),
+/// `failover` telling whether the plan replaces a lost writer. `None`:
+/// no node needs a copy, or one is being made. Pure.
+pub fn verdict(input: &Input, writer: Option<u32>, failover: bool) -> Option<SeedVerdict> {
+    let node = input
+        .nodes
+        .iter()
+        .find(|n| needs_seed(n) && input.seed.running != Some(n.ordinal))?;
+    if input.seed.running.is_some() {
+        return None;
+    }
+    let reason = SeedReason::SourcePurgedLogs;
+    let held = |why: &str| {
+        Some(SeedVerdict::Held {
+            node: node.ordinal,
+            reason,
+            why: why.to_string(),
+        })
+    };
+    if input.mode == WriteMode::MultiWriter {
+        return held(
+            "a re-seed copies the writer's data, and a MultiWriter pair has no single writer: rebuild the node by hand (README, runbook)",
+        );
+    }
+    let Some(w) = writer.filter(|_| !failover) else {
+        return held("the pair has no settled writer to copy from");
+    };
+    if w == node.ordinal {
+        return held("the writer itself is never re-seeded");
+    }
+    let Some(wo) = input.nodes[w as usize % 2]
+        .observation()
+        .filter(|o| o.writable())
+    else {
+        return held("the writer is not reachable and writable");
+    };
+    if input.engine == Engine::MariaDB {
+        return held(
+            "the automatic re-seed of MariaDB (a streamed mariadb-backup) is not run by the operator yet: rebuild the node by hand (README, runbook)",
+        );
+    }
+    let Some(o) = node.observation() else {
+        return held("its server does not answer");
+    };
+    if !gtid::contains(flavor_of(input.engine), &wo.gtid_executed, &o.gtid_executed) {
+        return held(
+            "it executed transactions the writer does not have (errant): a copy would discard them; rebuild it by hand once they are saved (README, runbook)",
+        );
+    }
+    if input.seed.backing_off {
+        return held("the last attempt failed: retrying after a back-off");
+    }
+    Some(SeedVerdict::Start {
+        node: node.ordinal,
+        from: w,
+        reason,
+    })
+}
