@@ -1052,6 +1052,8 @@ async fn mysql_9_7_reseed_by_clone() {
         .await;
     assert_eq!(stuck.gtid_executed, "", "a fresh node has executed nothing");
     pair.admin[1].stop_replica().await.unwrap();
+    // As the operator keeps a replica: fenced (super_read_only).
+    pair.admin[1].fence().await.unwrap();
     // The pod's bootstrap marker, in the data directory.
     let marker = pair.nodes[1].data_dir().join(".mysql-aa-bootstrapped");
     std::fs::write(&marker, "").unwrap();
@@ -1109,11 +1111,17 @@ async fn mysql_9_7_reseed_by_clone() {
     pair.sql(0, &["INSERT INTO app.t (v) VALUES ('after')"])
         .await;
     pair.converge().await;
-    let on_replica = pair.observe(1).await;
-    assert!(
-        on_replica.replica.as_ref().is_some_and(|r| r.running()),
-        "{on_replica:?}"
-    );
+    for ord in 0..2 {
+        let o = pair
+            .wait_until(ord, "its channel running", |o| {
+                o.replica.as_ref().is_some_and(|r| r.running())
+            })
+            .await;
+        eprintln!(
+            "node {ord}: {:?}",
+            o.replica.map(|r| (r.last_io_errno, r.last_io_error))
+        );
+    }
 }
 
 /// Re-seed on MariaDB: a node that lost its disk cannot catch up from a

@@ -90,13 +90,18 @@ pub const SOURCE_FATAL_ERROR: u32 = 13114;
 
 impl ReplicaStatus {
     /// The receiver stopped because the source no longer has binary logs
-    /// this replica needs: it can only catch up by a re-seed.
+    /// this replica needs: it can only catch up by a re-seed. Error 1236
+    /// covers other binary log errors of the source too ("could not find
+    /// next log": a source whose logs changed under a running dump, which a
+    /// reconnection mends), so the message must say the logs were purged.
     pub fn source_purged_needed_logs(&self) -> bool {
-        self.last_io_errno == SOURCE_PURGED_LOGS
-            || (self.last_io_errno == SOURCE_FATAL_ERROR
-                && self
-                    .last_io_error
-                    .contains(&format!("fatal error {SOURCE_PURGED_LOGS} ")))
+        let purged = self.last_io_error.contains("purged");
+        purged
+            && (self.last_io_errno == SOURCE_PURGED_LOGS
+                || (self.last_io_errno == SOURCE_FATAL_ERROR
+                    && self
+                        .last_io_error
+                        .contains(&format!("fatal error {SOURCE_PURGED_LOGS} "))))
     }
 
     /// Both threads running.
@@ -254,9 +259,17 @@ mod purged_logs_tests {
         let cases = [
             (
                 1236,
-                "Could not find GTID state requested by slave in any binlog files",
+                "Could not find GTID state requested by slave in any binlog files. Probably the \
+                 slave state is too old and required binlog files have been purged.",
                 true,
             ),
+            (
+                13114,
+                "Got fatal error 1236 from source when reading data from binary log: \
+                 'could not find next log; the first event '' at 4'",
+                false,
+            ),
+            (1236, "binlog truncated in the middle of event", false),
             (13114, mysql, true),
             (13114, "Got fatal error 1593 from source: server ids", false),
             (2003, "error connecting to source", false),

@@ -1720,6 +1720,7 @@ fn reseed_table() {
         let r = obs(&mut n).replica.as_mut().unwrap();
         r.io_running = ThreadState::No;
         r.last_io_errno = 1236;
+        r.last_io_error = "required binlog files have been purged".into();
         n
     };
     let needing = || {
