@@ -834,16 +834,7 @@ async fn applier_errors_follow_the_policy(engine: &str) {
                 .all(|s| s.errno == 1062 && !s.gtid.is_empty()),
         "{skipped:#?}"
     );
-    let events: Api<k8s_openapi::api::events::v1::Event> =
-        Api::namespaced(b.client.clone(), "shop");
-    let reasons: Vec<String> = events
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|e| e.reason)
-        .collect();
+    let reasons = event_reasons(&b.client).await;
     assert!(
         reasons.iter().any(|r| r == "ApplierHalted")
             && reasons.iter().any(|r| r == "TransactionSkipped"),

@@ -78,7 +78,10 @@ async fn mysql_replica_that_lost_its_disk_is_reseeded_from_the_writer() {
         (replica.as_str(), writer.as_str())
     );
     assert_eq!(seed.reason, "SourcePurgedLogs");
-    assert!(seed.bytes_total > 0, "{seed:?}");
+    assert!(
+        seed.bytes_total > 0 && seed.bytes_done == seed.bytes_total,
+        "{seed:?}"
+    );
     let p = b.wait_ready(&name, Duration::from_secs(120)).await;
     assert_eq!(
         p.status.as_ref().unwrap().writer.as_deref(),
@@ -115,16 +118,7 @@ async fn mysql_replica_that_lost_its_disk_is_reseeded_from_the_writer() {
     })
     .await;
     assert_eq!(report.result, DivergenceResult::Consistent, "{report:?}");
-    let events: Api<k8s_openapi::api::events::v1::Event> =
-        Api::namespaced(b.client.clone(), "shop");
-    let reasons: Vec<String> = events
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|e| e.reason)
-        .collect();
+    let reasons = event_reasons(&b.client).await;
     for want in ["SeedStarted", "SeedFinished"] {
         assert!(
             reasons.iter().any(|r| r == want),

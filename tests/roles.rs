@@ -333,15 +333,7 @@ async fn switchover_under_load(engine: &str) {
         Some(old.as_str()),
         "the labelled writer keeps the role"
     );
-    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(b.client.clone(), "shop");
-    let reasons: Vec<String> = api
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|e| e.reason)
-        .collect();
+    let reasons = event_reasons(&b.client).await;
     for want in [
         "NodeFenced",
         "WriterCaughtUp",

@@ -994,17 +994,15 @@ async fn mysql_9_7_tls_client_and_replication_channel() {
     );
 }
 
-/// Re-seed on MySQL: a node that lost its disk (a fresh data directory)
-/// cannot catch up from a writer that purged its binary logs (receiver
-/// error 1236); the clone plugin copies the writer's data into it through
-/// the replication account (BACKUP_ADMIN), the server asks for a restart
-/// (3707: no supervisor), and once restarted it keeps its own identity
-/// (server_id, auto_increment_offset, server_uuid), has every transaction
-/// of the writer, and replicates both ways again.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mysql_9_7_reseed_by_clone() {
-    use mysql_aa_operator::mysql::CloneOutcome;
-    let mut pair = Pair::start(Kind::MySql).await;
+/// A wired pair whose ordinal 0 took 16 rows, then purged its binary
+/// logs, and whose ordinal 1 lost its disk (a fresh data directory, the
+/// operator's accounts) and is stuck: its receiver stopped on the purged
+/// logs. Returns the pair, the writer's observation and node 1's identity
+/// before the loss.
+async fn replica_lost_its_disk(
+    kind: Kind,
+) -> (Pair, Observation, mysql_aa_operator::mysql::ServerInfo) {
+    let mut pair = Pair::start(kind).await;
     pair.wire().await;
     pair.admin[0].unfence().await.unwrap();
     pair.sql(
@@ -1043,13 +1041,27 @@ async fn mysql_9_7_reseed_by_clone() {
         .ensure_replication(&pair.source_for(1))
         .await
         .unwrap();
-    let stuck = pair
-        .wait_until(1, "the receiver failing on purged logs", |o| {
-            o.replica
-                .as_ref()
-                .is_some_and(|r| r.source_purged_needed_logs())
-        })
-        .await;
+    pair.wait_until(1, "the receiver failing on purged logs", |o| {
+        o.replica
+            .as_ref()
+            .is_some_and(|r| r.source_purged_needed_logs())
+    })
+    .await;
+    (pair, writer, before)
+}
+
+/// Re-seed on MySQL: a node that lost its disk (a fresh data directory)
+/// cannot catch up from a writer that purged its binary logs (receiver
+/// error 1236); the clone plugin copies the writer's data into it through
+/// the replication account (BACKUP_ADMIN), the server asks for a restart
+/// (3707: no supervisor), and once restarted it keeps its own identity
+/// (server_id, auto_increment_offset, server_uuid), has every transaction
+/// of the writer, and replicates both ways again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_9_7_reseed_by_clone() {
+    use mysql_aa_operator::mysql::CloneOutcome;
+    let (mut pair, writer, before) = replica_lost_its_disk(Kind::MySql).await;
+    let stuck = pair.observe(1).await;
     assert_eq!(stuck.gtid_executed, "", "a fresh node has executed nothing");
     pair.admin[1].stop_replica().await.unwrap();
     // As the operator keeps a replica: fenced (super_read_only).
@@ -1134,49 +1146,7 @@ async fn mysql_9_7_reseed_by_clone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_10_11_reseed_by_streamed_backup() {
     use mysql_aa_operator::reseed::mariadb;
-    let mut pair = Pair::start(Kind::MariaDb).await;
-    pair.wire().await;
-    pair.admin[0].unfence().await.unwrap();
-    pair.sql(
-        0,
-        &[
-            "CREATE DATABASE app",
-            "CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(200))",
-            "INSERT INTO app.t (v) VALUES (REPEAT('a', 200)), (REPEAT('b', 200))",
-            "INSERT INTO app.t (v) SELECT v FROM app.t",
-            "INSERT INTO app.t (v) SELECT v FROM app.t",
-            "INSERT INTO app.t (v) SELECT v FROM app.t",
-        ],
-    )
-    .await;
-    pair.converge().await;
-    let before = pair.observe(1).await.info;
-    pair.sql(
-        0,
-        &[
-            "FLUSH BINARY LOGS",
-            "PURGE BINARY LOGS BEFORE NOW() + INTERVAL 1 DAY",
-        ],
-    )
-    .await;
-    let writer = pair.observe(0).await;
-    pair.nodes[1].wipe();
-    assert!(
-        client(&pair.nodes[1], "root", "")
-            .ensure_users(&passwords())
-            .await
-            .unwrap()
-    );
-    pair.admin[1]
-        .ensure_replication(&pair.source_for(1))
-        .await
-        .unwrap();
-    pair.wait_until(1, "the receiver failing on purged logs", |o| {
-        o.replica
-            .as_ref()
-            .is_some_and(|r| r.source_purged_needed_logs())
-    })
-    .await;
+    let (mut pair, writer, before) = replica_lost_its_disk(Kind::MariaDb).await;
     // The stream, over TCP as between two pods.
     let bin = pair.nodes[0].installation.prefix.join("usr/bin");
     let donor = mariadb::Donor {

@@ -355,6 +355,19 @@ impl TestBox {
 /// Polls `probe` every 200 ms until it returns `Some`, and returns that;
 /// panics with `what` once `limit` has passed. The one deadline-and-poll
 /// helper of the tests.
+/// The reasons of every Event in namespace `shop`.
+pub async fn event_reasons(client: &Client) -> Vec<String> {
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), "shop");
+    events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|e| e.reason)
+        .collect()
+}
+
 pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
 where
     F: FnMut() -> Fut,

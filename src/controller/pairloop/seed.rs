@@ -146,6 +146,8 @@ impl Seeds {
                 if let Some(t) = run.task.take_if(|t| t.is_finished()) {
                     match t.await {
                         Ok(Ok(_)) => {
+                            // The copy is complete: all that was estimated.
+                            run.bytes.0 = run.bytes.0.max(run.bytes.1);
                             run.phase = SeedPhase::Restarting;
                             run.restarting_since = Some(Instant::now());
                             run.message = format!(
@@ -172,7 +174,7 @@ impl Seeds {
                         "{} restarted on {}'s data and replicates from it again ({} bytes copied in {:.1} s)",
                         names.pod(run.node),
                         names.pod(run.donor),
-                        run.bytes.1.max(run.bytes.0),
+                        run.bytes.0,
                         run.started.elapsed().as_secs_f64()
                     )));
                 } else if run
