@@ -1,5 +1,5 @@
 //! Command line: `run` is the operator, `crd` prints the CRD, `render`
-//! previews the objects of a pair, `switchover` and `check-divergence`
+//! previews the objects of a pair, `switchover`, `reseed` and `check-divergence`
 //! make requests of a running pair.
 
 use std::io::{Read, Write};
@@ -61,6 +61,17 @@ pub enum Command {
         #[arg(long)]
         to: Option<String>,
     },
+    /// Re-seed a node from the writer: writes `spec.reseed` with a new
+    /// requestId and waits until `status.seed` answers it. Exits non-zero
+    /// unless the node replicates again on the writer's data.
+    Reseed {
+        /// The pair and how long to wait.
+        #[command(flatten)]
+        target: crate::request::Target,
+        /// Pod to re-seed (never the writer).
+        #[arg(long)]
+        node: String,
+    },
     /// Compare both nodes' tables now: writes
     /// `spec.divergenceCheck.requestId` and prints `status.divergence`.
     /// Exits non-zero unless the nodes were found consistent.
@@ -84,6 +95,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Switchover { target, to } => tokio::runtime::Runtime::new()
             .context("starting the runtime")?
             .block_on(crate::request::switchover(&target, to, out)),
+        Command::Reseed { target, node } => tokio::runtime::Runtime::new()
+            .context("starting the runtime")?
+            .block_on(crate::request::reseed(&target, &node, out)),
         Command::CheckDivergence { target } => tokio::runtime::Runtime::new()
             .context("starting the runtime")?
             .block_on(crate::request::check_divergence(&target, out)),

@@ -1,5 +1,5 @@
 //! Requests a user makes of a running pair from the command line: a
-//! switchover and a divergence check. Each writes the declarative request
+//! switchover, a re-seed and a divergence check. Each writes the declarative request
 //! into the pair's spec (what `kubectl patch` or a GitOps commit would do)
 //! and waits for the operator's answer in status.
 
@@ -114,6 +114,47 @@ pub async fn switchover(t: &Target, to: Option<String>, out: &mut dyn Write) -> 
     )?;
     if change.outcome != Some(crate::api::RoleChangeOutcome::Succeeded) {
         bail!("switchover {outcome}");
+    }
+    Ok(())
+}
+
+/// `reseed`: asks for `node` to be re-seeded from the writer, waits until
+/// it replicates again (or the request is refused or fails) and prints the
+/// outcome.
+pub async fn reseed(t: &Target, node: &str, out: &mut dyn Write) -> Result<()> {
+    use crate::api::SeedPhase;
+    let api = api(t).await?;
+    let id = request_id();
+    api.patch(
+        &t.name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"reseed": {"node": node, "requestId": id}}})),
+    )
+    .await
+    .context("writing spec.reseed")?;
+    writeln!(out, "re-seed of {node} requested (requestId {id})")?;
+    if t.wait_seconds == 0 {
+        return Ok(());
+    }
+    let seed = wait_for(&api, t, |p| {
+        p.status
+            .as_ref()?
+            .seed
+            .clone()
+            .filter(|s| s.request_id.as_deref() == Some(id.as_str()))
+            .filter(|s| !matches!(s.phase, SeedPhase::Seeding | SeedPhase::Restarting))
+    })
+    .await?;
+    writeln!(
+        out,
+        "{:?}: {} from {} ({} of {} bytes): {}",
+        seed.phase, seed.node, seed.donor, seed.bytes_done, seed.bytes_total, seed.message
+    )?;
+    if let Some(set) = &seed.discarded_gtid_set {
+        writeln!(out, "discarded: {set}")?;
+    }
+    if seed.phase != SeedPhase::Finished {
+        bail!("re-seed {:?}", seed.phase);
     }
     Ok(())
 }

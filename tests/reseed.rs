@@ -4,7 +4,8 @@
 //! logs; the operator copies the writer's data into it (MySQL's clone
 //! plugin), the node restarts on the copy and the pair comes back Ready by
 //! itself, with every acknowledged write on both nodes and no table
-//! diverged, under a continuous write load.
+//! diverged, under a continuous write load. Then a re-seed on request
+//! (`mysql-aa-operator reseed`), refused for the writer.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
@@ -105,6 +106,34 @@ async fn mysql_replica_that_lost_its_disk_is_reseeded_from_the_writer() {
             .collect::<Vec<_>>(),
         [Some(1), Some(2)]
     );
+    // A re-seed on request (`mysql-aa-operator reseed`), of the replica;
+    // refused for the writer, changing nothing.
+    let (ok, out) = b.cli(&["reseed", &name, "-n", "shop", "--node", &writer]);
+    assert!(
+        !ok && out.contains("Refused") && out.contains("never re-seeded"),
+        "{out}"
+    );
+    let t = Instant::now();
+    let (ok, out) = b.cli(&["reseed", &name, "-n", "shop", "--node", &replica]);
+    assert!(ok && out.contains("Finished"), "{out}");
+    eprintln!(
+        "requested re-seed: {:.1} s: {out}",
+        t.elapsed().as_secs_f64()
+    );
+    let p = b.wait_ready(&name, Duration::from_secs(120)).await;
+    let status = p.status.unwrap();
+    assert_eq!(status.writer.as_deref(), Some(writer.as_str()));
+    assert_eq!(
+        status.seed.as_ref().map(|s| (s.reason.as_str(), s.phase)),
+        Some(("Requested", SeedPhase::Finished))
+    );
+    assert_eq!(
+        status.answered_reseed_request,
+        status.seed.and_then(|s| s.request_id)
+    );
+    for ip in pod_ips(&b.client, &name).await {
+        assert_all_present(&ip, &pw, &acked).await;
+    }
     // Both nodes hold the same data, table by table.
     b.patch_spec(
         &name,

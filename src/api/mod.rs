@@ -134,6 +134,17 @@ pub struct MySQLActiveActiveSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switchover: Option<SwitchoverRequest>,
 
+    /// A request to re-seed `node`: its data is replaced by a copy of the
+    /// writer's (MySQL: the clone plugin), as the operator does by itself
+    /// for a node that cannot catch up. Transactions only that node has
+    /// (errant) are discarded, and recorded in `status.seed` and the
+    /// `SeedStarted` Event first. Carried out once per `requestId`
+    /// (`status.answeredReseedRequest`); refused, with the reason in
+    /// `status.seed`, when the pair has no settled writer or `node` is the
+    /// writer. `mysql-aa-operator reseed NAME --node POD` writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reseed: Option<ReseedRequest>,
+
     /// Checks that both nodes hold the same data, table by table
     /// (`CHECKSUM TABLE` at a point where both have executed the same GTID
     /// set). Reports diverged tables in `status.divergence`.
@@ -328,6 +339,21 @@ pub struct SwitchoverRequest {
     /// differs from `status.answeredSwitchoverRequest` (the last request it
     /// answered, whatever the outcome), once; reusing an id does nothing, so
     /// re-applying the same manifest is safe.
+    #[schemars(length(min = 1, max = 63))]
+    pub request_id: String,
+}
+
+/// A request to re-seed a node from the writer (`spec.reseed`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReseedRequest {
+    /// Pod to re-seed, e.g. `mypair-1`: never the writer.
+    #[schemars(length(min = 1, max = 63))]
+    pub node: String,
+
+    /// Names this request. The operator acts on a request whose `requestId`
+    /// differs from `status.answeredReseedRequest`, once; reusing an id
+    /// does nothing, so re-applying the same manifest is safe.
     #[schemars(length(min = 1, max = 63))]
     pub request_id: String,
 }

@@ -89,9 +89,15 @@ pub struct MySQLActiveActiveStatus {
     pub divergence: Option<DivergenceReport>,
 
     /// The re-seed running now, or the last one: a node given a copy of the
-    /// writer's data because it could not catch up otherwise.
+    /// writer's data because it could not catch up otherwise, or because
+    /// `spec.reseed` asked for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<SeedStatus>,
+
+    /// The last `spec.reseed.requestId` the operator answered (a request
+    /// with this id is not carried out again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_reseed_request: Option<String>,
 }
 
 /// A re-seed of one node from the writer (`status.seed`).
@@ -103,11 +109,20 @@ pub struct SeedStatus {
     /// Pod its data comes from (the writer).
     pub donor: String,
     /// Why: `SourcePurgedLogs` (the writer no longer has binary logs the
-    /// node needs).
+    /// node needs) or `Requested` (`spec.reseed`).
     pub reason: String,
+    /// The `spec.reseed.requestId` this re-seed answers (requested ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Transactions only the node had (errant), discarded by a requested
+    /// re-seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discarded_gtid_set: Option<String>,
     /// `Seeding` (copying), `Restarting` (the copy is in place; the server
-    /// restarts on it), `Finished` (it replicates from the writer again) or
-    /// `Failed` (see `message`; retried with back-off, the writer untouched).
+    /// restarts on it), `Finished` (it replicates from the writer again),
+    /// `Failed` (see `message`; the writer untouched; an automatic re-seed
+    /// is retried with back-off) or `Refused` (a request whose guards did
+    /// not hold; nothing changed).
     pub phase: SeedPhase,
     /// Details: what failed, what to do.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -138,6 +153,8 @@ pub enum SeedPhase {
     Finished,
     /// The attempt failed; it is retried with back-off.
     Failed,
+    /// A request was refused; nothing changed.
+    Refused,
 }
 
 /// A replica that is not promotable (`status.staleReplica`).

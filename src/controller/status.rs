@@ -199,6 +199,11 @@ pub fn build(
             .or(old.answered_switchover_request.clone()),
         divergence: outcome.divergence.clone().or(old.divergence.clone()),
         seed: outcome.seed.clone().or(old.seed.clone()),
+        answered_reseed_request: outcome
+            .seed
+            .as_ref()
+            .and_then(|s| s.request_id.clone())
+            .or(old.answered_reseed_request.clone()),
         skipped_transactions: old.skipped_transactions.clone(),
         writer_epoch: outcome.epoch.unwrap_or(old.writer_epoch),
         stale_replica: outcome.stale.clone().unwrap_or(old.stale_replica.clone()),

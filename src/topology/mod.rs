@@ -337,6 +337,9 @@ pub enum Step {
         from: u32,
         /// Why.
         reason: SeedReason,
+        /// Transactions only the recipient has, which the copy discards
+        /// (a requested re-seed of an errant node).
+        discards: Option<String>,
     },
     /// Skip exactly the failing transaction on `node` (SkipAndRecord).
     SkipTransaction {
@@ -619,6 +622,8 @@ pub struct Plan {
     pub switchover: Option<Switchover>,
     /// Health before the plan.
     pub health: Health,
+    /// The re-seed verdict, if a node needs one or one is asked for.
+    pub seed: Option<SeedVerdict>,
 }
 
 fn flavor_of(engine: Engine) -> Flavor {
@@ -1256,15 +1261,31 @@ pub fn decide(input: &Input) -> Plan {
     if let Some(n) = input.seed.running {
         health.degraded.push(Problem::Seeding { node: n });
     }
-    match reseed::verdict(input, plan.writer, plan.failover.is_some()) {
-        Some(SeedVerdict::Start { node, from, reason }) => {
+    plan.seed = reseed::verdict(input, plan.writer, plan.failover.is_some());
+    match plan.seed.clone() {
+        Some(SeedVerdict::Start {
+            node,
+            from,
+            reason,
+            discards,
+        }) => {
             health.degraded.push(Problem::Seeding { node });
-            plan.steps.push(Step::Reseed { node, from, reason });
+            plan.steps.push(Step::Reseed {
+                node,
+                from,
+                reason,
+                discards,
+            });
         }
-        Some(SeedVerdict::Held { node, why, .. }) => {
+        Some(SeedVerdict::Held {
+            node,
+            why,
+            reason: SeedReason::SourcePurgedLogs,
+        }) => {
             health.degraded.push(Problem::SeedHeld { node, why });
         }
-        None => {}
+        // A refused request is answered, not a lasting problem.
+        Some(SeedVerdict::Held { .. }) | None => {}
     }
     let claim = claim_epoch(input, &plan);
     hand_lease(input, &mut plan, claim.as_ref());

@@ -14,6 +14,8 @@ pub struct SeedInput {
     pub running: Option<u32>,
     /// The back-off after a failed attempt is not over yet.
     pub backing_off: bool,
+    /// The node an unanswered `spec.reseed` names.
+    pub requested: Option<u32>,
 }
 
 /// Why a node needs the writer's data.
@@ -21,6 +23,8 @@ pub struct SeedInput {
 pub enum SeedReason {
     /// The writer purged binary logs the node needs (receiver error 1236).
     SourcePurgedLogs,
+    /// `spec.reseed` asks for it.
+    Requested,
 }
 
 impl SeedReason {
@@ -28,6 +32,7 @@ impl SeedReason {
     pub fn as_str(self) -> &'static str {
         match self {
             SeedReason::SourcePurgedLogs => "SourcePurgedLogs",
+            SeedReason::Requested => "Requested",
         }
     }
 }
@@ -43,8 +48,12 @@ pub enum SeedVerdict {
         from: u32,
         /// Why.
         reason: SeedReason,
+        /// Transactions only `node` has, which the copy discards (a
+        /// requested re-seed of an errant node).
+        discards: Option<String>,
     },
-    /// `node` needs a copy; none starts now, because of `why`.
+    /// `node` needs a copy (or one is asked for); none starts now, because
+    /// of `why`.
     Held {
         /// The node.
         node: u32,
@@ -66,14 +75,16 @@ pub fn needs_seed(n: &NodeFacts) -> bool {
 /// `failover` telling whether the plan replaces a lost writer. `None`:
 /// no node needs a copy, or one is being made. Pure.
 pub fn verdict(input: &Input, writer: Option<u32>, failover: bool) -> Option<SeedVerdict> {
-    let node = input
-        .nodes
-        .iter()
-        .find(|n| needs_seed(n) && input.seed.running != Some(n.ordinal))?;
-    if input.seed.running.is_some() {
-        return None;
-    }
-    let reason = SeedReason::SourcePurgedLogs;
+    let (node, reason) = match input.seed.requested {
+        Some(n) => (&input.nodes[n as usize % 2], SeedReason::Requested),
+        None => (
+            input
+                .nodes
+                .iter()
+                .find(|n| needs_seed(n) && input.seed.running != Some(n.ordinal))?,
+            SeedReason::SourcePurgedLogs,
+        ),
+    };
     let held = |why: &str| {
         Some(SeedVerdict::Held {
             node: node.ordinal,
@@ -81,6 +92,12 @@ pub fn verdict(input: &Input, writer: Option<u32>, failover: bool) -> Option<See
             why: why.to_string(),
         })
     };
+    if input.seed.running.is_some() {
+        return match reason {
+            SeedReason::Requested => held("a re-seed is running"),
+            SeedReason::SourcePurgedLogs => None,
+        };
+    }
     if input.mode == WriteMode::MultiWriter {
         return held(
             "a re-seed copies the writer's data, and a MultiWriter pair has no single writer: rebuild the node by hand (README, runbook)",
@@ -106,17 +123,26 @@ pub fn verdict(input: &Input, writer: Option<u32>, failover: bool) -> Option<See
     let Some(o) = node.observation() else {
         return held("its server does not answer");
     };
-    if !gtid::contains(flavor_of(input.engine), &wo.gtid_executed, &o.gtid_executed) {
+    let flavor = flavor_of(input.engine);
+    let discards = (!gtid::contains(flavor, &wo.gtid_executed, &o.gtid_executed)).then(|| {
+        gtid::missing(flavor, &wo.gtid_executed, &o.gtid_executed)
+            .into_iter()
+            .map(|p| p.text)
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    if discards.is_some() && reason != SeedReason::Requested {
         return held(
-            "it executed transactions the writer does not have (errant): a copy would discard them; rebuild it by hand once they are saved (README, runbook)",
+            "it executed transactions the writer does not have (errant): a copy would discard them; ask for it (spec.reseed) once they are saved, or rebuild it by hand (README, runbook)",
         );
     }
-    if input.seed.backing_off {
+    if input.seed.backing_off && reason != SeedReason::Requested {
         return held("the last attempt failed: retrying after a back-off");
     }
     Some(SeedVerdict::Start {
         node: node.ordinal,
         from: w,
         reason,
+        discards,
     })
 }

@@ -1731,6 +1731,7 @@ fn reseed_table() {
         node: 1,
         from: 0,
         reason: SeedReason::SourcePurgedLogs,
+        discards: None,
     };
     let held = |p: &Plan| {
         p.health
@@ -1844,5 +1845,93 @@ fn reseed_table() {
                 plan.health.no_writer_reason
             );
         }
+    }
+}
+
+/// A requested re-seed (`spec.reseed`): of a healthy replica, of an errant
+/// one (its errant transactions named as discarded), refused for the
+/// writer, while another runs, or with no settled writer.
+#[test]
+fn requested_reseed_table() {
+    let requested = |mut i: Input, node: u32| {
+        i.seed.requested = Some(node);
+        i
+    };
+    let errant = || {
+        let [w, r] = healthy();
+        [
+            w,
+            with(r, |n| obs(n).gtid_executed = format!("{U0}:1-5,{U1}:1-2")),
+        ]
+    };
+    // (what, input, expected verdict)
+    let rows: Vec<(&str, Input, Option<SeedVerdict>)> = vec![
+        (
+            "a healthy replica: re-seeded",
+            requested(input(SingleWriter, Some(0), healthy()), 1),
+            Some(SeedVerdict::Start {
+                node: 1,
+                from: 0,
+                reason: SeedReason::Requested,
+                discards: None,
+            }),
+        ),
+        (
+            "an errant replica: re-seeded, its errant transactions named",
+            requested(input(SingleWriter, Some(0), errant()), 1),
+            Some(SeedVerdict::Start {
+                node: 1,
+                from: 0,
+                reason: SeedReason::Requested,
+                discards: Some(format!("{U1}:1-2")),
+            }),
+        ),
+        (
+            "the writer: refused",
+            requested(input(SingleWriter, Some(0), healthy()), 0),
+            Some(SeedVerdict::Held {
+                node: 0,
+                reason: SeedReason::Requested,
+                why: "the writer itself is never re-seeded".into(),
+            }),
+        ),
+        (
+            "another re-seed runs: refused",
+            {
+                let mut i = requested(input(SingleWriter, Some(0), healthy()), 1);
+                i.seed.running = Some(1);
+                i
+            },
+            Some(SeedVerdict::Held {
+                node: 1,
+                reason: SeedReason::Requested,
+                why: "a re-seed is running".into(),
+            }),
+        ),
+        (
+            "no settled writer: refused",
+            {
+                let [w, r] = healthy();
+                let w = with(w, |n| n.server = Err("connection refused".into()));
+                requested(input(SingleWriter, Some(0), [w, r]), 1)
+            },
+            Some(SeedVerdict::Held {
+                node: 1,
+                reason: SeedReason::Requested,
+                why: "the pair has no settled writer to copy from".into(),
+            }),
+        ),
+    ];
+    for (what, input, want) in rows {
+        let plan = decide(&input);
+        check_invariants(&input, &plan);
+        assert_eq!(plan.seed, want, "{what}");
+        let started = plan.steps.iter().any(|s| matches!(s, Step::Reseed { .. }));
+        assert_eq!(
+            started,
+            matches!(want, Some(SeedVerdict::Start { .. })),
+            "{what}: {:?}",
+            plan.steps
+        );
     }
 }

@@ -106,11 +106,19 @@ fn describe(step: &Step, names: &Names) -> String {
             failure.errno,
             failure.message
         ),
-        Step::Reseed { node, from, reason } => format!(
-            "{} cannot catch up ({}): copying {}'s data into it; it is not promotable until it replicates again",
+        Step::Reseed {
+            node,
+            from,
+            reason,
+            discards,
+        } => format!(
+            "re-seed of {} ({}): copying {}'s data into it; it is not promotable until it replicates again{}",
             names.pod(*node),
             reason.as_str(),
-            names.pod(*from)
+            names.pod(*from),
+            discards.as_ref().map_or_else(String::new, |set| format!(
+                "; its transactions {set}, which the writer does not have, are discarded"
+            ))
         ),
     }
 }
@@ -148,6 +156,8 @@ pub struct SeedStart {
     pub from: u32,
     /// Why.
     pub reason: crate::topology::SeedReason,
+    /// Transactions only the recipient had, discarded.
+    pub discards: Option<String>,
     /// The recipient's client.
     pub client: Arc<MySqlClient>,
     /// The donor, as the channel reaches it.
@@ -347,7 +357,12 @@ async fn run_steps(
                     .map(drop)
                     .map_err(sql_err(*node))
             }
-            Step::Reseed { node, from, reason } => {
+            Step::Reseed {
+                node,
+                from,
+                reason,
+                discards,
+            } => {
                 // The copy runs beside the loop (seed.rs): this hands it
                 // over.
                 let source = source_spec(pair, observed, passwords, step_name, *from)?;
@@ -355,6 +370,7 @@ async fn run_steps(
                     node: *node,
                     from: *from,
                     reason: *reason,
+                    discards: discards.clone(),
                     client: sql(*node)?.clone(),
                     source,
                 });

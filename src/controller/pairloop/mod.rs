@@ -402,13 +402,16 @@ impl PairLoop {
             Instant::now(),
         );
         self.seeds.collect(ctx, &pair, &observed).await;
+        let reseed_request = observe::pending_reseed(&pair)
+            .map(|(req, node)| (req.node.clone(), req.request_id.clone(), node));
         let input = observe::input(
             &pair,
             &observed,
             long_enough,
             acks_missing,
             lease,
-            self.seeds.input(),
+            self.seeds
+                .input(reseed_request.as_ref().and_then(|(_, _, n)| n.clone().ok())),
         );
         let plan = topology::decide(&input);
         self.writer_client = plan
@@ -438,16 +441,30 @@ impl PairLoop {
         }
         let mut superseded = false;
         if let Some(start) = done.seed {
-            tracing::info!(
-                "{}",
-                self.seeds.start(
-                    &crate::render::Names::of(&pair),
-                    (start.node, start.from, start.reason),
-                    start.client,
-                    start.source,
-                )
-            );
+            let request_id = reseed_request
+                .as_ref()
+                .filter(|_| start.reason == topology::SeedReason::Requested)
+                .map(|(_, id, _)| id.clone());
+            let names = crate::render::Names::of(&pair);
+            tracing::info!("{}", self.seeds.start(&names, start, request_id));
             Metrics::count(&ctx.metrics.seeds, "started");
+        } else if let (Some((node, id, n)), false) = (&reseed_request, paused) {
+            // A request that was not started is refused, with why.
+            let why = match (n, &plan.seed) {
+                (Err(e), _) => Some(e.clone()),
+                (
+                    Ok(_),
+                    Some(topology::SeedVerdict::Held {
+                        reason: topology::SeedReason::Requested,
+                        why,
+                        ..
+                    }),
+                ) => Some(why.clone()),
+                _ => None,
+            };
+            if let Some(why) = why {
+                self.seeds.refuse(ctx, &pair, node, id, &why).await;
+            }
         }
         outcome.seed = self.seeds.take_news();
         outcome.skipped = done.skipped;

@@ -302,6 +302,33 @@ pub fn pending_switchover(
     Some((req, target))
 }
 
+/// The unanswered `spec.reseed` request, with the ordinal it names (or why
+/// it names none).
+pub fn pending_reseed(
+    pair: &MySQLActiveActive,
+) -> Option<(&crate::api::ReseedRequest, Result<u32, String>)> {
+    let req = pair.spec.reseed.as_ref()?;
+    let answered = pair
+        .status
+        .as_ref()
+        .and_then(|s| s.answered_reseed_request.as_deref());
+    if answered == Some(req.request_id.as_str()) {
+        return None;
+    }
+    let names = Names::of(pair);
+    let node = (0..2u32)
+        .find(|o| names.pod(*o) == req.node)
+        .ok_or_else(|| {
+            format!(
+                "node {:?} is not a pod of this pair (expected {} or {})",
+                req.node,
+                names.pod(0),
+                names.pod(1)
+            )
+        });
+    Some((req, node))
+}
+
 /// The writer recorded in status, if any.
 pub fn current_writer(pair: &MySQLActiveActive) -> Option<u32> {
     let names = Names::of(pair);

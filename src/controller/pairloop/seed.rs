@@ -2,8 +2,9 @@
 //! node that cannot catch up runs as a task (it takes as long as the data
 //! takes to copy, and must never hold a failover back); each cycle collects
 //! its progress and its end, and tells the decision which node is being
-//! re-seeded. One re-seed at a time per pair; a failed attempt is retried
-//! after a back-off that doubles up to [`MAX_BACKOFF`].
+//! re-seeded. One re-seed at a time per pair; a failed automatic attempt is
+//! retried after a back-off that doubles up to [`MAX_BACKOFF`]; a requested
+//! one is answered once (`status.answeredReseedRequest`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use tokio::time::Instant;
 use crate::api::{SeedPhase, SeedStatus};
 use crate::controller::context::Context;
 use crate::controller::events::Reason;
-use crate::mysql::{CloneOutcome, MySqlClient, Server, SourceSpec, SqlError};
+use crate::mysql::{CloneOutcome, MySqlClient, Server, SqlError};
 use crate::render::Names;
 use crate::topology::{SeedInput, SeedReason};
 
@@ -42,6 +43,8 @@ struct Run {
     node: u32,
     donor: u32,
     reason: SeedReason,
+    request_id: Option<String>,
+    discards: Option<String>,
     started: Instant,
     started_at: Time,
     attempt: u32,
@@ -68,9 +71,11 @@ pub struct Seeds {
 }
 
 impl Seeds {
-    /// What the decision needs.
-    pub fn input(&self) -> SeedInput {
+    /// What the decision needs; `requested`: the node an unanswered
+    /// `spec.reseed` names.
+    pub fn input(&self, requested: Option<u32>) -> SeedInput {
         SeedInput {
+            requested,
             running: self
                 .run
                 .as_ref()
@@ -80,25 +85,31 @@ impl Seeds {
         }
     }
 
-    /// Starts copying `donor`'s data into `node` (its client `client`,
-    /// the donor as the replication channel reaches it).
+    /// Starts copying the donor's data into the recipient as `start` says
+    /// (answering `request_id`, if a request asked for it).
     pub fn start(
         &mut self,
         names: &Names,
-        (node, donor, reason): (u32, u32, SeedReason),
-        client: Arc<MySqlClient>,
-        source: SourceSpec,
+        start: super::act::SeedStart,
+        request_id: Option<String>,
     ) -> String {
-        let attempt = self.failures + 1;
-        let c = client.clone();
+        let attempt = if request_id.is_some() {
+            1
+        } else {
+            self.failures + 1
+        };
+        let c = start.client.clone();
+        let source = start.source;
         let task = tokio::spawn(async move {
             c.stop_replica().await?;
             c.clone_data_from(&source, CLONE_LIMIT).await
         });
         self.run = Some(Run {
-            node,
-            donor,
-            reason,
+            node: start.node,
+            donor: start.from,
+            reason: start.reason,
+            request_id,
+            discards: start.discards,
             started: Instant::now(),
             started_at: Time(jiff::Timestamp::now()),
             attempt,
@@ -109,15 +120,54 @@ impl Seeds {
             restarting_since: None,
             seen_down: false,
             finished_at: None,
-            client,
+            client: start.client,
         });
         self.news = self.status(names);
         format!(
-            "{} cannot catch up ({}): copying {}'s data into it (attempt {attempt})",
-            names.pod(node),
-            reason.as_str(),
-            names.pod(donor)
+            "re-seed of {} ({}) from {} started (attempt {attempt})",
+            names.pod(start.node),
+            start.reason.as_str(),
+            names.pod(start.from)
         )
+    }
+
+    /// Answers a `spec.reseed` request that cannot be carried out: status
+    /// says why, nothing changes (`SeedFailed`).
+    pub async fn refuse(
+        &mut self,
+        ctx: &Context,
+        pair: &crate::api::MySQLActiveActive,
+        node: &str,
+        request_id: &str,
+        why: &str,
+    ) {
+        let now = Time(jiff::Timestamp::now());
+        let names = Names::of(pair);
+        let writer = pair
+            .status
+            .as_ref()
+            .and_then(|s| s.writer.clone())
+            .unwrap_or_default();
+        self.news = Some(SeedStatus {
+            node: node.to_string(),
+            donor: writer,
+            reason: SeedReason::Requested.as_str().into(),
+            request_id: Some(request_id.to_string()),
+            discarded_gtid_set: None,
+            phase: SeedPhase::Refused,
+            message: format!("refused: {why}; nothing changed"),
+            started_at: now.clone(),
+            finished_at: Some(now),
+            bytes_done: 0,
+            bytes_total: 0,
+            attempt: 0,
+        });
+        crate::controller::metrics::Metrics::count(&ctx.metrics.seeds, "refused");
+        let message = format!(
+            "re-seed of {node} (requestId {request_id}) refused: {why}; nothing changed (pair {})",
+            names.pair
+        );
+        ctx.publish(pair, Reason::SeedFailed, message).await;
     }
 
     /// Collects the copy's progress and end, and the node's restart onto
@@ -188,7 +238,7 @@ impl Seeds {
                     )));
                 }
             }
-            SeedPhase::Finished | SeedPhase::Failed => {}
+            SeedPhase::Finished | SeedPhase::Failed | SeedPhase::Refused => {}
         }
         match ended {
             Some(Ok(message)) => {
@@ -205,13 +255,17 @@ impl Seeds {
             Some(Err(error)) => {
                 run.phase = SeedPhase::Failed;
                 run.finished_at = Some(Time(jiff::Timestamp::now()));
-                self.failures += 1;
-                let wait = backoff(self.failures);
-                self.retry_after = Some(Instant::now() + wait);
-                run.message = format!(
-                    "{error}; the writer is untouched; retried in {} s",
-                    wait.as_secs()
-                );
+                run.message = if run.request_id.is_some() {
+                    format!("{error}; the writer is untouched; ask again with a new requestId")
+                } else {
+                    self.failures += 1;
+                    let wait = backoff(self.failures);
+                    self.retry_after = Some(Instant::now() + wait);
+                    format!(
+                        "{error}; the writer is untouched; retried in {} s",
+                        wait.as_secs()
+                    )
+                };
                 crate::controller::metrics::Metrics::count(&ctx.metrics.seeds, "failed");
                 let message = format!(
                     "re-seed of {} from {} failed: {}",
@@ -233,6 +287,8 @@ impl Seeds {
             node: names.pod(run.node),
             donor: names.pod(run.donor),
             reason: run.reason.as_str().into(),
+            request_id: run.request_id.clone(),
+            discarded_gtid_set: run.discards.clone(),
             phase: run.phase,
             message: run.message.clone(),
             started_at: run.started_at.clone(),
