@@ -33,15 +33,6 @@ async fn mysql_replica_that_lost_its_disk_is_reseeded_from_the_writer() {
     let pw = b.admin_password(&name).await;
     let load = WriteLoad::start(&b, &name, &pw).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    // The writer keeps only a fresh binary log: a node starting from
-    // nothing can no longer catch up by replication.
-    let writer_ip = b.endpoint_ips(&format!("{name}-writer")).await[0].clone();
-    let mut w = conn(&writer_ip, &pw).await;
-    w.query_drop("FLUSH BINARY LOGS").await.unwrap();
-    w.query_drop("PURGE BINARY LOGS BEFORE NOW() + INTERVAL 1 DAY")
-        .await
-        .unwrap();
-    w.disconnect().await.unwrap();
     // The replica's disk is lost.
     let t = Instant::now();
     b.kubectl(&[
@@ -53,6 +44,25 @@ async fn mysql_replica_that_lost_its_disk_is_reseeded_from_the_writer() {
         "--wait=false",
     ]);
     b.kubectl(&["delete", "pod", &replica, "-n", "shop"]);
+    // The writer keeps only a fresh binary log: a node starting from
+    // nothing can no longer catch up by replication. (Purged once the old
+    // replica's dump thread is gone: a log being read is not purged.)
+    let writer_ip = b.endpoint_ips(&format!("{name}-writer")).await[0].clone();
+    eventually(
+        "the writer's binary logs purged",
+        Duration::from_secs(30),
+        || async {
+            let mut w = conn(&writer_ip, &pw).await;
+            w.query_drop("FLUSH BINARY LOGS").await.unwrap();
+            w.query_drop("PURGE BINARY LOGS BEFORE NOW() + INTERVAL 1 DAY")
+                .await
+                .unwrap();
+            let logs: Vec<mysql_async::Row> = w.query("SHOW BINARY LOGS").await.unwrap();
+            w.disconnect().await.unwrap();
+            (logs.len() == 1).then_some(())
+        },
+    )
+    .await;
     let api: Api<MySQLActiveActive> = Api::namespaced(b.client.clone(), "shop");
     let seed = eventually(
         "the replica is re-seeded from the writer",

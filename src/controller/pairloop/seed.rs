@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use crate::api::{SeedPhase, SeedStatus};
 use crate::controller::context::Context;
 use crate::controller::events::Reason;
-use crate::mysql::{CloneOutcome, MySqlClient, Server, SqlError};
+use crate::mysql::{CloneOutcome, CloneStatus, MySqlClient, Server, SqlError};
 use crate::render::Names;
 use crate::topology::{SeedInput, SeedReason};
 
@@ -31,6 +31,21 @@ pub const RESTART_LIMIT: Duration = Duration::from_secs(180);
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(10);
 /// The longest back-off.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(600);
+
+/// What the recipient's clone status says once its server answers again
+/// after going down (restarted onto the copy, or killed during it): the
+/// copy completed, or failed (and why); `None`: nothing to tell yet. Pure.
+pub fn after_restart(status: Option<&CloneStatus>) -> Option<Result<(), String>> {
+    let s = status?;
+    match s.state.as_str() {
+        "Completed" => Some(Ok(())),
+        "Failed" => Some(Err(format!(
+            "the copy failed (error {}: {})",
+            s.error, s.message
+        ))),
+        _ => None,
+    }
+}
 
 /// The back-off after `failures` failed attempts in a row: 10 s, 20 s, 40
 /// s, ... at most [`MAX_BACKOFF`]. Pure.
@@ -215,18 +230,25 @@ impl Seeds {
                 if !facts.reachable() {
                     run.seen_down = true;
                 } else if run.seen_down
-                    && facts
-                        .server
-                        .as_ref()
-                        .is_ok_and(|o| !o.gtid_executed.is_empty())
+                    && let Some(last) =
+                        tokio::time::timeout(Duration::from_secs(2), run.client.clone_status())
+                            .await
+                            .ok()
+                            .and_then(Result::ok)
+                            .flatten()
+                    && let Some(verdict) = after_restart(Some(&last))
                 {
-                    ended = Some(Ok(format!(
-                        "{} restarted on {}'s data and replicates from it again ({} bytes copied in {:.1} s)",
-                        names.pod(run.node),
-                        names.pod(run.donor),
-                        run.bytes.0,
-                        run.started.elapsed().as_secs_f64()
-                    )));
+                    // The recipient keeps the last clone's figures.
+                    run.bytes = (last.bytes_done, last.bytes_total);
+                    ended = Some(verdict.map(|()| {
+                        format!(
+                            "{} restarted on {}'s data and replicates from it again ({} bytes copied in {:.1} s)",
+                            names.pod(run.node),
+                            names.pod(run.donor),
+                            run.bytes.0,
+                            run.started.elapsed().as_secs_f64()
+                        )
+                    }));
                 } else if run
                     .restarting_since
                     .is_some_and(|t| t.elapsed() > RESTART_LIMIT)
@@ -308,6 +330,30 @@ impl Seeds {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_clone_status_tells_how_a_restart_ended() {
+        let status = |state: &str| CloneStatus {
+            state: state.into(),
+            error: if state == "Failed" { 3862 } else { 0 },
+            message: if state == "Failed" {
+                "Clone Donor Error: interrupted".into()
+            } else {
+                String::new()
+            },
+            ..Default::default()
+        };
+        assert_eq!(after_restart(None), None);
+        assert_eq!(after_restart(Some(&status("Completed"))), Some(Ok(())));
+        assert_eq!(after_restart(Some(&status("In Progress"))), None);
+        assert_eq!(after_restart(Some(&status("Not Started"))), None);
+        assert_eq!(
+            after_restart(Some(&status("Failed"))),
+            Some(Err(
+                "the copy failed (error 3862: Clone Donor Error: interrupted)".into()
+            ))
+        );
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_maximum() {
