@@ -1078,7 +1078,17 @@ async fn mysql_9_7_reseed_by_clone() {
     let stuck = pair.observe(1).await;
     assert_eq!(stuck.gtid_executed, "", "a fresh node has executed nothing");
     pair.admin[1].stop_replica().await.unwrap();
-    // As the operator keeps a replica: fenced (super_read_only).
+    // With tables of its own (the clone drops them), fenced as the
+    // operator keeps a replica (super_read_only).
+    pair.admin[1].unfence().await.unwrap();
+    pair.sql(
+        1,
+        &[
+            "CREATE DATABASE own",
+            "CREATE TABLE own.t (id INT PRIMARY KEY)",
+        ],
+    )
+    .await;
     pair.admin[1].fence().await.unwrap();
     // The pod's bootstrap marker, in the data directory.
     let marker = pair.nodes[1].data_dir().join(".mysql-aa-bootstrapped");

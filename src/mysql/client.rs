@@ -810,6 +810,14 @@ impl Server for MySqlClient {
         }
         let [list, clone] = dialect::clone_instance(donor);
         self.query(&mut conn, OP, &list).await?;
+        // The clone drops the recipient's tables, which super_read_only
+        // forbids even to the operator (error 1290): the node stays
+        // read_only, so clients without the privilege to bypass it still
+        // cannot write; it restarts fenced on the copy.
+        self.query(&mut conn, OP, "SET GLOBAL read_only = ON")
+            .await?;
+        self.query(&mut conn, OP, "SET GLOBAL super_read_only = OFF")
+            .await?;
         match self.query_in(&mut conn, OP, &clone, limit).await {
             Ok(_) => Ok(CloneOutcome::Restarting),
             Err(SqlError::Statement { code, .. }) if code == dialect::CLONE_RESTART_NEEDED => {

@@ -379,6 +379,8 @@ pub trait Server {
     /// clone plugin; `donor`'s account needs `BACKUP_ADMIN`), within
     /// `limit`. Replication must be stopped. Keeps the server's own
     /// `server_id`, `auto_increment_offset` (my.cnf) and `server_uuid`.
+    /// A fenced recipient is lowered to `read_only` for the copy (which
+    /// drops its tables); it restarts fenced.
     fn clone_data_from(
         &self,
         donor: &SourceSpec,
