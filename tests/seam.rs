@@ -183,6 +183,18 @@ impl Pair {
         }
     }
 
+    /// Node `ord`'s `auto_increment_offset` and the rows of `app.t`.
+    async fn offset_and_rows(&self, ord: usize) -> (u32, u64) {
+        let mut c = self.conn(ord, ADMIN_USER, ADMIN_PW).await;
+        let got = c
+            .query_first("SELECT @@auto_increment_offset, (SELECT COUNT(*) FROM app.t)")
+            .await
+            .unwrap()
+            .unwrap();
+        c.disconnect().await.unwrap();
+        got
+    }
+
     /// Ids of the replication threads on each node (to tell a restart).
     async fn replication_thread_ids(&self, ord: usize) -> Vec<u64> {
         let mut c = self.conn(ord, ADMIN_USER, ADMIN_PW).await;
@@ -1131,15 +1143,8 @@ async fn mysql_9_7_reseed_by_clone() {
         "its own server_uuid"
     );
     assert!(after.read_only, "a re-seeded node starts read-only");
-    let mut c = pair.conn(1, ADMIN_USER, ADMIN_PW).await;
-    let (offset, rows): (u32, u64) = c
-        .query_first("SELECT @@auto_increment_offset, (SELECT COUNT(*) FROM app.t)")
-        .await
-        .unwrap()
-        .unwrap();
-    c.disconnect().await.unwrap();
     assert_eq!(
-        (offset, rows),
+        pair.offset_and_rows(1).await,
         (2, 16),
         "its own offset (my.cnf), the writer's rows"
     );
@@ -1218,15 +1223,8 @@ async fn mariadb_10_11_reseed_by_streamed_backup() {
     );
     assert_eq!(after.info.server_id, before.server_id, "its own server_id");
     assert!(after.read_only, "a re-seeded node starts read-only");
-    let mut c = pair.conn(1, ADMIN_USER, ADMIN_PW).await;
-    let (offset, rows): (u32, u64) = c
-        .query_first("SELECT @@auto_increment_offset, (SELECT COUNT(*) FROM app.t)")
-        .await
-        .unwrap()
-        .unwrap();
-    c.disconnect().await.unwrap();
     assert_eq!(
-        (offset, rows),
+        pair.offset_and_rows(1).await,
         (2, 17),
         "its own offset (my.cnf), every row"
     );
