@@ -69,15 +69,18 @@ async fn start(kind: Kind, ordinal: u32) -> Instance {
 /// Fills `i` with about `mb` MB of InnoDB rows; returns the bytes the
 /// tables take.
 async fn fill(i: &Instance, mb: u64) -> u64 {
-    let url = format!("mysql://{ADMIN_USER}:{ADMIN_PW}@{}:{}/", i.host, i.port);
+    let url = format!("mysql://{ADMIN_USER}:{ADMIN_PW}@{}:{}", i.host, i.port);
     let mut c = mysql_async::Conn::from_url(url).await.unwrap();
     for sql in [
         "SET GLOBAL read_only = OFF",
         "CREATE DATABASE app",
+        "USE app",
         "CREATE TABLE app.t (id BIGINT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(1000))",
-        "INSERT INTO app.t (v) VALUES (REPEAT(MD5(RAND()), 31))",
+        "INSERT INTO app.t (v) VALUES (REPEAT(SHA2(RAND(), 256), 15))",
     ] {
-        c.query_drop(sql).await.unwrap();
+        c.query_drop(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
     loop {
         let bytes: u64 = c
@@ -100,7 +103,7 @@ async fn fill(i: &Instance, mb: u64) -> u64 {
         }
         // Double the rows, at most 200k at a time.
         c.query_drop(format!(
-            "INSERT INTO app.t (v) SELECT REPEAT(MD5(RAND()), 31) FROM app.t LIMIT {}",
+            "INSERT INTO app.t (v) SELECT REPEAT(SHA2(RAND(), 256), 15) FROM app.t LIMIT {}",
             rows.min(200_000)
         ))
         .await
