@@ -154,10 +154,16 @@ async fn process(settings: &Settings, server: &MySqlClient) -> Process {
     if process::server_pid(&settings.run_dir, &settings.pid_file).is_none() {
         return Process::Gone;
     }
-    match server.detect().await {
-        Ok(_) => Process::Answering,
-        Err(_) => Process::Silent,
+    // Once more on a fresh connection: the operator's fence (a switchover)
+    // ends client connections, this agent's pooled one too, and a server
+    // that answers must not be taken for a silent one (a holder with
+    // nothing valid yet would be fenced at once).
+    for _ in 0..2 {
+        if server.detect().await.is_ok() {
+            return Process::Answering;
+        }
     }
+    Process::Silent
 }
 
 /// Reads the Lease into `state` (who holds it, its duration, the peers'
