@@ -818,6 +818,12 @@ impl Server for MySqlClient {
             .await?;
         self.query(&mut conn, OP, "SET GLOBAL super_read_only = OFF")
             .await?;
+        // Its own binary logs go too: at its restart a server adds the
+        // GTIDs of its last binary log to the cloned set, which would bring
+        // back transactions whose rows the copy discarded.
+        let info = self.detect_on(&mut conn).await?;
+        self.query(&mut conn, OP, dialect::reset_binary_logs(info.version))
+            .await?;
         match self.query_in(&mut conn, OP, &clone, limit).await {
             Ok(_) => Ok(CloneOutcome::Restarting),
             Err(SqlError::Statement { code, .. }) if code == dialect::CLONE_RESTART_NEEDED => {

@@ -15,7 +15,7 @@
 //! acknowledgement, which made a writer cut off from its replica look
 //! unreachable (seam test `observed_while_a_connected_replica_does_not_acknowledge`).
 
-use super::version::Flavor;
+use super::version::{Flavor, Version};
 use super::{ChannelTls, SemiSyncSource, SourceSpec};
 
 /// Seconds between reconnection attempts of a replica's receiver: one, so
@@ -199,6 +199,15 @@ pub fn create_account(
 /// donor's data is in place: "Restart server failed (mysqld is not managed
 /// by supervisor process)".
 pub const CLONE_RESTART_NEEDED: u16 = 3707;
+
+/// MySQL: drops the server's binary logs and executed GTID set.
+pub fn reset_binary_logs(version: Version) -> &'static str {
+    if version >= Version::new(8, 2, 0) {
+        "RESET BINARY LOGS AND GTIDS"
+    } else {
+        "RESET MASTER"
+    }
+}
 
 /// MySQL: the statements that clone `donor` into the server they run on:
 /// the donor is the only valid one, then the copy (over TLS when the
@@ -416,6 +425,11 @@ mod tests {
 
     #[test]
     fn flavour_dependent_statements() {
+        assert_eq!(reset_binary_logs(Version::new(8, 0, 40)), "RESET MASTER");
+        assert_eq!(
+            reset_binary_logs(Version::new(9, 7, 0)),
+            "RESET BINARY LOGS AND GTIDS"
+        );
         assert_eq!(fence(Flavor::MySQL), ["SET GLOBAL super_read_only = ON"]);
         assert_eq!(fence(Flavor::MariaDB), ["SET GLOBAL read_only = ON"]);
         assert!(
