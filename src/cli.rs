@@ -72,6 +72,20 @@ pub enum Command {
         #[arg(long)]
         node: String,
     },
+    /// Fill an empty data directory with a copy of the writer's (MariaDB;
+    /// run by the `bootstrap` init container of a pod whose volume is new
+    /// on a pair that has data): asks the peer's agent for a streamed
+    /// `mariadb-backup`, unpacks and prepares it into `--target`, and prints
+    /// the GTID position to replicate from (empty when there is none). The
+    /// admin password comes only from `MYSQLAA_ADMIN_PASSWORD`.
+    SeedReceive(crate::reseed::receive::Settings),
+    /// Copy this program into DIR (an init container of a MariaDB pod: the
+    /// agent and `seed-receive` then run in the server's image, beside
+    /// `mariadb-backup`).
+    InstallSelf {
+        /// The directory (created if missing).
+        dir: PathBuf,
+    },
     /// Compare both nodes' tables now: writes
     /// `spec.divergenceCheck.requestId` and prints `status.divergence`.
     /// Exits non-zero unless the nodes were found consistent.
@@ -92,6 +106,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             .context("starting the runtime")?
             .block_on(crate::agent::run(settings)),
         Command::Crd => write_crd(out),
+        Command::SeedReceive(settings) => tokio::runtime::Runtime::new()
+            .context("starting the runtime")?
+            .block_on(crate::reseed::receive::run(settings, out)),
+        Command::InstallSelf { dir } => crate::reseed::receive::install_self(&dir, out),
         Command::Switchover { target, to } => tokio::runtime::Runtime::new()
             .context("starting the runtime")?
             .block_on(crate::request::switchover(&target, to, out)),

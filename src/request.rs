@@ -145,10 +145,15 @@ pub async fn reseed(t: &Target, node: &str, out: &mut dyn Write) -> Result<()> {
             .filter(|s| !matches!(s.phase, SeedPhase::Seeding | SeedPhase::Restarting))
     })
     .await?;
+    // MariaDB's stream tells no total.
+    let bytes = match seed.bytes_total {
+        0 => format!("{} bytes", seed.bytes_done),
+        total => format!("{} of {total} bytes", seed.bytes_done),
+    };
     writeln!(
         out,
-        "{:?}: {} from {} ({} of {} bytes): {}",
-        seed.phase, seed.node, seed.donor, seed.bytes_done, seed.bytes_total, seed.message
+        "{:?}: {} from {} ({bytes}): {}",
+        seed.phase, seed.node, seed.donor, seed.message
     )?;
     if let Some(set) = &seed.discarded_gtid_set {
         writeln!(out, "discarded: {set}")?;

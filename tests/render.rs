@@ -620,6 +620,97 @@ fn a_config_change_rolls_the_pods_and_nothing_else_does() {
     same.spec.paused = true;
     same.spec.failover.detection_window_seconds = 30;
     assert_eq!(digest(&same), base, "no my.cnf change: no restart");
+    // The pair's state in the ConfigMap (it has been Ready) rolls nothing.
+    let mut initialized = pair.clone();
+    initialized.status = Some(mysql_aa_operator::api::MySQLActiveActiveStatus {
+        initialized_at: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            jiff::Timestamp::UNIX_EPOCH,
+        )),
+        ..Default::default()
+    });
+    let r = render::render(&initialized).unwrap();
+    assert!(
+        r.config_map.data.unwrap().contains_key("pair-initialized"),
+        "the ConfigMap says the pair has data"
+    );
+    assert_eq!(digest(&initialized), base, "state is not configuration");
+}
+
+/// MariaDB with agents: the agent runs the operator's binary (copied in by
+/// an init container) in the server's image, beside mariadb-backup, with
+/// the data volume read-only; the bootstrap gets the binary and the token
+/// (to find the writer through the Lease); MySQL's agent stays in the
+/// operator's image, its bootstrap without token.
+#[test]
+fn a_mariadb_agent_gives_copies_from_the_servers_image() {
+    let agent_image = "ghcr.io/mysql-aa/mysql-aa-operator:0.1.0";
+    let with_agent = |p: &MySQLActiveActive| {
+        render::render_with(
+            p,
+            &render::AgentOptions {
+                image: Some(agent_image.into()),
+            },
+        )
+        .unwrap()
+        .statefulset
+        .spec
+        .template
+        .spec
+        .unwrap()
+    };
+    let mut pair = load("pair.yaml");
+    pair.spec.engine = mysql_aa_operator::api::Engine::MariaDB;
+    pair.spec.image = Some("mariadb:10.11".into());
+    let pod = with_agent(&pair);
+    let inits: Vec<&str> = pod
+        .init_containers
+        .iter()
+        .flatten()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(inits, ["install-agent", "bootstrap"]);
+    let install = &pod.init_containers.as_ref().unwrap()[0];
+    assert_eq!(install.image.as_deref(), Some(agent_image));
+    let agent = pod.containers.iter().find(|c| c.name == "agent").unwrap();
+    assert_eq!(agent.image.as_deref(), Some("mariadb:10.11"));
+    assert_eq!(
+        agent.command.as_ref().unwrap()[0],
+        "/opt/mysql-aa/bin/mysql-aa-operator"
+    );
+    let data = agent
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.name == "data")
+        .unwrap();
+    assert_eq!(data.read_only, Some(true), "the donor only reads its data");
+    let bootstrap = &pod.init_containers.as_ref().unwrap()[1];
+    let mounts: Vec<&str> = bootstrap
+        .volume_mounts
+        .iter()
+        .flatten()
+        .map(|m| m.name.as_str())
+        .collect();
+    assert!(
+        mounts.contains(&"agent-bin") && mounts.contains(&"agent-token"),
+        "{mounts:?}"
+    );
+    for c in pod.init_containers.iter().flatten().chain(&pod.containers) {
+        let sc = c.security_context.as_ref().unwrap();
+        assert_eq!(sc.allow_privilege_escalation, Some(false), "{}", c.name);
+        assert_eq!(sc.run_as_non_root, Some(true), "{}", c.name);
+        assert!(c.args.is_none(), "{}: no setting in args", c.name);
+    }
+    let mysql = with_agent(&load("pair.yaml"));
+    let inits: Vec<&str> = mysql
+        .init_containers
+        .iter()
+        .flatten()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(inits, ["bootstrap"]);
+    let agent = mysql.containers.iter().find(|c| c.name == "agent").unwrap();
+    assert_eq!(agent.image.as_deref(), Some(agent_image));
 }
 
 /// The agent (SingleWriter, with an agent image): one container beside the

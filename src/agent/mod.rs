@@ -62,6 +62,17 @@ pub struct Settings {
     /// Port to answer confirmations on (and to ask the peer's on).
     #[arg(long, default_value_t = AGENT_PORT)]
     pub port: u16,
+    /// Give copies of this server's data to a peer that lost its own
+    /// (MariaDB: the agent then runs in the server's image, beside
+    /// `mariadb-backup`, with the data volume mounted).
+    #[arg(long, env = "MYSQL_AA_SEED_DONOR", default_value_t = false)]
+    pub seed_donor: bool,
+    /// The server's data directory (for the copies).
+    #[arg(long, default_value = crate::render::mycnf::DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// A private scratch directory (for the copies).
+    #[arg(long, default_value = "/tmp/mysql-aa-seed")]
+    pub scratch: PathBuf,
 }
 
 /// What one agent keeps between looks.
@@ -84,7 +95,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             port: settings.mysql_port,
         },
         ADMIN_USER,
-        Password::new(password),
+        Password::new(password.clone()),
     );
     opts.connect_timeout = Duration::from_millis(800);
     opts.statement_timeout = Duration::from_millis(800);
@@ -92,7 +103,24 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(("0.0.0.0", settings.port))
         .await
         .with_context(|| format!("binding the agent port {}", settings.port))?;
-    tokio::spawn(peer::serve(listener, server.clone()));
+    let writer_until: Arc<std::sync::Mutex<Option<Instant>>> = Arc::default();
+    let seed = settings.seed_donor.then(|| {
+        Arc::new(crate::reseed::stream::DonorSide {
+            donor: crate::reseed::mariadb::Donor {
+                program: "mariadb-backup".into(),
+                datadir: settings.data_dir.clone(),
+                host: "127.0.0.1".into(),
+                port: settings.mysql_port,
+                user: ADMIN_USER.into(),
+                password: Password::new(password.clone()),
+                scratch: settings.scratch.clone(),
+            },
+            password: Password::new(password.clone()),
+            writer_until: writer_until.clone(),
+            donation: Arc::default(),
+        })
+    });
+    tokio::spawn(peer::serve(listener, server.clone(), seed));
     let client = kube::Client::try_default()
         .await
         .context("connecting to the Kubernetes API")?;
@@ -122,6 +150,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         };
         if cut_short {
             fence_now(&settings, &mut state);
+        }
+        if let Ok(mut w) = writer_until.lock() {
+            *w = state.valid_until.filter(|_| state.holder && !state.fenced);
         }
         if state.holder {
             let _ = std::fs::write(&mark, b"");

@@ -35,8 +35,14 @@ pub fn confirms(o: &Observation) -> Result<(), String> {
     }
 }
 
-/// Answers confirmations on `listener` from what the local server says.
-pub async fn serve(listener: TcpListener, server: Arc<MySqlClient>) {
+/// Answers confirmations on `listener` from what the local server says,
+/// and, where this agent can give copies (`seed`, MariaDB), the seed
+/// requests of a peer that lost its data ([`crate::reseed::stream`]).
+pub async fn serve(
+    listener: TcpListener,
+    server: Arc<MySqlClient>,
+    seed: Option<Arc<crate::reseed::stream::DonorSide>>,
+) {
     let last_yes: Arc<std::sync::Mutex<Option<std::time::Instant>>> = Arc::default();
     loop {
         let Ok((stream, from)) = listener.accept().await else {
@@ -44,6 +50,7 @@ pub async fn serve(listener: TcpListener, server: Arc<MySqlClient>) {
         };
         let server = server.clone();
         let last_yes = last_yes.clone();
+        let seed = seed.clone();
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
             let mut line = String::new();
@@ -63,6 +70,39 @@ pub async fn serve(listener: TcpListener, server: Arc<MySqlClient>) {
                     .map(|t| t.elapsed().as_millis());
                 let reply = since.map_or("LAST never\n".to_string(), |ms| format!("LAST {ms}\n"));
                 let _ = write.write_all(reply.as_bytes()).await;
+                return;
+            }
+            if line.trim() == "SEEDING" {
+                let reply = match &seed {
+                    Some(side) => {
+                        let d = side.donation.lock().ok().and_then(|d| d.clone());
+                        crate::reseed::stream::donation_line(d.as_ref(), std::time::Instant::now())
+                    }
+                    None => "SEEDING none".into(),
+                };
+                let _ = write.write_all(format!("{reply}\n").as_bytes()).await;
+                return;
+            }
+            if let Some(recipient) = line.trim().strip_prefix("SEED ") {
+                let Some(side) = &seed else {
+                    let _ = write
+                        .write_all(b"NO this agent gives no copies (MySQL seeds by CLONE)\n")
+                        .await;
+                    return;
+                };
+                let writable = server.observe().await.is_ok_and(|o| o.writable());
+                let recipient = recipient.to_string();
+                if let Err(e) = crate::reseed::stream::donate(
+                    side,
+                    &recipient,
+                    &mut reader,
+                    &mut write,
+                    writable,
+                )
+                .await
+                {
+                    tracing::warn!(%recipient, %from, error = %e, "seed request failed");
+                }
                 return;
             }
             let Some(asker) = line.trim().strip_prefix("CONFIRM ") else {
@@ -131,6 +171,23 @@ async fn exchange(
     tokio::time::timeout(limit, work)
         .await
         .unwrap_or_else(|_| Err("no answer in time".into()))
+}
+
+/// The copy the agent at `address:port` gives or last gave a peer
+/// (MariaDB): `(recipient, bytes, seconds since it started, state)`;
+/// `None` when it gave none since it started.
+pub async fn donation(
+    address: &str,
+    port: u16,
+    limit: Duration,
+) -> Result<Option<(String, u64, u64, String)>, String> {
+    let line = exchange(address, port, "SEEDING", limit).await?;
+    if line == "SEEDING none" {
+        return Ok(None);
+    }
+    crate::reseed::stream::parse_donation(&line)
+        .map(Some)
+        .ok_or_else(|| format!("unexpected answer {line:?}"))
 }
 
 /// Asks the agent at `address:port` to confirm `me`, within `limit`.

@@ -98,6 +98,13 @@ pub struct MySQLActiveActiveStatus {
     /// with this id is not carried out again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answered_reseed_request: Option<String>,
+
+    /// When the pair was first Ready. From then on a pod that starts with an
+    /// empty data volume (a new PVC) is given a copy of the writer's data;
+    /// it never initializes a new, unrelated server that would pass for
+    /// the writer's peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initialized_at: Option<Time>,
 }
 
 /// A re-seed of one node from the writer (`status.seed`).

@@ -93,6 +93,18 @@ async fn shutdown_signal() {
     }
 }
 
+/// What the rendered objects depend on: the generation (the spec), and
+/// whether the pair was ever Ready (`status.initializedAt`, which the
+/// ConfigMap carries): status writes otherwise do not wake the reconcile.
+fn rendered_inputs(pair: &MySQLActiveActive) -> Option<u64> {
+    let generation = predicates::generation(pair)?;
+    let initialized = pair
+        .status
+        .as_ref()
+        .is_some_and(|s| s.initialized_at.is_some());
+    Some(generation.wrapping_mul(2) + u64::from(initialized))
+}
+
 /// Runs the operator until SIGTERM/SIGINT (Ok) or lost leadership (Err).
 pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     init_logging(settings.log_format);
@@ -185,7 +197,8 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         let ours = watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}"));
         let (pairs, pairs_writer) = reflector::store::<MySQLActiveActive>();
         // Status writes change the resourceVersion, not the generation: they
-        // do not wake the reconcile (the pair loop writes status).
+        // do not wake the reconcile (the pair loop writes status), except the
+        // first Ready (the ConfigMap then says the pair has data).
         let pair_stream = watcher(
             scoped::<MySQLActiveActive>(&client, ns),
             watcher::Config::default(),
@@ -193,7 +206,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         .default_backoff()
         .reflect(pairs_writer)
         .applied_objects()
-        .predicate_filter(predicates::generation, Default::default());
+        .predicate_filter(rendered_inputs, Default::default());
         let (statefulsets, sts_stream) = owned::<StatefulSet>(&client, ns, &ours);
         let (config_maps, cm_stream) = owned::<ConfigMap>(&client, ns, &ours);
         let (services, svc_stream) = owned::<Service>(&client, ns, &ours);

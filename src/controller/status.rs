@@ -207,6 +207,7 @@ pub fn build(
         skipped_transactions: old.skipped_transactions.clone(),
         writer_epoch: outcome.epoch.unwrap_or(old.writer_epoch),
         stale_replica: outcome.stale.clone().unwrap_or(old.stale_replica.clone()),
+        initialized_at: old.initialized_at.clone(),
         ..Default::default()
     };
     status
@@ -335,6 +336,9 @@ pub fn build(
             "both nodes replicate and the writer takes writes".to_string(),
         )
     };
+    if ready && status.initialized_at.is_none() {
+        status.initialized_at = Some(now.clone());
+    }
     let writer_msg = match (
         pair.spec.write_mode,
         plan.writer.map(|w| format!("{name}-{w}")),

@@ -448,11 +448,15 @@ impl Server for MySqlClient {
         const OP: &str = "observe";
         let mut conn = self.conn(OP).await?;
         let info = self.detect_on(&mut conn).await?;
-        let flags = match info.flavor {
-            Flavor::MySQL => "SELECT @@GLOBAL.read_only AS ro, @@GLOBAL.super_read_only AS sro",
-            Flavor::MariaDB => "SELECT @@GLOBAL.read_only AS ro, NULL AS sro",
+        let sro = match info.flavor {
+            Flavor::MySQL => "@@GLOBAL.super_read_only",
+            Flavor::MariaDB => "NULL",
         };
-        let rows = self.query(&mut conn, OP, flags).await?;
+        let flags = format!(
+            "SELECT @@GLOBAL.read_only AS ro, {sro} AS sro, (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {}) AS awaiting",
+            dialect::quote(crate::render::scripts::AWAITING_SEED_SCHEMA)
+        );
+        let rows = self.query(&mut conn, OP, &flags).await?;
         let row = rows.first().ok_or_else(|| self.unexpected(OP, "no row"))?;
         let flag = |k: &str| row.get(k).cloned().flatten().map(|v| v == "1");
         let gtid_executed = self
@@ -481,6 +485,7 @@ impl Server for MySqlClient {
             gtid_executed,
             read_only: flag("ro").unwrap_or(false),
             super_read_only: flag("sro"),
+            awaiting_seed: flag("awaiting").unwrap_or(false),
             replica,
             info,
         })

@@ -166,6 +166,10 @@ pub struct Observation {
     /// The server as a semi-synchronous source; `None` when semi-sync is
     /// not loaded.
     pub semi_sync: Option<SemiSyncSource>,
+    /// The server was initialized, on a pair that has data, to await a
+    /// copy of the writer's data (it carries
+    /// [`crate::render::scripts::AWAITING_SEED_SCHEMA`]).
+    pub awaiting_seed: bool,
 }
 
 /// A server's state as a semi-synchronous source.

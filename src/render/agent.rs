@@ -26,6 +26,11 @@ use super::meta::{Names, object_meta};
 
 /// Name of the agent's container.
 pub const AGENT_CONTAINER: &str = "agent";
+/// Name of the init container that copies the operator's binary into the
+/// pod (MariaDB: the agent and `seed-receive` run in the server's image).
+pub const INSTALL_CONTAINER: &str = "install-agent";
+/// Name of the volume (an emptyDir) with the copied binary.
+pub const BIN_VOLUME: &str = "agent-bin";
 /// Name of the volume with the agent's token.
 pub const TOKEN_VOLUME: &str = "agent-token";
 /// Where the agent's token, CA and namespace are mounted (where in-cluster
@@ -95,6 +100,122 @@ pub fn build_role_binding(pair: &MySQLActiveActive, names: &Names) -> RoleBindin
     }
 }
 
+/// The environment that names the pod and its pair's writer Lease (the
+/// agent's, and `seed-receive`'s).
+pub fn lease_env(names: &Names) -> Vec<EnvVar> {
+    vec![
+        field_env("POD_NAME", "metadata.name"),
+        field_env("POD_NAMESPACE", "metadata.namespace"),
+        EnvVar {
+            name: "MYSQL_AA_LEASE".into(),
+            value: Some(names.writer_lease()),
+            ..EnvVar::default()
+        },
+    ]
+}
+
+/// The token's mount (the agent's container, and the MariaDB bootstrap
+/// that finds its donor through the Lease).
+pub fn token_mount() -> VolumeMount {
+    VolumeMount {
+        name: TOKEN_VOLUME.into(),
+        mount_path: TOKEN_DIR.into(),
+        read_only: Some(true),
+        ..VolumeMount::default()
+    }
+}
+
+/// The init container that copies the operator's binary (from its
+/// `image`) into [`BIN_VOLUME`].
+pub fn build_install_container(
+    image: &str,
+    security: k8s_openapi::api::core::v1::SecurityContext,
+) -> Container {
+    Container {
+        name: INSTALL_CONTAINER.into(),
+        image: Some(image.into()),
+        command: Some(vec![
+            "mysql-aa-operator".into(),
+            "install-self".into(),
+            crate::render::scripts::AGENT_BIN_DIR.into(),
+        ]),
+        volume_mounts: Some(vec![VolumeMount {
+            name: BIN_VOLUME.into(),
+            mount_path: crate::render::scripts::AGENT_BIN_DIR.into(),
+            ..VolumeMount::default()
+        }]),
+        resources: Some(small_resources("64Mi")),
+        security_context: Some(security),
+        ..Container::default()
+    }
+}
+
+/// The emptyDir the binary is copied into.
+pub fn build_bin_volume() -> Volume {
+    Volume {
+        name: BIN_VOLUME.into(),
+        empty_dir: Some(k8s_openapi::api::core::v1::EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    }
+}
+
+/// Turns the agent's container into a MariaDB seed donor: it runs the
+/// copied binary in the server's `image` (beside `mariadb-backup`), reads
+/// the data volume (`data`, read-only) and has scratch space (`tmp`).
+pub fn make_seed_donor(
+    agent: &mut Container,
+    image: &str,
+    pull_policy: Option<String>,
+    data: VolumeMount,
+    tmp: VolumeMount,
+) {
+    agent.image = Some(image.into());
+    agent.image_pull_policy = pull_policy;
+    agent.command = Some(vec![
+        format!(
+            "{}/mysql-aa-operator",
+            crate::render::scripts::AGENT_BIN_DIR
+        ),
+        "agent".into(),
+    ]);
+    agent.env.get_or_insert_with(Vec::new).push(EnvVar {
+        name: "MYSQL_AA_SEED_DONOR".into(),
+        value: Some("true".into()),
+        ..EnvVar::default()
+    });
+    let mounts = agent.volume_mounts.get_or_insert_with(Vec::new);
+    mounts.push(bin_mount());
+    mounts.push(data);
+    mounts.push(tmp);
+    // mariadb-backup reads the data files through the page cache, with its
+    // own buffers: more than the fencing alone needs.
+    agent.resources = Some(small_resources("256Mi"));
+}
+
+/// The copied binary's mount (read-only).
+pub fn bin_mount() -> VolumeMount {
+    VolumeMount {
+        name: BIN_VOLUME.into(),
+        mount_path: crate::render::scripts::AGENT_BIN_DIR.into(),
+        read_only: Some(true),
+        ..VolumeMount::default()
+    }
+}
+
+fn small_resources(memory_limit: &str) -> ResourceRequirements {
+    ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".to_string(), Quantity("10m".into())),
+            ("memory".to_string(), Quantity("32Mi".into())),
+        ])),
+        limits: Some(BTreeMap::from([(
+            "memory".to_string(),
+            Quantity(memory_limit.into()),
+        )])),
+        ..ResourceRequirements::default()
+    }
+}
+
 fn field_env(name: &str, path: &str) -> EnvVar {
     EnvVar {
         name: name.into(),
@@ -122,42 +243,19 @@ pub fn build_container(
         name: AGENT_CONTAINER.into(),
         image: Some(image.into()),
         command: Some(vec!["mysql-aa-operator".into(), "agent".into()]),
-        env: Some(vec![
-            field_env("POD_NAME", "metadata.name"),
-            field_env("POD_NAMESPACE", "metadata.namespace"),
-            EnvVar {
-                name: "MYSQL_AA_LEASE".into(),
-                value: Some(names.writer_lease()),
-                ..EnvVar::default()
-            },
-            admin_password,
-        ]),
+        env: Some({
+            let mut env = lease_env(names);
+            env.push(admin_password);
+            env
+        }),
         ports: Some(vec![ContainerPort {
             name: Some("agent".into()),
             container_port: AGENT_PORT.into(),
             protocol: Some("TCP".into()),
             ..ContainerPort::default()
         }]),
-        volume_mounts: Some(vec![
-            run,
-            VolumeMount {
-                name: TOKEN_VOLUME.into(),
-                mount_path: TOKEN_DIR.into(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            },
-        ]),
-        resources: Some(ResourceRequirements {
-            requests: Some(BTreeMap::from([
-                ("cpu".to_string(), Quantity("10m".into())),
-                ("memory".to_string(), Quantity("32Mi".into())),
-            ])),
-            limits: Some(BTreeMap::from([(
-                "memory".to_string(),
-                Quantity("64Mi".into()),
-            )])),
-            ..ResourceRequirements::default()
-        }),
+        volume_mounts: Some(vec![run, token_mount()]),
+        resources: Some(small_resources("64Mi")),
         security_context: Some(security),
         ..Container::default()
     }

@@ -23,6 +23,9 @@ pub const LABEL_ROLE: &str = "mysql-aa.io/role";
 pub const ROLE_WRITER: &str = "writer";
 /// Value of [`LABEL_ROLE`] on a read-only node.
 pub const ROLE_REPLICA: &str = "replica";
+/// Role label value of a node that awaits or receives a copy of the
+/// writer's data: in neither Service.
+pub const ROLE_SEEDING: &str = "seeding";
 /// Value of [`LABEL_NAME`].
 pub const APP_NAME: &str = "mysql-active-active";
 /// Value of [`LABEL_MANAGED_BY`].

@@ -129,7 +129,11 @@ pub fn render_checked(pair: &MySQLActiveActive, agent: &AgentOptions) -> Rendere
         .collect();
     let config_map = configmap::build_config_map(pair, &names);
     let mut statefulset = statefulset::build_statefulset(pair, &names, agent_image);
-    let data = serde_json::to_string(&config_map.data).unwrap_or_default();
+    // The configuration only: the pair's state (`pair-initialized`) must
+    // never roll the pods.
+    let mut configuration = config_map.data.clone().unwrap_or_default();
+    configuration.remove(scripts::INITIALIZED_KEY);
+    let data = serde_json::to_string(&Some(configuration)).unwrap_or_default();
     if let Some(meta) = statefulset.spec.template.metadata.as_mut() {
         meta.annotations
             .get_or_insert_with(Default::default)

@@ -50,10 +50,33 @@ ordinal="${HOSTNAME##*-}"
 cnf="@CONFIG_DIR@/my-${ordinal}.cnf"
 "#;
 
+/// ConfigMap key (a file in the config directory) present once the pair
+/// has been Ready (`status.initializedAt`): a pod that then starts with an
+/// empty volume is given a copy of the writer's data, never a new server.
+pub const INITIALIZED_KEY: &str = "pair-initialized";
+/// ConfigMap key (a file in the config directory) asking `pod`'s
+/// bootstrap for a re-seed (MariaDB): its value is a token; the bootstrap
+/// moves the data directory aside and receives a copy once per token.
+pub fn reseed_key(pod: &str) -> String {
+    format!("reseed-{pod}")
+}
+
+/// Where the operator's binary is copied for the MariaDB seed (the agent
+/// and `seed-receive` run in the server's image).
+pub const AGENT_BIN_DIR: &str = "/opt/mysql-aa/bin";
+/// The schema a node initialized while awaiting a copy carries (created
+/// with binary logging off): the operator re-seeds it before anything else
+/// (MySQL: CLONE drops it with the rest).
+pub const AWAITING_SEED_SCHEMA: &str = "mysql_aa_awaiting_seed";
+
 /// The init container's script: initialize the data directory once, create
 /// the operator's accounts with binary logging off (so they never
 /// replicate), and stop. A directory left by an interrupted bootstrap is
-/// moved aside, never deleted.
+/// moved aside, never deleted. On a pair that has data
+/// ([`INITIALIZED_KEY`]) an empty volume is filled with a copy of the
+/// writer's data where this pod can receive one (MariaDB: `seed-receive`,
+/// with the copied operator binary), or else initialized and marked
+/// [`AWAITING_SEED_SCHEMA`] for the operator (MySQL: CLONE).
 pub fn bootstrap_script(engine: Engine) -> String {
     let p = Programs::of(engine);
     let (initialize, writable) = match engine {
@@ -71,9 +94,18 @@ pub fn bootstrap_script(engine: Engine) -> String {
     let script = r#"#!/bin/sh
 # Initializes this node's data directory once. Rendered by mysql-aa-operator.
 @PRELUDE@datadir="@DATA_DIR@"
+# A re-seed asked for by the operator (MariaDB): once per token.
+token=$(cat "@CONFIG_DIR@/reseed-${HOSTNAME}" 2>/dev/null || true)
+case "$token" in *[!0-9a-f]*) token="" ;; esac
 if [ -f "$datadir/@MARKER@" ]; then
-  echo "bootstrap: $datadir is initialized"
-  exit 0
+  if [ -n "$token" ] && [ -x "@AGENT_BIN@" ] && [ ! -f "$datadir/.mysql-aa-reseed-$token" ]; then
+    echo "bootstrap: a re-seed is asked for: keeping this data directory as $datadir.before-reseed (the previous one there is removed)"
+    rm -rf "$datadir.before-reseed"
+    mv "$datadir" "$datadir.before-reseed"
+  else
+    echo "bootstrap: $datadir is initialized"
+    exit 0
+  fi
 fi
 if [ -e "$datadir" ]; then
   aside="$datadir.incomplete-$(date +%s)"
@@ -85,18 +117,48 @@ fi
 sql_quote() { printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e "s/'/''/g"; }
 admin_pw=$(sql_quote "$@ADMIN_ENV@")
 repl_pw=$(sql_quote "$@REPL_ENV@")
+sock=/tmp/bootstrap.sock
+start_local() {
+  "@SERVER@" --defaults-file="$cnf" --skip-networking --socket="$sock" @WRITABLE@ &
+  pid=$!
+  tries=0
+  until "@ADMIN@" --socket="$sock" -uroot ping >/dev/null 2>&1; do
+    kill -0 "$pid" 2>/dev/null || { echo "bootstrap: server exited during bootstrap"; exit 1; }
+    tries=$((tries + 1))
+    [ "$tries" -lt 300 ] || { echo "bootstrap: server did not start"; kill "$pid"; exit 1; }
+    sleep 1
+  done
+}
+stop_local() {
+  kill -TERM "$pid"
+  wait "$pid" || true
+}
+awaiting=""
+if [ -f "@CONFIG_DIR@/@INITIALIZED@" ] || [ -n "$token" ]; then
+  if [ -x "@AGENT_BIN@" ]; then
+    echo "bootstrap: the pair has data and this volume is empty: copying the writer's data"
+    seeding="$datadir.seeding"
+    gtid=$("@AGENT_BIN@" seed-receive --target "$seeding")
+    mv "$seeding" "$datadir"
+    start_local
+    umask 077
+    pw=$(printf '%s' "$@ADMIN_ENV@" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')
+    printf '[client]\nuser=root\npassword="%s"\n' "$pw" > /tmp/bootstrap-client.cnf
+    unset pw
+    "@CLIENT@" --defaults-extra-file=/tmp/bootstrap-client.cnf --socket="$sock" -e "SET GLOBAL gtid_slave_pos = '$gtid'"
+    rm -f /tmp/bootstrap-client.cnf
+    stop_local
+    [ -z "$token" ] || touch "$datadir/.mysql-aa-reseed-$token"
+    touch "$datadir/@MARKER@"
+    echo "bootstrap: copy of the writer's data in place (GTID position $gtid)"
+    exit 0
+  fi
+  echo "bootstrap: the pair has data and this volume is empty: initializing a server that awaits a copy of the writer's data"
+  awaiting="CREATE DATABASE IF NOT EXISTS @AWAITING@;"
+fi
 echo "bootstrap: initializing $datadir"
 @INITIALIZE@ @WRITABLE@
-sock=/tmp/bootstrap.sock
-"@SERVER@" --defaults-file="$cnf" --skip-networking --socket="$sock" @WRITABLE@ &
-pid=$!
-tries=0
-until "@ADMIN@" --socket="$sock" -uroot ping >/dev/null 2>&1; do
-  kill -0 "$pid" 2>/dev/null || { echo "bootstrap: server exited during bootstrap"; exit 1; }
-  tries=$((tries + 1))
-  [ "$tries" -lt 300 ] || { echo "bootstrap: server did not start"; kill "$pid"; exit 1; }
-  sleep 1
-done
+start_local
 "@CLIENT@" --socket="$sock" -uroot <<SQL
 SET SESSION sql_log_bin = 0;
 CREATE USER IF NOT EXISTS '@ADMIN_USER@'@'%' IDENTIFIED BY '$admin_pw';
@@ -104,9 +166,9 @@ GRANT ALL PRIVILEGES ON *.* TO '@ADMIN_USER@'@'%' WITH GRANT OPTION;
 CREATE USER IF NOT EXISTS '@REPL_USER@'@'%' IDENTIFIED BY '$repl_pw';
 GRANT @REPL_PRIVILEGES@ ON *.* TO '@REPL_USER@'@'%';
 ALTER USER 'root'@'localhost' IDENTIFIED BY '$admin_pw';
+$awaiting
 SQL
-kill -TERM "$pid"
-wait "$pid" || true
+stop_local
 touch "$datadir/@MARKER@"
 echo "bootstrap: done"
 "#;
@@ -125,6 +187,9 @@ echo "bootstrap: done"
         .replace("@MARKER@", BOOTSTRAP_MARKER)
         .replace("@DATA_DIR@", DATA_DIR)
         .replace("@CONFIG_DIR@", CONFIG_DIR)
+        .replace("@INITIALIZED@", INITIALIZED_KEY)
+        .replace("@AGENT_BIN@", &format!("{AGENT_BIN_DIR}/mysql-aa-operator"))
+        .replace("@AWAITING@", AWAITING_SEED_SCHEMA)
 }
 
 /// The server container's script: write the probes' client option file

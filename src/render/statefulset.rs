@@ -177,21 +177,33 @@ pub fn build_statefulset(
         });
     }
     let script = |key: &str| vec!["/bin/sh".to_string(), format!("{CONFIG_DIR}/{key}")];
+    // MariaDB re-seeds by a streamed mariadb-backup, which runs in the
+    // server's image: there the agent gives copies, and the bootstrap of an
+    // empty volume receives one (both with the operator's binary, copied in
+    // by an init container).
+    let seed_by_stream = engine == crate::api::Engine::MariaDB && agent.is_some();
+    let mut bootstrap_env = env.clone();
+    let mut bootstrap_mounts = mounts.clone();
+    if seed_by_stream {
+        bootstrap_env.extend(super::agent::lease_env(names));
+        bootstrap_mounts.push(super::agent::bin_mount());
+        bootstrap_mounts.push(super::agent::token_mount());
+    }
     let bootstrap = Container {
         name: BOOTSTRAP_CONTAINER.into(),
         image: Some(image.clone()),
         image_pull_policy: pull_policy.clone(),
         command: Some(script(BOOTSTRAP_KEY)),
-        env: Some(env.clone()),
-        volume_mounts: Some(mounts.clone()),
+        env: Some(bootstrap_env),
+        volume_mounts: Some(bootstrap_mounts),
         resources: spec.resources.clone(),
         security_context: Some(container_security_context()),
         ..Container::default()
     };
     let server = Container {
         name: SERVER_CONTAINER.into(),
-        image: Some(image),
-        image_pull_policy: pull_policy,
+        image: Some(image.clone()),
+        image_pull_policy: pull_policy.clone(),
         command: Some(script(START_KEY)),
         env: Some(env),
         ports: Some(vec![ContainerPort {
@@ -210,9 +222,10 @@ pub fn build_statefulset(
         ..Container::default()
     };
     let mut containers = vec![server];
-    if let Some(image) = agent {
-        containers.push(super::agent::build_container(
-            image,
+    let mut init_containers = vec![bootstrap];
+    if let Some(agent_image) = agent {
+        let mut container = super::agent::build_container(
+            agent_image,
             names,
             secret_env(
                 ADMIN_PASSWORD_ENV,
@@ -220,15 +233,30 @@ pub fn build_statefulset(
             ),
             mount("run", RUN_DIR, false),
             container_security_context(),
-        ));
+        );
         volumes.push(super::agent::build_token_volume());
+        if seed_by_stream {
+            super::agent::make_seed_donor(
+                &mut container,
+                &image,
+                pull_policy.clone(),
+                mount(DATA_VOLUME, DATA_MOUNT, true),
+                mount("tmp", "/tmp", false),
+            );
+            init_containers.insert(
+                0,
+                super::agent::build_install_container(agent_image, container_security_context()),
+            );
+            volumes.push(super::agent::build_bin_volume());
+        }
+        containers.push(container);
     }
     let mut pod_labels = selector_labels(names);
     pod_labels.extend(spec.placement.pod_labels.clone());
     pod_labels.extend(super::meta::common_labels(names));
     let placement = &spec.placement;
     let pod_spec = PodSpec {
-        init_containers: Some(vec![bootstrap]),
+        init_containers: Some(init_containers),
         containers,
         volumes: Some(volumes),
         // The agent fences its server by SIGKILL (same user).

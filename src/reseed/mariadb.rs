@@ -109,7 +109,18 @@ pub async fn send<W: AsyncWrite + Unpin>(d: &Donor, sink: &mut W) -> io::Result<
         .take()
         .ok_or_else(|| io::Error::other("mariadb-backup: no standard output"))?;
     let copied = tokio::io::copy(&mut out, sink).await;
-    sink.flush().await?;
+    drop(out);
+    let flushed = match copied {
+        Ok(_) => sink.flush().await,
+        Err(_) => Ok(()),
+    };
+    if let (Err(e), _) | (_, Err(e)) = (&copied, &flushed) {
+        // The stream's reader is gone: the backup would wait forever on
+        // its full pipe.
+        let _ = child.kill().await;
+        let _ = tokio::fs::remove_file(&options).await;
+        return Err(io::Error::new(e.kind(), format!("sending the backup: {e}")));
+    }
     let output = child.wait_with_output().await?;
     let _ = tokio::fs::remove_file(&options).await;
     if !output.status.success() {

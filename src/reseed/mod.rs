@@ -15,3 +15,5 @@
 //! `auto_increment_offset` (its rendered my.cnf, which no copy touches).
 
 pub mod mariadb;
+pub mod receive;
+pub mod stream;

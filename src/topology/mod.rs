@@ -53,6 +53,9 @@ pub enum Role {
     Writer,
     /// Read-only.
     Replica,
+    /// Read-only and out of both Services: it awaits, or receives, a copy
+    /// of the writer's data (its own is empty or cannot catch up).
+    Seeding,
 }
 
 impl Role {
@@ -61,6 +64,7 @@ impl Role {
         match self {
             Role::Writer => crate::render::meta::ROLE_WRITER,
             Role::Replica => crate::render::meta::ROLE_REPLICA,
+            Role::Seeding => crate::render::meta::ROLE_SEEDING,
         }
     }
 
@@ -69,6 +73,7 @@ impl Role {
         match v {
             "writer" => Some(Role::Writer),
             "replica" => Some(Role::Replica),
+            "seeding" => Some(Role::Seeding),
             _ => None,
         }
     }
@@ -104,7 +109,8 @@ impl NodeFacts {
         self.pod_exists && !self.terminating && self.server.is_ok()
     }
 
-    fn observation(&self) -> Option<&Observation> {
+    /// What its server said, if its pod is present and not terminating.
+    pub fn observation(&self) -> Option<&Observation> {
         self.server
             .as_ref()
             .ok()
@@ -516,6 +522,9 @@ pub enum NoWriter {
     NotObserved,
     /// Neither node has every transaction of the other.
     Diverged,
+    /// Both nodes started on empty volumes of a pair that had data: no node
+    /// has the pair's data to copy from.
+    BothAwaitingSeed,
 }
 
 impl std::fmt::Display for NoWriter {
@@ -562,6 +571,10 @@ impl std::fmt::Display for NoWriter {
             NoWriter::Diverged => write!(
                 f,
                 "the nodes have diverged: neither has every transaction of the other"
+            ),
+            NoWriter::BothAwaitingSeed => write!(
+                f,
+                "both nodes started on empty volumes of a pair that had data: neither has the pair's data (restore it, or recreate the pair: README, runbook)"
             ),
         }
     }
@@ -738,6 +751,21 @@ fn elect(input: &Input) -> (Option<u32>, Option<NoWriter>) {
             return (Some(c), None);
         };
         return (None, Some(NoWriter::WriterLost { writer: w, hold }));
+    }
+    // A node awaiting a copy of the pair's data is never elected: its
+    // peer is, alone, or none.
+    let awaiting = |n: &NodeFacts| n.observation().is_some_and(|o| o.awaiting_seed);
+    match (awaiting(a), awaiting(b)) {
+        (true, true) => return (None, Some(NoWriter::BothAwaitingSeed)),
+        (true, false) | (false, true) => {
+            let other = if awaiting(a) { b } else { a };
+            return if usable(other) {
+                (Some(other.ordinal), None)
+            } else {
+                (None, Some(NoWriter::WaitingForBothNodes))
+            };
+        }
+        (false, false) => {}
     }
     let writable: Vec<&NodeFacts> = input
         .nodes
@@ -1061,8 +1089,11 @@ pub fn decide(input: &Input) -> Plan {
         if peer.address.is_none() {
             continue;
         }
-        // Replication cannot bring it back: the re-seed (below) does.
-        if reseed::needs_seed(node) || input.seed.running == Some(node.ordinal) {
+        // Replication cannot bring it back: the re-seed (below) does; and
+        // nothing is replicated from a node awaiting or receiving a copy.
+        let seeding =
+            |n: &NodeFacts| reseed::needs_seed(n) || input.seed.running == Some(n.ordinal);
+        if seeding(node) || seeding(peer) {
             continue;
         }
         let wired = wired_to(input, node, peer);
@@ -1178,9 +1209,14 @@ pub fn decide(input: &Input) -> Plan {
     for n in &input.nodes {
         let i = n.ordinal as usize % 2;
         let Some(want) = desired[i] else { continue };
+        // A copy lowers its recipient to read_only (the clone drops its
+        // tables): it is not fenced again under it.
+        let receiving = input.seed.running == Some(n.ordinal);
         if let Some(o) = n.observation().filter(|_| engine_ok(n)) {
             match want {
-                Role::Replica if !o.fenced() => fences.push(Step::Fence { node: n.ordinal }),
+                Role::Replica if !o.fenced() && !receiving => {
+                    fences.push(Step::Fence { node: n.ordinal })
+                }
                 Role::Writer if !o.writable() => unfences.push(Step::Unfence { node: n.ordinal }),
                 _ => {}
             }
@@ -1194,7 +1230,14 @@ pub fn decide(input: &Input) -> Plan {
         if keeps_writer_label(input, &plan, n) {
             continue;
         }
-        let want_label = if n.reachable() { want } else { Role::Replica };
+        let seeding = want == Role::Replica
+            && (reseed::needs_seed(n) || input.seed.running == Some(n.ordinal));
+        let want_label = match (n.reachable(), seeding) {
+            // Out of the reader Service until it replicates on the copy.
+            (_, true) => Role::Seeding,
+            (true, false) => want,
+            (false, false) => Role::Replica,
+        };
         // A terminating pod still loses the writer label (it may linger).
         if n.pod_exists
             && (!n.terminating || want_label == Role::Replica)
@@ -1205,7 +1248,7 @@ pub fn decide(input: &Input) -> Plan {
                 role: want_label,
             };
             match want_label {
-                Role::Replica => replica_labels.push(step),
+                Role::Replica | Role::Seeding => replica_labels.push(step),
                 Role::Writer => writer_labels.push(step),
             }
         }
@@ -1280,7 +1323,7 @@ pub fn decide(input: &Input) -> Plan {
         Some(SeedVerdict::Held {
             node,
             why,
-            reason: SeedReason::SourcePurgedLogs,
+            reason: SeedReason::SourcePurgedLogs | SeedReason::EmptyDataDirectory,
         }) => {
             health.degraded.push(Problem::SeedHeld { node, why });
         }

@@ -1,8 +1,10 @@
 //! The re-seed decision (pure): which node gets a copy of the writer's
-//! data, or why none can start yet. A node needs one when its receiver
-//! stopped because the writer no longer has binary logs it needs (a node
-//! that lost its disk, or one that was away longer than the writer keeps
-//! its logs): replication alone cannot bring it back.
+//! data, or why none can start yet. A node needs one when it started on an
+//! empty volume of a pair that has data (its bootstrap marked it awaiting
+//! a copy), or when its receiver stopped because the writer no longer has
+//! binary logs it needs (a node that lost its disk, or one that was away
+//! longer than the writer keeps its logs): replication alone cannot bring
+//! it back.
 
 use super::{Input, NodeFacts, flavor_of, gtid};
 use crate::api::{Engine, WriteMode};
@@ -16,11 +18,17 @@ pub struct SeedInput {
     pub backing_off: bool,
     /// The node an unanswered `spec.reseed` names.
     pub requested: Option<u32>,
+    /// MariaDB copies can be made: the pods run agents (in the server's
+    /// image, beside `mariadb-backup`), and a restarted pod's bootstrap
+    /// receives the copy.
+    pub streams: bool,
 }
 
 /// Why a node needs the writer's data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SeedReason {
+    /// The node started on an empty volume of a pair that has data.
+    EmptyDataDirectory,
     /// The writer purged binary logs the node needs (receiver error 1236).
     SourcePurgedLogs,
     /// `spec.reseed` asks for it.
@@ -31,6 +39,7 @@ impl SeedReason {
     /// As status and Events spell it.
     pub fn as_str(self) -> &'static str {
         match self {
+            SeedReason::EmptyDataDirectory => "EmptyDataDirectory",
             SeedReason::SourcePurgedLogs => "SourcePurgedLogs",
             SeedReason::Requested => "Requested",
         }
@@ -64,11 +73,22 @@ pub enum SeedVerdict {
     },
 }
 
-/// Whether `n`'s receiver stopped on logs its source purged.
+/// Whether `n` needs a copy of the writer's data.
 pub fn needs_seed(n: &NodeFacts) -> bool {
-    n.observation()
-        .and_then(|o| o.replica.as_ref())
+    seed_reason(n).is_some()
+}
+
+/// Why `n` needs a copy of the writer's data, if it does: it awaits one
+/// since its bootstrap, or its receiver stopped on logs its source purged.
+pub fn seed_reason(n: &NodeFacts) -> Option<SeedReason> {
+    let o = n.observation()?;
+    if o.awaiting_seed {
+        return Some(SeedReason::EmptyDataDirectory);
+    }
+    o.replica
+        .as_ref()
         .is_some_and(|r| r.source_purged_needed_logs())
+        .then_some(SeedReason::SourcePurgedLogs)
 }
 
 /// The re-seed verdict of a plan whose writer is `writer` (SingleWriter),
@@ -77,13 +97,11 @@ pub fn needs_seed(n: &NodeFacts) -> bool {
 pub fn verdict(input: &Input, writer: Option<u32>, failover: bool) -> Option<SeedVerdict> {
     let (node, reason) = match input.seed.requested {
         Some(n) => (&input.nodes[n as usize % 2], SeedReason::Requested),
-        None => (
-            input
-                .nodes
-                .iter()
-                .find(|n| needs_seed(n) && input.seed.running != Some(n.ordinal))?,
-            SeedReason::SourcePurgedLogs,
-        ),
+        None => input
+            .nodes
+            .iter()
+            .filter(|n| input.seed.running != Some(n.ordinal))
+            .find_map(|n| Some((n, seed_reason(n)?)))?,
     };
     let held = |why: &str| {
         Some(SeedVerdict::Held {
@@ -95,7 +113,7 @@ pub fn verdict(input: &Input, writer: Option<u32>, failover: bool) -> Option<See
     if input.seed.running.is_some() {
         return match reason {
             SeedReason::Requested => held("a re-seed is running"),
-            SeedReason::SourcePurgedLogs => None,
+            SeedReason::SourcePurgedLogs | SeedReason::EmptyDataDirectory => None,
         };
     }
     if input.mode == WriteMode::MultiWriter {
@@ -115,10 +133,15 @@ pub fn verdict(input: &Input, writer: Option<u32>, failover: bool) -> Option<See
     else {
         return held("the writer is not reachable and writable");
     };
-    if input.engine == Engine::MariaDB {
-        return held(
-            "the automatic re-seed of MariaDB (a streamed mariadb-backup) is not run by the operator yet: rebuild the node by hand (README, runbook)",
-        );
+    if input.engine == Engine::MariaDB && !input.seed.streams {
+        return held(match reason {
+            SeedReason::EmptyDataDirectory => {
+                "MariaDB receives its copy in the pod's bootstrap, from the writer's agent, and this pod has none (agents off): delete its PVC and pod once agents run, or rebuild it by hand (README, runbook)"
+            }
+            _ => {
+                "a MariaDB copy is streamed by the writer's agent, and this pair runs none (the operator runs without an agent image): rebuild the node by hand (README, runbook)"
+            }
+        });
     }
     let Some(o) = node.observation() else {
         return held("its server does not answer");

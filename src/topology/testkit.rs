@@ -64,6 +64,7 @@ pub fn node(ordinal: u32) -> NodeBuilder {
             super_read_only: Some(true),
             replica: None,
             semi_sync: None,
+            awaiting_seed: false,
         }),
         failure: None,
         outdated: false,

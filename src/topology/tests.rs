@@ -1772,7 +1772,7 @@ fn reseed_table() {
             "back-off",
         ),
         (
-            "MariaDB: held, said why",
+            "MariaDB without agents: held, said why",
             {
                 let mut i = input(SingleWriter, Some(0), needing());
                 i.engine = Engine::MariaDB;
@@ -1780,6 +1780,24 @@ fn reseed_table() {
             },
             false,
             "MariaDB",
+        ),
+        (
+            "MariaDB with agents: re-seeded (streamed into its bootstrap)",
+            {
+                let mariadb = |n: NodeFacts| {
+                    with(n, |n| {
+                        obs(n).info.flavor = crate::mysql::Flavor::MariaDB;
+                        obs(n).gtid_executed = "1000-1000-5".into();
+                    })
+                };
+                let [w, r] = needing();
+                let mut i = input(SingleWriter, Some(0), [mariadb(w), mariadb(r)]);
+                i.engine = Engine::MariaDB;
+                i.seed.streams = true;
+                i
+            },
+            true,
+            "",
         ),
         (
             "errant transactions: held (a copy would discard them)",
@@ -1814,8 +1832,9 @@ fn reseed_table() {
         assert_eq!(
             plan.steps.contains(&start),
             reseeded,
-            "{what}: {:?}",
-            plan.steps
+            "{what}: {:?} {:?}",
+            plan.steps,
+            plan.seed
         );
         assert!(
             !plan
@@ -1930,6 +1949,130 @@ fn requested_reseed_table() {
         assert_eq!(
             started,
             matches!(want, Some(SeedVerdict::Start { .. })),
+            "{what}: {:?}",
+            plan.steps
+        );
+    }
+}
+
+/// A node that started on an empty volume of a pair that has data (its
+/// bootstrap marked it awaiting a copy): re-seeded first, never wired,
+/// never promoted; with both nodes awaiting, no writer is chosen.
+#[test]
+fn empty_data_directory_table() {
+    let awaiting = |mut n: NodeFacts| {
+        let o = obs(&mut n);
+        o.awaiting_seed = true;
+        o.replica = None;
+        o.gtid_executed = String::new();
+        n
+    };
+    let [w, r] = healthy();
+    // (what, input, the verdict: a Reseed of node 1, held because (substring))
+    let rows: Vec<(&str, Input, bool, &str)> = vec![
+        (
+            "MySQL, the writer answers: copied from it",
+            input(SingleWriter, Some(0), [w.clone(), awaiting(r.clone())]),
+            true,
+            "",
+        ),
+        (
+            "MariaDB without agents: held, said why",
+            {
+                let mut i = input(SingleWriter, Some(0), [w.clone(), awaiting(r.clone())]);
+                i.engine = Engine::MariaDB;
+                i
+            },
+            false,
+            "agents off",
+        ),
+        (
+            "both awaiting (both volumes lost): no writer, nothing copied",
+            input(
+                SingleWriter,
+                None,
+                [awaiting(w.clone()), awaiting(r.clone())],
+            ),
+            false,
+            "no settled writer",
+        ),
+    ];
+    for (what, input, reseeded, why) in rows {
+        let plan = decide(&input);
+        check_invariants(&input, &plan);
+        let start = Step::Reseed {
+            node: 1,
+            from: 0,
+            reason: SeedReason::EmptyDataDirectory,
+            discards: None,
+        };
+        assert_eq!(
+            plan.steps.contains(&start),
+            reseeded,
+            "{what}: {:?}",
+            plan.steps
+        );
+        if reseeded {
+            assert!(
+                plan.steps.contains(&Step::Label {
+                    node: 1,
+                    role: Role::Seeding
+                }),
+                "{what}: out of the reader Service: {:?}",
+                plan.steps
+            );
+        }
+        assert!(
+            !plan
+                .steps
+                .iter()
+                .any(|s| matches!(s, Step::WireReplication { .. } | Step::Promote { .. })),
+            "{what}: wired or promoted: {:?}",
+            plan.steps
+        );
+        let held: Vec<String> = plan
+            .health
+            .degraded
+            .iter()
+            .filter_map(|d| match d {
+                Problem::SeedHeld { why, .. } => Some(why.clone()),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            held.iter().any(|h| h.contains(why)) || why.is_empty(),
+            "{what}: {held:?}"
+        );
+        assert_eq!(held.is_empty(), why.is_empty(), "{what}: {held:?}");
+        if input.current_writer.is_none() {
+            assert_eq!(plan.writer, None, "{what}");
+        }
+    }
+}
+
+/// A copy lowers its recipient to read_only (the clone drops its tables,
+/// which super_read_only forbids): the node is not fenced again under it,
+/// and is fenced as usual otherwise.
+#[test]
+fn a_recipient_is_not_fenced_during_its_copy() {
+    let lowered = |mut n: NodeFacts| {
+        obs(&mut n).super_read_only = Some(false);
+        n
+    };
+    let [w, r] = healthy();
+    let mut receiving = input(SingleWriter, Some(0), [w.clone(), lowered(r.clone())]);
+    receiving.seed.running = Some(1);
+    let idle = input(SingleWriter, Some(0), [w, lowered(r)]);
+    // (what, input, fenced)
+    for (what, input, fenced) in [
+        ("during its copy", receiving, false),
+        ("otherwise", idle, true),
+    ] {
+        let plan = decide(&input);
+        check_invariants(&input, &plan);
+        assert_eq!(
+            plan.steps.contains(&Step::Fence { node: 1 }),
+            fenced,
             "{what}: {:?}",
             plan.steps
         );

@@ -4,7 +4,7 @@
 //! | image | host programs |
 //! |---|---|
 //! | `mysql:*` (any registry, any tag) | MySQL 9.7 from `.cache/servers/mysql-9.7`: `mysqld`, `mysql`, `mysqladmin` |
-//! | `mariadb:*` | MariaDB 10.11 from `.cache/servers/mariadb-10.11`: `mariadbd`, `mariadb`, `mariadb-admin`, `mariadb-install-db` (and their `mysql*` names) |
+//! | `mariadb:*` | MariaDB 10.11 from `.cache/servers/mariadb-10.11`: `mariadbd`, `mariadb`, `mariadb-admin`, `mariadb-install-db`, `mariadb-backup`, `mbstream` (and the `mysql*` names) |
 //! | anything else | the pod fails to start (`ErrImagePull`) |
 //!
 //! Each image gets a directory of small wrapper scripts, first on the
@@ -122,6 +122,8 @@ pub fn wrappers(root: &Path, kind: Kind) -> std::io::Result<PathBuf> {
                 ("mariadb-admin", "mariadb-admin"),
                 ("mysqladmin", "mariadb-admin"),
                 ("mariadb-binlog", "mariadb-binlog"),
+                ("mariadb-backup", "mariadb-backup"),
+                ("mbstream", "mbstream"),
             ] {
                 write_script(
                     &dir.join(tool),

@@ -162,6 +162,9 @@ pub struct SeedStart {
     pub client: Arc<MySqlClient>,
     /// The donor, as the channel reaches it.
     pub source: SourceSpec,
+    /// MariaDB: the copy is streamed into the recipient's bootstrap (its
+    /// pod is restarted to receive it), not cloned over SQL.
+    pub streamed: bool,
 }
 
 /// What the steps did that status records.
@@ -373,6 +376,7 @@ async fn run_steps(
                     discards: discards.clone(),
                     client: sql(*node)?.clone(),
                     source,
+                    streamed: pair.spec.engine == crate::api::Engine::MariaDB,
                 });
                 Ok(())
             }

@@ -402,6 +402,7 @@ impl PairLoop {
             Instant::now(),
         );
         self.seeds.collect(ctx, &pair, &observed).await;
+        self.seeds.follow_stream(ctx, &pair, &observed).await;
         let reseed_request = observe::pending_reseed(&pair)
             .map(|(req, node)| (req.node.clone(), req.request_id.clone(), node));
         let input = observe::input(
@@ -410,8 +411,10 @@ impl PairLoop {
             long_enough,
             acks_missing,
             lease,
-            self.seeds
-                .input(reseed_request.as_ref().and_then(|(_, _, n)| n.clone().ok())),
+            self.seeds.input(
+                reseed_request.as_ref().and_then(|(_, _, n)| n.clone().ok()),
+                ctx.settings.agent_image.is_some(),
+            ),
         );
         let plan = topology::decide(&input);
         self.writer_client = plan
@@ -446,7 +449,7 @@ impl PairLoop {
                 .filter(|_| start.reason == topology::SeedReason::Requested)
                 .map(|(_, id, _)| id.clone());
             let names = crate::render::Names::of(&pair);
-            tracing::info!("{}", self.seeds.start(&names, start, request_id));
+            tracing::info!("{}", self.seeds.start(ctx, &names, start, request_id));
             Metrics::count(&ctx.metrics.seeds, "started");
         } else if let (Some((node, id, n)), false) = (&reseed_request, paused) {
             // A request that was not started is refused, with why.

@@ -34,9 +34,14 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(600);
 
 /// What the recipient's clone status says once its server answers again
 /// after going down (restarted onto the copy, or killed during it): the
-/// copy completed, or failed (and why); `None`: nothing to tell yet. Pure.
+/// copy completed, or failed (and why; no status at all: the server went
+/// down before the copy began); `None`: nothing to tell yet. Pure.
 pub fn after_restart(status: Option<&CloneStatus>) -> Option<Result<(), String>> {
-    let s = status?;
+    let Some(s) = status else {
+        return Some(Err(
+            "the node restarted without a copy (its server went down before the copy began)".into(),
+        ));
+    };
     match s.state.as_str() {
         "Completed" => Some(Ok(())),
         "Failed" => Some(Err(format!(
@@ -70,15 +75,70 @@ struct Run {
     task: Option<JoinHandle<Result<CloneOutcome, SqlError>>>,
     /// The copy ended: the node has been seen down since (its restart).
     restarting_since: Option<Instant>,
-    seen_down: bool,
     finished_at: Option<Time>,
     client: Arc<MySqlClient>,
+}
+
+/// A MariaDB copy streamed by the writer's agent into a new pod's
+/// bootstrap, as the loop follows it (the pod asks for it by itself).
+struct Streamed {
+    node: u32,
+    donor: u32,
+    reason: SeedReason,
+    request_id: Option<String>,
+    discards: Option<String>,
+    /// When the donation followed started (by the donor agent's clock
+    /// read through its report); `None`: asked for, none seen yet.
+    donation: Option<Instant>,
+    /// Asking the bootstrap failed: the plan may start another attempt
+    /// after the back-off.
+    abandoned: bool,
+    started: Instant,
+    started_at: Time,
+    attempt: u32,
+    phase: SeedPhase,
+    message: String,
+    bytes: u64,
+    finished_at: Option<Time>,
+}
+
+/// What the writer agent's report of a streamed copy (`state`: `Sending`,
+/// `Sent` or `Failed: why`) means for the recipient, whose server
+/// `answers` or not (it starts only once its bootstrap placed the copy):
+/// its phase and what to say. Pure.
+pub fn streamed_phase(state: &str, answers: bool, pod: &str) -> (SeedPhase, String) {
+    match state {
+        "Sending" => (
+            SeedPhase::Seeding,
+            format!("the writer's agent streams a copy (mariadb-backup) into {pod}'s bootstrap"),
+        ),
+        "Sent" if answers => (
+            SeedPhase::Finished,
+            format!(
+                "{pod} started on the copy; it replicates from the writer's GTID position at the copy"
+            ),
+        ),
+        "Sent" => (
+            SeedPhase::Restarting,
+            format!("the copy is sent; {pod} prepares it and starts on it"),
+        ),
+        other => (
+            SeedPhase::Failed,
+            format!(
+                "{}; the writer is untouched; {pod}'s bootstrap asks again by itself",
+                other.strip_prefix("Failed: ").unwrap_or(other)
+            ),
+        ),
+    }
 }
 
 /// The pair's re-seeds, as the loop keeps them.
 #[derive(Default)]
 pub struct Seeds {
     run: Option<Run>,
+    streamed: Option<Streamed>,
+    /// The request to a MariaDB bootstrap (ConfigMap, pod deletion).
+    asking: Option<JoinHandle<Result<(), String>>>,
     failures: u32,
     retry_after: Option<Instant>,
     /// The status to record this cycle, when it changed.
@@ -88,14 +148,24 @@ pub struct Seeds {
 impl Seeds {
     /// What the decision needs; `requested`: the node an unanswered
     /// `spec.reseed` names.
-    pub fn input(&self, requested: Option<u32>) -> SeedInput {
+    /// `streams`: the pods run agents that stream MariaDB copies.
+    pub fn input(&self, requested: Option<u32>, streams: bool) -> SeedInput {
         SeedInput {
             requested,
+            streams,
             running: self
                 .run
                 .as_ref()
                 .filter(|r| matches!(r.phase, SeedPhase::Seeding | SeedPhase::Restarting))
-                .map(|r| r.node),
+                .map(|r| r.node)
+                .or_else(|| {
+                    // A bootstrap that failed to get its copy asks again by
+                    // itself: still running.
+                    self.streamed
+                        .as_ref()
+                        .filter(|s| s.phase != SeedPhase::Finished && !s.abandoned)
+                        .map(|s| s.node)
+                }),
             backing_off: self.retry_after.is_some_and(|t| Instant::now() < t),
         }
     }
@@ -104,6 +174,7 @@ impl Seeds {
     /// (answering `request_id`, if a request asked for it).
     pub fn start(
         &mut self,
+        ctx: &Context,
         names: &Names,
         start: super::act::SeedStart,
         request_id: Option<String>,
@@ -113,12 +184,16 @@ impl Seeds {
         } else {
             self.failures + 1
         };
+        if start.streamed {
+            return self.ask_bootstrap(ctx, names, start, request_id, attempt);
+        }
         let c = start.client.clone();
         let source = start.source;
         let task = tokio::spawn(async move {
             c.stop_replica().await?;
             c.clone_data_from(&source, CLONE_LIMIT).await
         });
+        self.streamed = None;
         self.run = Some(Run {
             node: start.node,
             donor: start.from,
@@ -133,13 +208,80 @@ impl Seeds {
             bytes: (0, 0),
             task: Some(task),
             restarting_since: None,
-            seen_down: false,
             finished_at: None,
             client: start.client,
         });
         self.news = self.status(names);
         format!(
             "re-seed of {} ({}) from {} started (attempt {attempt})",
+            names.pod(start.node),
+            start.reason.as_str(),
+            names.pod(start.from)
+        )
+    }
+
+    /// MariaDB: the recipient's bootstrap receives the copy. The ConfigMap
+    /// asks it for one (`reseed-<pod>`, a fresh token: the bootstrap moves
+    /// the data directory aside, once per token), then the pod is deleted
+    /// (a replica's graceful restart); [`Seeds::follow_stream`] follows the
+    /// copy through the writer's agent.
+    fn ask_bootstrap(
+        &mut self,
+        ctx: &Context,
+        names: &Names,
+        start: super::act::SeedStart,
+        request_id: Option<String>,
+        attempt: u32,
+    ) -> String {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let (client, ns, config, pod) = (
+            ctx.client.clone(),
+            names.namespace.clone(),
+            names.config_map(),
+            names.pod(start.node),
+        );
+        let key = crate::render::scripts::reseed_key(&pod);
+        let ask = async move {
+            use kube::api::{Api, DeleteParams, Patch, PatchParams};
+            let maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+                Api::namespaced(client.clone(), &ns);
+            let patch = serde_json::json!({"data": {key: format!("{token}\n")}});
+            maps.patch(&config, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(|e| {
+                    format!("asking {pod}'s bootstrap for a copy (ConfigMap {config}): {e}")
+                })?;
+            let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client, &ns);
+            pods.delete(&pod, &DeleteParams::default())
+                .await
+                .map_err(|e| format!("restarting {pod} to receive the copy: {e}"))?;
+            Ok::<(), String>(())
+        };
+        self.run = None;
+        self.streamed = Some(Streamed {
+            node: start.node,
+            donor: start.from,
+            reason: start.reason,
+            request_id,
+            discards: start.discards,
+            donation: None,
+            abandoned: false,
+            started: Instant::now(),
+            started_at: Time(jiff::Timestamp::now()),
+            attempt,
+            phase: SeedPhase::Seeding,
+            message: format!(
+                "{} restarts to receive a copy (mariadb-backup) from {}'s agent in its bootstrap; its data directory is kept beside the copy (data.before-reseed) until the next re-seed",
+                names.pod(start.node),
+                names.pod(start.from)
+            ),
+            bytes: 0,
+            finished_at: None,
+        });
+        self.asking = Some(tokio::spawn(ask));
+        self.news = self.status(names);
+        format!(
+            "re-seed of {} ({}) from {} started (attempt {attempt}): its bootstrap receives the copy",
             names.pod(start.node),
             start.reason.as_str(),
             names.pod(start.from)
@@ -227,19 +369,23 @@ impl Seeds {
             }
             SeedPhase::Restarting => {
                 let facts = &observed.facts[run.node as usize % 2];
-                if !facts.reachable() {
-                    run.seen_down = true;
-                } else if run.seen_down
-                    && let Some(last) =
-                        tokio::time::timeout(Duration::from_secs(2), run.client.clone_status())
-                            .await
-                            .ok()
-                            .and_then(Result::ok)
-                            .flatten()
-                    && let Some(verdict) = after_restart(Some(&last))
-                {
+                // A restart may be quicker than a cycle: the clone status
+                // tells (Completed or Failed only after it; none at all on
+                // a server killed before the copy began).
+                let verdict = if facts.reachable() {
+                    tokio::time::timeout(Duration::from_secs(2), run.client.clone_status())
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .and_then(|last| Some((after_restart(last.as_ref())?, last)))
+                } else {
+                    None
+                };
+                if let Some((verdict, last)) = verdict {
                     // The recipient keeps the last clone's figures.
-                    run.bytes = (last.bytes_done, last.bytes_total);
+                    if let Some(last) = &last {
+                        run.bytes = (last.bytes_done, last.bytes_total);
+                    }
                     ended = Some(verdict.map(|()| {
                         format!(
                             "{} restarted on {}'s data and replicates from it again ({} bytes copied in {:.1} s)",
@@ -302,8 +448,217 @@ impl Seeds {
         self.news = self.status(&names);
     }
 
+    /// Follows a MariaDB copy streamed into a new pod's bootstrap: asks the
+    /// writer's agent (`SEEDING`) while its peer does not replicate or a
+    /// copy is followed; publishes `SeedStarted`/`SeedFinished`/`SeedFailed`
+    /// as its phase changes.
+    pub async fn follow_stream(
+        &mut self,
+        ctx: &Context,
+        pair: &crate::api::MySQLActiveActive,
+        observed: &Observed,
+    ) {
+        use crate::api::{Engine, WriteMode};
+        if pair.spec.engine != Engine::MariaDB
+            || pair.spec.write_mode != WriteMode::SingleWriter
+            || ctx.settings.agent_image.is_none()
+        {
+            return;
+        }
+        let names = Names::of(pair);
+        if let Some(ask) = self.asking.take_if(|t| t.is_finished()) {
+            let failed = match ask.await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e),
+                Err(e) => Some(format!("asking the bootstrap: {e}")),
+            };
+            if let (Some(error), Some(s)) = (failed, self.streamed.as_mut()) {
+                s.phase = SeedPhase::Failed;
+                s.abandoned = true;
+                s.finished_at = Some(Time(jiff::Timestamp::now()));
+                self.failures += 1;
+                let wait = backoff(self.failures);
+                self.retry_after = Some(Instant::now() + wait);
+                s.message = format!(
+                    "{error}; the writer is untouched; retried in {} s",
+                    wait.as_secs()
+                );
+                crate::controller::metrics::Metrics::count(&ctx.metrics.seeds, "failed");
+                let text = format!("re-seed of {} failed: {}", names.pod(s.node), s.message);
+                ctx.publish(pair, Reason::SeedFailed, text).await;
+                self.news = self.status(&names);
+                return;
+            }
+        }
+        let Some(w) = pair
+            .status
+            .as_ref()
+            .and_then(|s| s.writer.as_deref())
+            .and_then(|w| (0..2).find(|o| names.pod(*o) == w))
+        else {
+            return;
+        };
+        let node = 1 - w;
+        let answers = observed.facts[node as usize]
+            .observation()
+            .is_some_and(|o| !o.awaiting_seed);
+        let followed = self
+            .streamed
+            .as_ref()
+            .is_some_and(|s| !matches!(s.phase, SeedPhase::Finished) && !s.abandoned);
+        if answers && !followed {
+            return;
+        }
+        let Some(address) = observed.facts[w as usize].address.as_deref() else {
+            return;
+        };
+        let Ok(Some((pod, bytes, secs, state))) = crate::agent::peer::donation(
+            address,
+            crate::agent::AGENT_PORT,
+            Duration::from_millis(300),
+        )
+        .await
+        else {
+            return;
+        };
+        if pod != names.pod(node) {
+            return;
+        }
+        let (phase, message) = streamed_phase(&state, answers, &pod);
+        let donated = Instant::now()
+            .checked_sub(Duration::from_secs(secs))
+            .unwrap_or_else(Instant::now);
+        match self
+            .streamed
+            .as_mut()
+            .filter(|s| s.node == node && !s.abandoned)
+        {
+            // Asked for by this loop: the first donation is its copy.
+            Some(s) if s.donation.is_none() => {
+                if donated + Duration::from_secs(1) < s.started {
+                    return; // an older donation
+                }
+                s.donation = Some(donated);
+            }
+            // The bootstrap asked again (after a failure): a new attempt.
+            Some(s)
+                if s.donation
+                    .is_some_and(|d| donated > d + Duration::from_secs(1)) =>
+            {
+                s.donation = Some(donated);
+                s.attempt += 1;
+                s.finished_at = None;
+                let text = format!(
+                    "re-seed of {pod} ({}) from {}: attempt {}: {message}",
+                    s.reason.as_str(),
+                    names.pod(w),
+                    s.attempt
+                );
+                ctx.publish(
+                    pair,
+                    Reason::Step(crate::controller::events::StepName::SeedStarted),
+                    text,
+                )
+                .await;
+            }
+            Some(_) => {}
+            // A new pod's bootstrap asked by itself (its volume was empty).
+            None => {
+                if phase != SeedPhase::Seeding && secs > 120 {
+                    return; // an old donation
+                }
+                self.run = None;
+                self.streamed = Some(Streamed {
+                    node,
+                    donor: w,
+                    reason: SeedReason::EmptyDataDirectory,
+                    request_id: None,
+                    discards: None,
+                    donation: Some(donated),
+                    abandoned: false,
+                    started: donated,
+                    started_at: Time(
+                        jiff::Timestamp::now()
+                            .checked_sub(jiff::SignedDuration::from_secs(
+                                i64::try_from(secs).unwrap_or(0),
+                            ))
+                            .unwrap_or_else(|_| jiff::Timestamp::now()),
+                    ),
+                    attempt: 1,
+                    phase: SeedPhase::Seeding,
+                    message: message.clone(),
+                    bytes,
+                    finished_at: None,
+                });
+                crate::controller::metrics::Metrics::count(&ctx.metrics.seeds, "started");
+                let text = format!(
+                    "re-seed of {pod} ({}) from {} started (attempt 1): {message}",
+                    SeedReason::EmptyDataDirectory.as_str(),
+                    names.pod(w)
+                );
+                ctx.publish(
+                    pair,
+                    Reason::Step(crate::controller::events::StepName::SeedStarted),
+                    text,
+                )
+                .await;
+            }
+        }
+        let Some(s) = self.streamed.as_mut() else {
+            return;
+        };
+        let changed = s.phase != phase;
+        s.bytes = bytes;
+        s.phase = phase;
+        s.message = message.clone();
+        if changed {
+            match phase {
+                SeedPhase::Finished => {
+                    s.finished_at = Some(Time(jiff::Timestamp::now()));
+                    self.failures = 0;
+                    self.retry_after = None;
+                    let elapsed = s.started.elapsed();
+                    crate::controller::metrics::Metrics::count(&ctx.metrics.seeds, "finished");
+                    ctx.metrics.seed_seconds.observe(elapsed.as_secs_f64());
+                    let text = format!(
+                        "{message} ({bytes} bytes copied in {:.1} s)",
+                        elapsed.as_secs_f64()
+                    );
+                    s.message = text.clone();
+                    ctx.publish(pair, Reason::SeedFinished, text).await;
+                }
+                SeedPhase::Failed => {
+                    s.finished_at = Some(Time(jiff::Timestamp::now()));
+                    crate::controller::metrics::Metrics::count(&ctx.metrics.seeds, "failed");
+                    let text = format!("re-seed of {pod} failed: {message}");
+                    ctx.publish(pair, Reason::SeedFailed, text).await;
+                }
+                _ => {}
+            }
+        }
+        self.news = self.status(&names);
+    }
+
     /// `status.seed` as this loop knows it.
     pub fn status(&self, names: &Names) -> Option<SeedStatus> {
+        if self.run.is_none()
+            && let Some(s) = &self.streamed
+        {
+            return Some(SeedStatus {
+                node: names.pod(s.node),
+                donor: names.pod(s.donor),
+                reason: s.reason.as_str().into(),
+                request_id: s.request_id.clone(),
+                discarded_gtid_set: s.discards.clone(),
+                phase: s.phase,
+                message: s.message.clone(),
+                started_at: s.started_at.clone(),
+                finished_at: s.finished_at.clone(),
+                bytes_done: s.bytes,
+                bytes_total: 0,
+                attempt: s.attempt,
+            });
+        }
         let run = self.run.as_ref()?;
         Some(SeedStatus {
             node: names.pod(run.node),
@@ -343,7 +698,7 @@ mod tests {
             },
             ..Default::default()
         };
-        assert_eq!(after_restart(None), None);
+        assert!(matches!(after_restart(None), Some(Err(_))));
         assert_eq!(after_restart(Some(&status("Completed"))), Some(Ok(())));
         assert_eq!(after_restart(Some(&status("In Progress"))), None);
         assert_eq!(after_restart(Some(&status("Not Started"))), None);
@@ -353,6 +708,27 @@ mod tests {
                 "the copy failed (error 3862: Clone Donor Error: interrupted)".into()
             ))
         );
+    }
+
+    #[test]
+    fn streamed_copies_report_their_phase() {
+        // (state, the recipient's server answers, phase, message says)
+        let rows = [
+            ("Sending", false, SeedPhase::Seeding, "streams a copy"),
+            ("Sent", false, SeedPhase::Restarting, "prepares it"),
+            ("Sent", true, SeedPhase::Finished, "started on the copy"),
+            (
+                "Failed: mariadb-backup --backup failed: x",
+                false,
+                SeedPhase::Failed,
+                "mariadb-backup --backup failed: x; the writer is untouched",
+            ),
+        ];
+        for (state, answers, phase, says) in rows {
+            let (p, m) = streamed_phase(state, answers, "db-1");
+            assert_eq!(p, phase, "{state}");
+            assert!(m.contains(says), "{state}: {m}");
+        }
     }
 
     #[test]
