@@ -29,16 +29,39 @@ async fn mysql_replica_that_lost_its_disk_is_reseeded_from_the_writer() {
     let t = Instant::now();
     lose_disk(&b, &replica).await;
     let api: Api<MySQLActiveActive> = Api::namespaced(b.client.clone(), "shop");
-    // The copy is interrupted: the recipient's server is killed while it
-    // copies; the attempt fails, and the next one completes.
+    // The copy is interrupted: the recipient's server is paused as soon as
+    // its clone runs (a copy of this size takes about 2 s), then killed;
+    // the attempt fails, and the next one completes.
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(b.client.clone(), "shop");
+    let faults = b.cluster.faults();
+    let paused = eventually("the clone paused", Duration::from_secs(300), || async {
+        let ip = pods.get(&replica).await.ok()?.status?.pod_ip?;
+        let connect = mysql_async::Conn::new(admin_opts(&ip, &pw));
+        let mut c = tokio::time::timeout(LOAD_CONNECT_TIMEOUT, connect)
+            .await
+            .ok()?
+            .ok()?;
+        let state: Option<String> = c
+            .query_first("SELECT STATE FROM performance_schema.clone_status")
+            .await
+            .ok()
+            .flatten();
+        let _ = c.disconnect().await;
+        if state.as_deref() != Some("In Progress") {
+            return None;
+        }
+        let hit = faults.signal(&ip, "STOP", &["mysqld"]).ok()?;
+        (!hit.is_empty()).then_some((ip, hit))
+    })
+    .await;
     let copying = wait_seed(&api, &name, &replica, SeedPhase::Seeding, 1).await;
     assert_eq!(copying.reason, "EmptyDataDirectory", "{copying:?}");
-    // Into the copy (the first seconds reset the recipient and connect).
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let killed = kill_server(&b, &replica).await;
-    eprintln!("the recipient's server killed during the copy: {killed:?} ({copying:?})");
+    faults.signal(&paused.0, "KILL", &["mysqld"]).unwrap();
+    eprintln!(
+        "the recipient's server paused and killed during the copy: {:?} ({copying:?})",
+        paused.1
+    );
     // Out of the reader Service until it replicates on the copy.
-    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(b.client.clone(), "shop");
     eventually(
         "the recipient labelled seeding",
         Duration::from_secs(10),
@@ -105,7 +128,15 @@ async fn mysql_replica_that_lost_its_disk_is_reseeded_from_the_writer() {
     let mut r = conn(&replica_ip, &pw).await;
     r.query_drop("STOP REPLICA").await.unwrap();
     r.disconnect().await.unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Transactions the replica then misses (the load has stopped).
+    let mut w = conn(&writer_ip, &pw).await;
+    w.query_drop("CREATE TABLE app.while_away (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    w.query_drop("INSERT INTO app.while_away VALUES (1), (2), (3)")
+        .await
+        .unwrap();
+    w.disconnect().await.unwrap();
     purge_writer_logs(&b, &name, &pw).await;
     b.patch_spec(&name, json!({"paused": false})).await.unwrap();
     let purged = eventually(
@@ -229,19 +260,6 @@ async fn wait_seed(
         },
     )
     .await
-}
-
-/// SIGKILLs the server of `pod` (the container restarts it).
-async fn kill_server(b: &TestBox, pod: &str) -> Vec<u32> {
-    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(b.client.clone(), "shop");
-    let ip = pods
-        .get(pod)
-        .await
-        .unwrap()
-        .status
-        .and_then(|s| s.pod_ip)
-        .unwrap();
-    b.cluster.faults().signal(&ip, "KILL", &["mysqld"]).unwrap()
 }
 
 /// Waits until the pair's ConfigMap says the pair has data (from its first

@@ -35,11 +35,12 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(600);
 /// What the recipient's clone status says once its server answers again
 /// after going down (restarted onto the copy, or killed during it): the
 /// copy completed, or failed (and why; no status at all: the server went
-/// down before the copy began); `None`: nothing to tell yet. Pure.
+/// down before the copy was complete, and reverted it); `None`: nothing to
+/// tell yet. Pure.
 pub fn after_restart(status: Option<&CloneStatus>) -> Option<Result<(), String>> {
     let Some(s) = status else {
         return Some(Err(
-            "the node restarted without a copy (its server went down before the copy began)".into(),
+            "the node restarted without the copy (its server went down before the copy was complete, and reverted it)".into(),
         ));
     };
     match s.state.as_str() {
