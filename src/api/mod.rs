@@ -295,7 +295,7 @@ pub struct CredentialsSpec {
 }
 
 /// Replication options.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplicationSpec {
     /// TLS of the replication connections between the two servers.
@@ -325,6 +325,29 @@ pub struct ReplicationSpec {
     /// and a metric. Errors are never skipped silently.
     #[serde(default)]
     pub applier_error_policy: ApplierErrorPolicy,
+
+    /// Seconds a replica may be behind its source (`Seconds_Behind_Source`)
+    /// before the pair reports it: a `Lagging` condition and a
+    /// `ReplicaLagging` Event, until it is back within the threshold. 1 to
+    /// 86400, default 30 (investigate lag above 30 seconds).
+    #[serde(default = "default_lag_threshold")]
+    #[schemars(range(min = 1, max = 86400))]
+    pub lag_threshold_seconds: u32,
+}
+
+fn default_lag_threshold() -> u32 {
+    30
+}
+
+impl Default for ReplicationSpec {
+    fn default() -> Self {
+        Self {
+            tls: ReplicationTls::default(),
+            durability: None,
+            applier_error_policy: ApplierErrorPolicy::default(),
+            lag_threshold_seconds: default_lag_threshold(),
+        }
+    }
 }
 
 /// A request to move the writer role (`spec.switchover`).

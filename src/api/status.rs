@@ -237,6 +237,9 @@ pub struct NodeStatus {
     /// `server_uuid` (MySQL only), as last observed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_uuid: Option<String>,
+    /// The server's version (`@@version`), as last observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// Transactions this node executed that the writer does not have
     /// (SingleWriter). A node with errant transactions is never promoted.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -41,6 +41,7 @@
 //! | `SeedStarted` | Normal | `Reseed` | a node that cannot catch up (the writer purged binary logs it needs) started copying the writer's data |
 //! | `SeedFinished` | Normal | `Reseed` | a re-seeded node restarted on the copy and replicates from the writer again; says how long it took and how many bytes |
 //! | `SeedFailed` | Warning | `Reseed` | a re-seed attempt failed (quotes why); the writer is untouched; retried after a back-off |
+//! | `ReplicaLagging` | Warning | `Observe` | a replica went above `spec.replication.lagThresholdSeconds` behind its source (the `Lagging` condition says when it is back within) |
 
 use kube::runtime::events::EventType;
 
@@ -87,6 +88,8 @@ pub enum Reason {
     SeedFinished,
     /// A re-seed attempt failed.
     SeedFailed,
+    /// A replica went above the lag threshold.
+    ReplicaLagging,
 }
 
 /// The plan steps, by name (the reason of the Event each one publishes).
@@ -232,6 +235,7 @@ impl Reason {
             Reason::DivergenceNotCompared => "DivergenceNotCompared",
             Reason::SeedFinished => "SeedFinished",
             Reason::SeedFailed => "SeedFailed",
+            Reason::ReplicaLagging => "ReplicaLagging",
         }
     }
 
@@ -252,7 +256,8 @@ impl Reason {
             | Reason::SwitchoverFailed
             | Reason::DivergenceFound
             | Reason::DivergenceNotCompared
-            | Reason::SeedFailed => EventType::Warning,
+            | Reason::SeedFailed
+            | Reason::ReplicaLagging => EventType::Warning,
             _ => EventType::Normal,
         }
     }
@@ -275,9 +280,10 @@ impl Reason {
             Reason::ObjectsApplied | Reason::ObjectsRepaired | Reason::ObjectRefused => "Apply",
             Reason::Step(s) => s.action(),
             Reason::StepFailed => "Act",
-            Reason::ApplierHalted | Reason::ErrantTransactions | Reason::DurabilityChanged => {
-                "Observe"
-            }
+            Reason::ApplierHalted
+            | Reason::ErrantTransactions
+            | Reason::DurabilityChanged
+            | Reason::ReplicaLagging => "Observe",
             Reason::SwitchoverSucceeded | Reason::SwitchoverRefused | Reason::SwitchoverFailed => {
                 "Switchover"
             }
@@ -289,7 +295,7 @@ impl Reason {
     }
 
     /// Every reason, for the catalogue's test.
-    pub const ALL: [Reason; 37] = [
+    pub const ALL: [Reason; 38] = [
         Reason::SecretGenerated,
         Reason::CredentialsMissing,
         Reason::InvalidSpec,
@@ -327,6 +333,7 @@ impl Reason {
         Reason::Step(StepName::SeedStarted),
         Reason::SeedFinished,
         Reason::SeedFailed,
+        Reason::ReplicaLagging,
     ];
 }
 

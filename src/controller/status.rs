@@ -123,6 +123,10 @@ pub fn node_status(
             Some(o) => o.info.server_uuid.clone(),
             None => last(|p| p.server_uuid.clone()),
         },
+        version: match o {
+            Some(o) => Some(o.info.version_string.clone()),
+            None => last(|p| p.version.clone()),
+        },
         errant_gtid_set: plan
             .health
             .errant
@@ -418,7 +422,73 @@ pub fn build(
             &now,
         ),
     ];
+    let lagging = lagging(&status.nodes, pair.spec.replication.lag_threshold_seconds);
+    status.conditions.push(condition(
+        "Lagging",
+        lagging.is_some(),
+        if lagging.is_some() {
+            "AboveThreshold"
+        } else {
+            "WithinThreshold"
+        },
+        lagging.unwrap_or_default(),
+        generation,
+        oc,
+        &now,
+    ));
+    let skew = version_skew(&status.nodes, facts);
+    status.conditions.push(condition(
+        "VersionMismatch",
+        skew.is_some(),
+        if skew.is_some() {
+            "VersionsDiffer"
+        } else {
+            "SameVersion"
+        },
+        skew.unwrap_or_default(),
+        generation,
+        oc,
+        &now,
+    ));
     status
+}
+
+/// Which replicas are more than `threshold` seconds behind their source,
+/// and by how much; `None` when none is (a channel that does not run has
+/// no lag to tell: `Replicating` reports it). Pure.
+pub fn lagging(nodes: &[NodeStatus], threshold: u32) -> Option<String> {
+    let behind: Vec<String> = nodes
+        .iter()
+        .filter_map(|n| {
+            let lag = n.replication.as_ref()?.seconds_behind_source?;
+            (lag > i64::from(threshold)).then(|| format!("{} is {lag} s behind its source", n.name))
+        })
+        .collect();
+    (!behind.is_empty()).then(|| {
+        format!(
+            "{} (spec.replication.lagThresholdSeconds: {threshold})",
+            behind.join("; ")
+        )
+    })
+}
+
+/// Why the nodes run different server versions outside a rolling update
+/// (a pod that runs an older template is being rolled: a difference is
+/// expected then); `None` when they agree, or one is not known. Pure.
+pub fn version_skew(nodes: &[NodeStatus], facts: &[NodeFacts; 2]) -> Option<String> {
+    if facts.iter().any(|f| f.outdated) {
+        return None;
+    }
+    let versions: Vec<(&str, &str)> = nodes
+        .iter()
+        .filter_map(|n| Some((n.name.as_str(), n.version.as_deref()?)))
+        .collect();
+    match versions.as_slice() {
+        [(a, va), (b, vb)] if va != vb => Some(format!(
+            "{a} runs {va} and {b} runs {vb}, outside a rolling update: replication between versions is supported only from the older to the newer; run the same version on both (spec.image)"
+        )),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -443,6 +513,92 @@ mod tests {
         p.metadata.generation = Some(3);
         p.status = status;
         p
+    }
+
+    #[test]
+    fn replicas_above_the_lag_threshold_are_reported() {
+        let node = |i: u32, lag: Option<Option<i64>>| NodeStatus {
+            name: format!("orders-{i}"),
+            ordinal: i,
+            replication: lag.map(|l| crate::api::ReplicationStatus {
+                seconds_behind_source: l,
+                ..Default::default()
+            }),
+            ..NodeStatus::default()
+        };
+        // (what, nodes, reported, names)
+        let rows = [
+            (
+                "within",
+                vec![node(0, Some(Some(0))), node(1, Some(Some(30)))],
+                None,
+            ),
+            (
+                "above",
+                vec![node(0, Some(Some(0))), node(1, Some(Some(31)))],
+                Some("orders-1 is 31 s behind"),
+            ),
+            (
+                "unknown lag",
+                vec![node(0, Some(None)), node(1, None)],
+                None,
+            ),
+        ];
+        for (what, nodes, want) in rows {
+            let got = lagging(&nodes, 30);
+            assert_eq!(got.is_some(), want.is_some(), "{what}: {got:?}");
+            if let (Some(g), Some(w)) = (got, want) {
+                assert!(
+                    g.contains(w) && g.contains("lagThresholdSeconds: 30"),
+                    "{g}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn versions_differing_outside_a_rolling_update_are_reported() {
+        let nodes = |a: Option<&str>, b: Option<&str>| {
+            [a, b]
+                .iter()
+                .enumerate()
+                .map(|(i, v)| NodeStatus {
+                    name: format!("orders-{i}"),
+                    ordinal: i as u32,
+                    version: v.map(String::from),
+                    ..NodeStatus::default()
+                })
+                .collect::<Vec<_>>()
+        };
+        let facts = |outdated: bool| {
+            let mut f = healthy();
+            f[1].outdated = outdated;
+            f
+        };
+        // (what, versions, a pod being rolled, reported)
+        let rows = [
+            ("same", nodes(Some("9.7.4"), Some("9.7.4")), false, false),
+            (
+                "different",
+                nodes(Some("8.4.3"), Some("9.7.4")),
+                false,
+                true,
+            ),
+            (
+                "different, rolling",
+                nodes(Some("8.4.3"), Some("9.7.4")),
+                true,
+                false,
+            ),
+            ("one unknown", nodes(Some("8.4.3"), None), false, false),
+        ];
+        for (what, n, rolling, reported) in rows {
+            let got = version_skew(&n, &facts(rolling));
+            assert_eq!(got.is_some(), reported, "{what}: {got:?}");
+            if let Some(m) = got {
+                assert!(m.contains("8.4.3") && m.contains("9.7.4"), "{m}");
+            }
+        }
     }
 
     fn at(second: i64) -> Time {

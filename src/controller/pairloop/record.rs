@@ -206,6 +206,15 @@ pub async fn announce_transitions(
     if let (Some(message), None) = (halted(new), halted(old)) {
         ctx.publish(pair, Reason::ApplierHalted, message).await;
     }
+    let lagging = |s: &MySQLActiveActiveStatus| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == "Lagging" && c.status == "True")
+            .map(|c| c.message.clone())
+    };
+    if let (Some(message), None) = (lagging(new), lagging(old)) {
+        ctx.publish(pair, Reason::ReplicaLagging, message).await;
+    }
 }
 
 /// The record of an automatic failover this cycle carried out.
