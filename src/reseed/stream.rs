@@ -80,6 +80,18 @@ pub struct Donation {
     pub state: String,
     /// When it started.
     pub started: Instant,
+    /// When bytes last moved.
+    pub progressed: Instant,
+}
+
+/// A donation that moved no byte for this long no longer holds back the
+/// next one (its peer is gone in a way the stream did not notice).
+pub const STALLED: Duration = Duration::from_secs(300);
+
+/// Whether `d` is still being sent at `now`: `Sending`, and bytes moved
+/// within [`STALLED`]. Pure.
+pub fn still_sending(d: &Donation, now: Instant) -> bool {
+    d.state == "Sending" && now.saturating_duration_since(d.progressed) < STALLED
 }
 
 /// Line of a donation (`SEEDING <pod> <bytes> <seconds> <state>`, or
@@ -132,10 +144,11 @@ impl DonorSide {
     }
 
     fn running(&self) -> bool {
+        let now = Instant::now();
         self.donation
             .lock()
             .ok()
-            .is_some_and(|d| d.as_ref().is_some_and(|d| d.state == "Sending"))
+            .is_some_and(|d| d.as_ref().is_some_and(|d| still_sending(d, now)))
     }
 
     fn set(&self, f: impl FnOnce(&mut Option<Donation>)) {
@@ -190,6 +203,7 @@ where
             bytes: 0,
             state: "Sending".into(),
             started: Instant::now(),
+            progressed: Instant::now(),
         })
     });
     // Each half is owned by its side: a side that ends drops its half, so
@@ -217,6 +231,7 @@ where
             side.set(|d| {
                 if let Some(d) = d {
                     d.bytes = sent;
+                    d.progressed = Instant::now();
                 }
             });
         }
@@ -379,6 +394,39 @@ mod tests {
     }
 
     #[test]
+    fn a_stalled_donation_no_longer_holds_the_next_back() {
+        let now = Instant::now();
+        let d = |state: &str, idle: Duration| {
+            Donation {
+                pod: "db-1".into(),
+                bytes: 1,
+                state: state.into(),
+                started: now,
+                progressed: now,
+            }
+            .with_idle(idle)
+        };
+        // (what, (donation, when), still sending)
+        let rows = [
+            ("moving", d("Sending", Duration::from_secs(1)), true),
+            ("stalled", d("Sending", STALLED), false),
+            ("sent", d("Sent", Duration::ZERO), false),
+            ("failed", d("Failed: x", Duration::ZERO), false),
+        ];
+        for (what, (donation, at), want) in rows {
+            assert_eq!(still_sending(&donation, at), want, "{what}");
+        }
+    }
+
+    impl Donation {
+        /// The donation and the moment it has been idle for `idle`.
+        fn with_idle(self, idle: Duration) -> (Self, Instant) {
+            let at = self.progressed + idle;
+            (self, at)
+        }
+    }
+
+    #[test]
     fn donation_lines_round_trip() {
         let now = Instant::now();
         let d = Donation {
@@ -386,6 +434,7 @@ mod tests {
             bytes: 1234,
             state: "Failed: mariadb-backup --backup failed: x y".into(),
             started: now,
+            progressed: now,
         };
         let line = donation_line(Some(&d), now + Duration::from_secs(7));
         assert_eq!(
