@@ -6,7 +6,7 @@
 //! retried after a back-off that doubles up to [`MAX_BACKOFF`]; a requested
 //! one is answered once (`status.answeredReseedRequest`). MySQL clones over
 //! SQL here; MariaDB's copy is streamed into the recipient's bootstrap and
-//! followed from [`stream`].
+//! followed from `seed/stream.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;
