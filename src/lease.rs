@@ -20,6 +20,22 @@ pub const EPOCH_ANNOTATION: &str = "mysql-aa.io/epoch";
 /// Annotation: `pod=address` of both pods, comma separated.
 pub const ADDRESSES_ANNOTATION: &str = "mysql-aa.io/addresses";
 
+/// Where a pod finds its pair's writer Lease, from the environment the
+/// pod is rendered with ([`crate::render::agent::lease_env`]): the agent's,
+/// and `seed-receive`'s.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PodLease {
+    /// This pod's name.
+    #[arg(long, env = "POD_NAME")]
+    pub pod: String,
+    /// This pod's namespace.
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub namespace: String,
+    /// The pair's writer Lease.
+    #[arg(long, env = "MYSQL_AA_LEASE")]
+    pub lease: String,
+}
+
 /// What a writer Lease says.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WriterLease {

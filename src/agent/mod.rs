@@ -41,15 +41,9 @@ const HOLDER_MARK: &str = "agent.holder";
 /// admin password only from `MYSQLAA_ADMIN_PASSWORD`, never an argument).
 #[derive(clap::Args, Debug, Clone)]
 pub struct Settings {
-    /// This pod's name.
-    #[arg(long, env = "POD_NAME")]
-    pub pod: String,
-    /// This pod's namespace.
-    #[arg(long, env = "POD_NAMESPACE")]
-    pub namespace: String,
-    /// The pair's writer Lease.
-    #[arg(long, env = "MYSQL_AA_LEASE")]
-    pub lease: String,
+    /// This pod and its pair's writer Lease.
+    #[command(flatten)]
+    pub at: crate::lease::PodLease,
     /// The server's port on this pod.
     #[arg(long, default_value_t = 3306)]
     pub mysql_port: u16,
@@ -124,7 +118,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to the Kubernetes API")?;
-    let leases: Api<Lease> = Api::namespaced(client, &settings.namespace);
+    let leases: Api<Lease> = Api::namespaced(client, &settings.at.namespace);
     let mark = settings.run_dir.join(HOLDER_MARK);
     let mut state = State {
         holder: mark.exists(),
@@ -133,7 +127,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         fenced: false,
         last: WriterLease::default(),
     };
-    tracing::info!(pod = %settings.pod, lease = %settings.lease, holder = state.holder, "agent started");
+    tracing::info!(pod = %settings.at.pod, lease = %settings.at.lease, holder = state.holder, "agent started");
     loop {
         let period = deadline::period(state.duration);
         let started = Instant::now();
@@ -205,12 +199,12 @@ async fn read(
     state: &mut State,
     limit: Duration,
 ) -> Option<Lease> {
-    let l = tokio::time::timeout(limit, leases.get(&settings.lease))
+    let l = tokio::time::timeout(limit, leases.get(&settings.at.lease))
         .await
         .ok()?
         .ok()?;
     let w = WriterLease::of(&l);
-    let holder = w.holder.as_deref() == Some(settings.pod.as_str());
+    let holder = w.holder.as_deref() == Some(settings.at.pod.as_str());
     if holder && !state.holder {
         tracing::info!(epoch = w.epoch, "writer Lease handed to this pod");
         state.valid_until = None;
@@ -255,7 +249,7 @@ async fn look(settings: &Settings, leases: &Api<Lease>, server: &MySqlClient, st
     let proc_state = process(settings, server).await;
     if proc_state == Process::Answering {
         let sent = Instant::now();
-        let mut renewed = renew(leases, lease, &settings.pod, limit).await;
+        let mut renewed = renew(leases, lease, &settings.at.pod, limit).await;
         if let Err(Renewal::Conflict) = renewed {
             // The operator wrote the Lease meanwhile. Handed on: this node
             // is deposed by an operator that reaches the API server and
@@ -265,7 +259,7 @@ async fn look(settings: &Settings, leases: &Api<Lease>, server: &MySqlClient, st
             if !state.holder {
                 return;
             }
-            renewed = renew(leases, fresh, &settings.pod, limit).await;
+            renewed = renew(leases, fresh, &settings.at.pod, limit).await;
         }
         match renewed {
             Ok(()) => {
@@ -273,12 +267,12 @@ async fn look(settings: &Settings, leases: &Api<Lease>, server: &MySqlClient, st
                 state.fenced = false;
             }
             Err(why) => {
-                let confirmed = match state.last.peer_address(&settings.pod) {
+                let confirmed = match state.last.peer_address(&settings.at.pod) {
                     Some(peer) => {
                         peer::ask(
                             peer,
                             settings.port,
-                            &settings.pod,
+                            &settings.at.pod,
                             Duration::from_millis(400),
                         )
                         .await
@@ -309,7 +303,7 @@ async fn look(settings: &Settings, leases: &Api<Lease>, server: &MySqlClient, st
         Verdict::Idle | Verdict::Hold => {}
         Verdict::Fence => fence_now(settings, state),
         Verdict::Release => {
-            if release(leases, &settings.lease, &settings.pod, limit)
+            if release(leases, &settings.at.lease, &settings.at.pod, limit)
                 .await
                 .is_ok()
             {

@@ -422,34 +422,33 @@ pub fn build(
             &now,
         ),
     ];
-    let lagging = lagging(&status.nodes, pair.spec.replication.lag_threshold_seconds);
-    status.conditions.push(condition(
-        "Lagging",
-        lagging.is_some(),
-        if lagging.is_some() {
-            "AboveThreshold"
+    // Conditions that are True while a problem is found, with its text.
+    let found = [
+        (
+            ("Lagging", "AboveThreshold", "WithinThreshold"),
+            lagging(&status.nodes, pair.spec.replication.lag_threshold_seconds),
+        ),
+        (
+            ("VersionMismatch", "VersionsDiffer", "SameVersion"),
+            version_skew(&status.nodes, facts),
+        ),
+    ];
+    for ((type_, when_found, otherwise), problem) in found {
+        let reason = if problem.is_some() {
+            when_found
         } else {
-            "WithinThreshold"
-        },
-        lagging.unwrap_or_default(),
-        generation,
-        oc,
-        &now,
-    ));
-    let skew = version_skew(&status.nodes, facts);
-    status.conditions.push(condition(
-        "VersionMismatch",
-        skew.is_some(),
-        if skew.is_some() {
-            "VersionsDiffer"
-        } else {
-            "SameVersion"
-        },
-        skew.unwrap_or_default(),
-        generation,
-        oc,
-        &now,
-    ));
+            otherwise
+        };
+        status.conditions.push(condition(
+            type_,
+            problem.is_some(),
+            reason,
+            problem.unwrap_or_default(),
+            generation,
+            oc,
+            &now,
+        ));
+    }
     status
 }
 

@@ -17,16 +17,9 @@ use crate::mysql::Password;
 /// Settings of `seed-receive`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Settings {
-    /// This pod's name (the proof binds it).
-    #[arg(long, env = "POD_NAME")]
-    pub pod: String,
-    /// This pod's namespace.
-    #[arg(long, env = "POD_NAMESPACE")]
-    pub namespace: String,
-    /// The pair's writer Lease: its holder is the donor, its annotations
-    /// give the holder's address.
-    #[arg(long, env = "MYSQL_AA_LEASE")]
-    pub lease: String,
+    /// This pod and its pair's writer Lease.
+    #[command(flatten)]
+    pub at: crate::lease::PodLease,
     /// The donor agent's port.
     #[arg(long, default_value_t = crate::agent::AGENT_PORT)]
     pub port: u16,
@@ -49,23 +42,23 @@ pub async fn run(settings: Settings, out: &mut dyn Write) -> Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to the Kubernetes API")?;
-    let leases: kube::Api<Lease> = kube::Api::namespaced(client, &settings.namespace);
+    let leases: kube::Api<Lease> = kube::Api::namespaced(client, &settings.at.namespace);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(settings.wait_seconds);
     let mut pause = Duration::from_secs(2);
     let (bytes, gtid) = loop {
         let started = std::time::Instant::now();
         let attempt = async {
             let lease = leases
-                .get(&settings.lease)
+                .get(&settings.at.lease)
                 .await
                 .map_err(|e| std::io::Error::other(format!("reading the writer Lease: {e}")))?;
-            let peer = donor_address(&WriterLease::of(&lease), &settings.pod)
+            let peer = donor_address(&WriterLease::of(&lease), &settings.at.pod)
                 .map_err(std::io::Error::other)?;
             tracing::info!(%peer, "seed: asking the writer's agent for a copy");
             super::stream::fetch(
                 &peer,
                 settings.port,
-                &settings.pod,
+                &settings.at.pod,
                 &password,
                 (Path::new("mariadb-backup"), Path::new("mbstream")),
                 &settings.target,
