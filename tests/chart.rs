@@ -84,6 +84,10 @@ fn render_and_parse(values: &Value) -> Vec<Value> {
                 assert_eq!(d["apiVersion"], "monitoring.coreos.com/v1");
                 assert_eq!(d["spec"]["endpoints"][0]["port"], "metrics");
             }
+            "PrometheusRule" => {
+                assert_eq!(d["apiVersion"], "monitoring.coreos.com/v1");
+                assert!(d["spec"]["groups"][0]["rules"].as_array().is_some());
+            }
             other => panic!("unexpected kind {other}"),
         }
     }
@@ -273,6 +277,7 @@ fn the_chart_lints_strictly_for_every_value_set() {
         json!({"watchNamespaces": ["shop"]}),
         json!({"serviceMonitor": {"enabled": true}}),
         json!({"networkPolicy": {"enabled": true}}),
+        json!({"prometheusRule": {"enabled": true}}),
         json!({"replicas": 2}),
     ] {
         let (ok, out) = helm_chart(&["lint", "--strict", "--kube-version", "v1.37.2"], &values);
@@ -463,5 +468,256 @@ fn the_argocd_health_check_reads_ready_and_observed_generation() {
     for (obj, want) in cases {
         let (status, message) = argocd_health(&obj);
         assert_eq!(status, want, "{obj}: {message}");
+    }
+}
+
+const PROMTOOL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/.cache/tools/prometheus/usr/bin/promtool"
+);
+
+/// Runs the real promtool (scripts/install-test-tools) in `dir`.
+fn promtool(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(PROMTOOL)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("promtool: run scripts/install-test-tools");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool {args:?}: {text}");
+    text
+}
+
+/// A fresh directory under .cache for files a tool reads.
+fn scratch_dir(what: &str) -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(ROOT).join(format!(
+        ".cache/scratch/{what}-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The PrometheusRule the chart renders with `values`.
+fn prometheus_rule(values: &Value) -> Value {
+    render_and_parse(values)
+        .into_iter()
+        .find(|d| d["kind"] == "PrometheusRule")
+        .expect("a PrometheusRule")
+}
+
+fn alert_names(rule: &Value) -> Vec<String> {
+    rule["spec"]["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["alert"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Issue 15: the alerts the chart installs pass `promtool check rules`
+/// (expressions and annotation templates), and `promtool test rules` shows
+/// each one firing on the series of its fault and silent otherwise
+/// (tests/alerts/alerts.test.yaml).
+#[test]
+fn the_alerts_pass_promtool_check_and_their_unit_tests() {
+    let rule = prometheus_rule(&json!({"prometheusRule": {"enabled": true}}));
+    let dir = scratch_dir("alerts");
+    std::fs::write(
+        dir.as_path().join("full.yaml"),
+        serde_json::to_string(&rule["spec"]).unwrap(),
+    )
+    .unwrap();
+    let checked = promtool(dir.as_path(), &["check", "rules", "full.yaml"]);
+    let names = alert_names(&rule);
+    assert!(
+        checked.contains(&format!("SUCCESS: {} rules found", names.len())),
+        "{checked}"
+    );
+    // The unit tests compare labels only: the annotations (checked above)
+    // are left out of what they evaluate.
+    let mut bare = rule["spec"].clone();
+    for r in bare["groups"][0]["rules"].as_array_mut().unwrap() {
+        r.as_object_mut().unwrap().remove("annotations");
+    }
+    std::fs::write(
+        dir.as_path().join("rules.yaml"),
+        serde_json::to_string(&bare).unwrap(),
+    )
+    .unwrap();
+    let tests = std::fs::read_to_string(format!("{ROOT}/tests/alerts/alerts.test.yaml")).unwrap();
+    std::fs::write(dir.as_path().join("alerts.test.yaml"), &tests).unwrap();
+    let out = promtool(dir.as_path(), &["test", "rules", "alerts.test.yaml"]);
+    assert!(out.contains("SUCCESS"), "{out}");
+    // Every alert is shown both firing and silent.
+    let cases: Value = serde_saphyr::from_str(&tests).unwrap();
+    let evals: Vec<&Value> = cases["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["alert_rule_test"].as_array().unwrap())
+        .collect();
+    for name in &names {
+        let of = |firing: bool| {
+            evals.iter().any(|e| {
+                e["alertname"] == name.as_str()
+                    && e["exp_alerts"].as_array().unwrap().is_empty() != firing
+            })
+        };
+        assert!(of(true), "{name} is never shown firing");
+        assert!(of(false), "{name} is never shown silent");
+        // Each links to its runbook entry.
+        let r = rule["spec"]["groups"][0]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["alert"] == name.as_str())
+            .unwrap();
+        assert!(
+            r["annotations"]["runbook_url"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("README.md#{}", name.to_lowercase())),
+            "{r}"
+        );
+        for a in ["summary", "description"] {
+            assert!(
+                !r["annotations"][a].as_str().unwrap().is_empty(),
+                "{name} {a}"
+            );
+        }
+    }
+    eprintln!("{} alerts: {out}", names.len());
+}
+
+/// Every metric the alerts read is one the operator exports (a renamed
+/// metric would leave an alert silent forever).
+#[test]
+fn the_alerts_read_only_metrics_the_operator_exports() {
+    use mysql_aa_operator::controller::gauges::PairGauges;
+    use mysql_aa_operator::controller::metrics::{Metrics, NodeLabels, PairLabels};
+    // Families show in the exposition once they have a series: one of each.
+    let m = Metrics::default();
+    let gauges = PairGauges {
+        conditions: vec![("Ready", 1)],
+        writable_nodes: 1,
+        writers_allowed: 1,
+        durability: None,
+        errant: vec![("orders-0".into(), false)],
+        lag_threshold_seconds: 30,
+    };
+    m.record_pair("shop", "orders", &gauges, 0);
+    let node = NodeLabels {
+        namespace: "shop".into(),
+        pair: "orders".into(),
+        node: "orders-0".into(),
+    };
+    for family in [
+        &m.lag_seconds,
+        &m.io_running,
+        &m.sql_running,
+        &m.applier_halted,
+    ] {
+        family.get_or_create(&node).set(0);
+    }
+    let _ = m.skipped_transactions.get_or_create(&node);
+    m.diverged_tables
+        .get_or_create(&PairLabels {
+            namespace: "shop".into(),
+            pair: "orders".into(),
+        })
+        .set(0);
+    let exported = m.encode();
+    let families: Vec<&str> = exported
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(families.len() > 10, "{exported}");
+    let alerts =
+        std::fs::read_to_string(format!("{ROOT}/charts/mysql-aa-operator/files/alerts.yaml"))
+            .unwrap();
+    let mut used: Vec<&str> = alerts
+        .match_indices("mysqlaa_")
+        .map(|(i, _)| {
+            let rest = &alerts[i..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .filter(|n| n.len() > "mysqlaa_".len())
+        .collect();
+    used.sort();
+    used.dedup();
+    assert!(used.len() > 10, "{used:?}");
+    for name in used {
+        let family = name.strip_suffix("_total").unwrap_or(name);
+        assert!(
+            families.contains(&family),
+            "{name} is not exported: {families:?}"
+        );
+    }
+}
+
+/// The values give each alert its `for`, severity and labels, and drop
+/// the alerts a user does not want.
+#[test]
+fn the_alerts_follow_their_values() {
+    let rule = prometheus_rule(&json!({"prometheusRule": {
+        "enabled": true,
+        "labels": {"release": "prom"},
+        "alertLabels": {"team": "db"},
+        "disabled": ["MySQLAAVersionMismatch"],
+        "for": {"MySQLAAReplicaLagging": "5m"},
+        "severity": {"MySQLAAFailover": "critical"},
+        "window": "1h",
+        "operatorJob": "myaa",
+        "staleObservationSeconds": 300
+    }}));
+    assert_eq!(rule["metadata"]["labels"]["release"], "prom");
+    let rules = rule["spec"]["groups"][0]["rules"].as_array().unwrap();
+    let get = |n: &str| rules.iter().find(|r| r["alert"] == n).cloned();
+    assert!(get("MySQLAAVersionMismatch").is_none());
+    assert_eq!(get("MySQLAAReplicaLagging").unwrap()["for"], "5m");
+    assert_eq!(get("MySQLAANoWriter").unwrap()["for"], "1m");
+    let failover = get("MySQLAAFailover").unwrap();
+    assert_eq!(failover["labels"]["severity"], "critical");
+    assert_eq!(failover["labels"]["team"], "db");
+    assert!(failover["expr"].as_str().unwrap().contains("[1h]"));
+    assert!(
+        get("MySQLAAOperatorDown").unwrap()["expr"]
+            .as_str()
+            .unwrap()
+            .contains(r#"up{job="myaa"}"#)
+    );
+    assert!(
+        get("MySQLAAOperatorNotReconciling").unwrap()["expr"]
+            .as_str()
+            .unwrap()
+            .ends_with("> 300")
+    );
+    for r in rules {
+        assert_eq!(r["labels"]["team"], "db", "{r}");
+    }
+    // A misspelt alert name or an unknown severity is refused.
+    for (values, why) in [
+        (
+            json!({"prometheusRule": {"severity": {"MySQLAAFailover": "page"}}}),
+            "severity",
+        ),
+        (
+            json!({"prometheusRule": {"for": {"MySQLAAFailover": "soon"}}}),
+            "for",
+        ),
+    ] {
+        let (ok, out) = helm_chart(&["template", "mysql-aa-operator"], &values);
+        assert!(!ok, "{values} rendered");
+        assert!(out.contains(why), "{values}: {out}");
     }
 }

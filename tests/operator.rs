@@ -165,6 +165,50 @@ async fn single_writer_pair(engine: &str) {
         "{engine}: steady state over {}s: {cycles} observations, {reads} API reads, 0 writes",
         OBSERVE_SECONDS * 3 + 1
     );
+    // What the chart's alerts read (issue 15): a healthy SingleWriter pair.
+    let pair_label = format!("pair=\"{name}\"");
+    let text = b.operator_metrics_text().await;
+    let series = |metric: &str, extra: &str| -> Vec<f64> {
+        common::series_values(&text, metric, &[&pair_label, extra])
+    };
+    for (metric, extra, want) in [
+        ("mysqlaa_pair_condition", "condition=\"Ready\"", vec![1.0]),
+        (
+            "mysqlaa_pair_condition",
+            "condition=\"WriterAvailable\"",
+            vec![1.0],
+        ),
+        (
+            "mysqlaa_pair_condition",
+            "condition=\"ConflictDetected\"",
+            vec![0.0],
+        ),
+        ("mysqlaa_pair_condition", "condition=\"Lagging\"", vec![0.0]),
+        ("mysqlaa_pair_writable_nodes", "", vec![1.0]),
+        ("mysqlaa_pair_writers_allowed", "", vec![1.0]),
+        (
+            "mysqlaa_pair_durability",
+            "durability=\"SemiSynchronous\"",
+            vec![1.0],
+        ),
+        (
+            "mysqlaa_pair_durability",
+            "durability=\"AsynchronousFallback\"",
+            vec![0.0],
+        ),
+        ("mysqlaa_errant_transactions", "", vec![0.0, 0.0]),
+        ("mysqlaa_failovers_total", "kind=\"promoted\"", vec![0.0]),
+        ("mysqlaa_skipped_transactions_total", "", vec![0.0, 0.0]),
+        ("mysqlaa_replication_lag_threshold_seconds", "", vec![30.0]),
+    ] {
+        assert_eq!(series(metric, extra), want, "{metric} {extra}");
+    }
+    let observed = series("mysqlaa_pair_last_observed_timestamp_seconds", "");
+    let now = jiff::Timestamp::now().as_second() as f64;
+    assert!(
+        observed.len() == 1 && now - observed[0] < 30.0,
+        "last observed {observed:?}, now {now}"
+    );
     b.shutdown().await;
 }
 

@@ -10,6 +10,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use super::gauges::{CONDITIONS, DURABILITIES, PairGauges};
+
 /// Labels of per-node metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct NodeLabels {
@@ -37,6 +39,39 @@ pub struct PairLabels {
     pub pair: String,
 }
 
+/// Labels of per-pair counters by outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PairKindLabels {
+    /// Namespace of the pair.
+    pub namespace: String,
+    /// Name of the pair.
+    pub pair: String,
+    /// Result or outcome.
+    pub kind: String,
+}
+
+/// Labels of `mysqlaa_pair_condition`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConditionLabels {
+    /// Namespace of the pair.
+    pub namespace: String,
+    /// Name of the pair.
+    pub pair: String,
+    /// Condition type (`Ready`, `Lagging`, ...).
+    pub condition: String,
+}
+
+/// Labels of `mysqlaa_pair_durability`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DurabilityLabels {
+    /// Namespace of the pair.
+    pub namespace: String,
+    /// Name of the pair.
+    pub pair: String,
+    /// An effective durability (`SemiSynchronous`, ...).
+    pub durability: String,
+}
+
 fn role_change_histogram() -> Histogram {
     Histogram::new([0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0])
 }
@@ -60,8 +95,8 @@ pub struct Metrics {
     pub applier_halted: Family<NodeLabels, Gauge>,
     /// Transactions skipped under SkipAndRecord.
     pub skipped_transactions: Family<NodeLabels, Counter>,
-    /// Automatic failovers, by result (`promoted`).
-    pub failovers: Family<KindLabels, Counter>,
+    /// Automatic failovers per pair, by result (`promoted`).
+    pub failovers: Family<PairKindLabels, Counter>,
     /// Duration of writer role changes (failovers from first detection,
     /// switchovers from the fence), by kind (`failover`, `switchover`).
     pub role_change_seconds: Family<KindLabels, Histogram, fn() -> Histogram>,
@@ -81,6 +116,20 @@ pub struct Metrics {
     /// Duration of finished re-seeds, from the start of the copy until the
     /// node replicates again.
     pub seed_seconds: Histogram,
+    /// Per pair and condition type: 1 True, 0 False, -1 Unknown.
+    pub pair_condition: Family<ConditionLabels, Gauge>,
+    /// Nodes observed reachable and writable (`read_only` off).
+    pub writable_nodes: Family<PairLabels, Gauge>,
+    /// Nodes allowed to take writes (1 SingleWriter, 2 MultiWriter).
+    pub writers_allowed: Family<PairLabels, Gauge>,
+    /// The effective durability as a state set (1 on the current one).
+    pub durability: Family<DurabilityLabels, Gauge>,
+    /// Node holds errant transactions (1) or not (0).
+    pub errant: Family<NodeLabels, Gauge>,
+    /// The pair's `spec.replication.lagThresholdSeconds`.
+    pub lag_threshold: Family<PairLabels, Gauge>,
+    /// Unix time of the pair's last completed observation.
+    pub last_observed: Family<PairLabels, Gauge>,
     /// Set once the controller's cache is synced.
     pub ready: AtomicBool,
 }
@@ -111,6 +160,13 @@ impl Default for Metrics {
             seed_seconds: Histogram::new([
                 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
             ]),
+            pair_condition: Family::default(),
+            writable_nodes: Family::default(),
+            writers_allowed: Family::default(),
+            durability: Family::default(),
+            errant: Family::default(),
+            lag_threshold: Family::default(),
+            last_observed: Family::default(),
             ready: AtomicBool::new(false),
             registry: Registry::default(),
         };
@@ -146,7 +202,11 @@ impl Default for Metrics {
             "Transactions skipped under SkipAndRecord",
             m.skipped_transactions.clone(),
         );
-        registry.register("failovers", "Automatic failovers", m.failovers.clone());
+        registry.register(
+            "failovers",
+            "Automatic failovers per pair",
+            m.failovers.clone(),
+        );
         registry.register(
             "role_change_duration_seconds",
             "Duration of writer role changes",
@@ -178,6 +238,41 @@ impl Default for Metrics {
             "Duration of finished re-seeds",
             m.seed_seconds.clone(),
         );
+        registry.register(
+            "pair_condition",
+            "Condition of the pair: 1 True, 0 False, -1 Unknown",
+            m.pair_condition.clone(),
+        );
+        registry.register(
+            "pair_writable_nodes",
+            "Nodes observed reachable with read_only off",
+            m.writable_nodes.clone(),
+        );
+        registry.register(
+            "pair_writers_allowed",
+            "Nodes allowed to take writes (1 SingleWriter, 2 MultiWriter)",
+            m.writers_allowed.clone(),
+        );
+        registry.register(
+            "pair_durability",
+            "Effective durability of the writer's commits (1 on the current one)",
+            m.durability.clone(),
+        );
+        registry.register(
+            "errant_transactions",
+            "Node holds transactions the writer does not have",
+            m.errant.clone(),
+        );
+        registry.register(
+            "replication_lag_threshold_seconds",
+            "The pair's spec.replication.lagThresholdSeconds",
+            m.lag_threshold.clone(),
+        );
+        registry.register(
+            "pair_last_observed_timestamp_seconds",
+            "Unix time of the pair's last completed observation",
+            m.last_observed.clone(),
+        );
         Self { registry, ..m }
     }
 }
@@ -188,6 +283,67 @@ impl Metrics {
         family
             .get_or_create(&KindLabels { kind: kind.into() })
             .inc();
+    }
+
+    /// Counts a failover of a pair under `kind`.
+    pub fn count_failover(&self, namespace: &str, pair: &str, kind: &str) {
+        self.failovers
+            .get_or_create(&PairKindLabels {
+                namespace: namespace.into(),
+                pair: pair.into(),
+                kind: kind.into(),
+            })
+            .inc();
+    }
+
+    /// Sets the per-pair gauges of `g`, observed at `now` (Unix seconds).
+    pub fn record_pair(&self, namespace: &str, pair: &str, g: &PairGauges, now: i64) {
+        let p = PairLabels {
+            namespace: namespace.into(),
+            pair: pair.into(),
+        };
+        for (condition, v) in &g.conditions {
+            self.pair_condition
+                .get_or_create(&ConditionLabels {
+                    namespace: namespace.into(),
+                    pair: pair.into(),
+                    condition: (*condition).into(),
+                })
+                .set(*v);
+        }
+        self.writable_nodes.get_or_create(&p).set(g.writable_nodes);
+        self.writers_allowed
+            .get_or_create(&p)
+            .set(g.writers_allowed);
+        self.lag_threshold
+            .get_or_create(&p)
+            .set(g.lag_threshold_seconds);
+        for d in DURABILITIES {
+            self.durability
+                .get_or_create(&DurabilityLabels {
+                    namespace: namespace.into(),
+                    pair: pair.into(),
+                    durability: d.to_string(),
+                })
+                .set(i64::from(g.durability == Some(d)));
+        }
+        for (node, errant) in &g.errant {
+            self.errant
+                .get_or_create(&NodeLabels {
+                    namespace: namespace.into(),
+                    pair: pair.into(),
+                    node: node.clone(),
+                })
+                .set(i64::from(*errant));
+        }
+        self.last_observed.get_or_create(&p).set(now);
+        // The failover counter exists from the first observation at 0, so
+        // the first failover is an increase (a series born at 1 is not).
+        let _ = self.failovers.get_or_create(&PairKindLabels {
+            namespace: namespace.into(),
+            pair: pair.into(),
+            kind: "promoted".into(),
+        });
     }
 
     /// Drops the series of a deleted pair.
@@ -203,11 +359,37 @@ impl Metrics {
             self.sql_running.remove(&labels);
             self.applier_halted.remove(&labels);
             self.skipped_transactions.remove(&labels);
+            self.errant.remove(&labels);
         }
-        self.diverged_tables.remove(&PairLabels {
+        let p = PairLabels {
             namespace: namespace.into(),
             pair: pair.into(),
-        });
+        };
+        for family in [
+            &self.diverged_tables,
+            &self.writable_nodes,
+            &self.writers_allowed,
+            &self.lag_threshold,
+            &self.last_observed,
+        ] {
+            family.remove(&p);
+        }
+        for condition in CONDITIONS {
+            self.pair_condition.remove(&ConditionLabels {
+                namespace: namespace.into(),
+                pair: pair.into(),
+                condition: condition.into(),
+            });
+        }
+        for d in DURABILITIES {
+            self.durability.remove(&DurabilityLabels {
+                namespace: namespace.into(),
+                pair: pair.into(),
+                durability: d.to_string(),
+            });
+        }
+        // Failover counts stay: a counter that vanishes and comes back at
+        // 0 would read as a reset, and a re-created pair keeps its history.
     }
 
     /// The text exposition.

@@ -13,6 +13,7 @@ pub mod context;
 pub mod divergence;
 pub mod error;
 pub mod events;
+pub mod gauges;
 pub mod leases;
 pub mod metrics;
 pub mod pairloop;

@@ -165,6 +165,11 @@ impl TestBox {
     /// The sum of every series of the operator's metric `name` (from its
     /// /metrics endpoint, whose address its log names).
     pub async fn operator_metric(&self, name: &str) -> f64 {
+        self.operator_series(name, &[]).await.iter().sum()
+    }
+
+    /// The operator's /metrics exposition.
+    pub async fn operator_metrics_text(&self) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let log = self.operator_log();
         let address = log
@@ -180,14 +185,13 @@ impl TestBox {
             .unwrap();
         let mut text = String::new();
         s.read_to_string(&mut text).await.unwrap();
-        text.lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter(|l| {
-                l.strip_prefix(name)
-                    .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        text
+    }
+
+    /// The values of the series of metric `name` carrying every label of
+    /// `labels` (`key="value"`).
+    pub async fn operator_series(&self, name: &str, labels: &[&str]) -> Vec<f64> {
+        series_values(&self.operator_metrics_text().await, name, labels)
     }
 
     pub fn operator_log(&self) -> String {
@@ -777,6 +781,20 @@ pub fn helm_result(
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The values of the series of metric `name` in the exposition `text`
+/// carrying every label of `labels` (`key="value"`; empty ones match all).
+pub fn series_values(text: &str, name: &str, labels: &[&str]) -> Vec<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter(|l| labels.iter().all(|kv| l.contains(kv)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .collect()
 }
 
 /// The chart rendered by the real `helm template` with `values` (JSON)

@@ -482,7 +482,9 @@ impl PairLoop {
                         .take()
                         .map(|s| s.elapsed())
                         .unwrap_or_default();
-                    Metrics::count(&ctx.metrics.failovers, "promoted");
+                    let names = crate::render::Names::of(&pair);
+                    ctx.metrics
+                        .count_failover(&names.namespace, &names.pair, "promoted");
                     ctx.metrics
                         .role_change_seconds
                         .get_or_create(&super::metrics::KindLabels {
@@ -575,6 +577,13 @@ impl PairLoop {
         new: MySQLActiveActiveStatus,
     ) -> Result<(), Error> {
         record::announce_transitions(ctx, pair, &self.status, &new).await;
+        let names = crate::render::Names::of(pair);
+        ctx.metrics.record_pair(
+            &names.namespace,
+            &names.pair,
+            &super::gauges::pair_gauges(pair, &new),
+            jiff::Timestamp::now().as_second(),
+        );
         if let Some(v) =
             record::write_status(ctx, pair, &self.written, &new, self.written_at.elapsed()).await?
         {

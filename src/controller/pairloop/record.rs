@@ -435,6 +435,8 @@ pub fn record_metrics(ctx: &Context, pair: &MySQLActiveActive, facts: &[NodeFact
             .applier_halted
             .get_or_create(&labels)
             .set(i64::from(n.failure.is_some()));
+        // Born at 0, so the first skip is an increase.
+        let _ = ctx.metrics.skipped_transactions.get_or_create(&labels);
     }
 }
 
