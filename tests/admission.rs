@@ -194,6 +194,16 @@ fn invalid_specs_are_rejected_with_their_message() {
             "spec.replicas: field not declared in schema",
         ),
         (
+            "read-lag bound in MultiWriter",
+            pair(json!({"writeMode": "MultiWriter", "replication": {"maxReadLagSeconds": 5}})),
+            "spec.replication.maxReadLagSeconds needs spec.writeMode SingleWriter",
+        ),
+        (
+            "read-lag bound 0",
+            pair(json!({"replication": {"maxReadLagSeconds": 0}})),
+            "spec.replication.maxReadLagSeconds: Invalid value: 0: should be greater than or equal to 1",
+        ),
+        (
             "credential secret name empty",
             pair(json!({"credentials": {"adminSecretName": ""}})),
             "spec.credentials.adminSecretName",

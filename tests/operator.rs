@@ -209,7 +209,73 @@ async fn single_writer_pair(engine: &str) {
         observed.len() == 1 && now - observed[0] < 30.0,
         "last observed {observed:?}, now {now}"
     );
+    read_lag_bound(&b, &name, &writer, &writer_ips[0], &reader_ips[0], &pw).await;
     b.shutdown().await;
+}
+
+/// Issue 15: with `replication.maxReadLagSeconds` set on a running pair, a
+/// replica whose applier is held behind a lock (its lag growing under
+/// writes) leaves the reader Service, labelled `lagging`, and returns once
+/// it has caught up. Prints how long each took.
+async fn read_lag_bound(
+    b: &TestBox,
+    name: &str,
+    writer: &str,
+    writer_ip: &str,
+    replica_ip: &str,
+    pw: &str,
+) {
+    const MAX: u64 = 3;
+    b.patch_spec_observed(name, json!({"replication": {"maxReadLagSeconds": MAX}}))
+        .await;
+    let replica = if writer.ends_with("-0") {
+        format!("{name}-1")
+    } else {
+        format!("{name}-0")
+    };
+    let pods: Api<Pod> = Api::namespaced(b.client.clone(), "shop");
+    let label = || async { pods.get(&replica).await.unwrap().labels()["mysql-aa.io/role"].clone() };
+    let reader = format!("{name}-reader");
+    assert_eq!(b.endpoint_ips(&reader).await, [replica_ip]);
+    // Hold the replica's applier behind a lock while the writer takes writes.
+    let mut lock = conn(replica_ip, pw).await;
+    lock.query_drop("LOCK TABLES app.t READ").await.unwrap();
+    let held = Instant::now();
+    let mut w = conn(writer_ip, pw).await;
+    let mut out_after = None;
+    while out_after.is_none() {
+        w.query_drop("INSERT INTO app.t (v) VALUES ('while the replica is held')")
+            .await
+            .unwrap();
+        if b.endpoint_ips(&reader).await.is_empty() {
+            assert_eq!(label().await, "lagging");
+            out_after = Some(held.elapsed());
+        }
+        assert!(
+            held.elapsed() < Duration::from_secs(60),
+            "the held replica never left the reader Service (label {})",
+            label().await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    w.disconnect().await.unwrap();
+    lock.query_drop("UNLOCK TABLES").await.unwrap();
+    lock.disconnect().await.unwrap();
+    let released = Instant::now();
+    while b.endpoint_ips(&reader).await != [replica_ip] {
+        assert!(
+            released.elapsed() < Duration::from_secs(60),
+            "the caught-up replica never came back (label {})",
+            label().await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(label().await, "replica");
+    eprintln!(
+        "maxReadLagSeconds {MAX}: the held replica left the reader Service {:.1} s after its applier was held, and came back {:.1} s after it was released",
+        out_after.unwrap().as_secs_f64(),
+        released.elapsed().as_secs_f64()
+    );
 }
 
 async fn multi_writer_pair(engine: &str) {

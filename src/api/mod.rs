@@ -50,6 +50,7 @@ pub const PAIR_SIZE: u32 = 2;
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = rules::name_rule(),
     validation = rules::durability_rule(),
+    validation = rules::read_lag_rule(),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct MySQLActiveActiveSpec {
@@ -333,6 +334,16 @@ pub struct ReplicationSpec {
     #[serde(default = "default_lag_threshold")]
     #[schemars(range(min = 1, max = 86400))]
     pub lag_threshold_seconds: u32,
+
+    /// Most seconds a replica may be behind its source and still serve
+    /// reads (SingleWriter): a replica further behind, or whose applier is
+    /// stopped, is labelled `mysql-aa.io/role=lagging` and so leaves the
+    /// reader Service until it is back within this bound (reads then find
+    /// no endpoint rather than stale data). Unset (the default): a replica
+    /// serves reads however far behind it is. 1 to 86400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 86400))]
+    pub max_read_lag_seconds: Option<u32>,
 }
 
 fn default_lag_threshold() -> u32 {
@@ -346,6 +357,7 @@ impl Default for ReplicationSpec {
             durability: None,
             applier_error_policy: ApplierErrorPolicy::default(),
             lag_threshold_seconds: default_lag_threshold(),
+            max_read_lag_seconds: None,
         }
     }
 }

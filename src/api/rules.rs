@@ -173,6 +173,18 @@ pub fn durability_rule() -> Rule {
     .reason(Reason::FieldValueForbidden)
 }
 
+/// A read-lag bound routes the reader Service, which selects the replica
+/// in SingleWriter only (in MultiWriter it selects both writers).
+pub fn read_lag_rule() -> Rule {
+    Rule::new(
+        "!has(self.spec.writeMode) || self.spec.writeMode != 'MultiWriter' || !has(self.spec.replication) || !has(self.spec.replication.maxReadLagSeconds)",
+    )
+    .message(Message::Message(
+        "spec.replication.maxReadLagSeconds needs spec.writeMode SingleWriter: in MultiWriter both nodes take writes and the reader Service selects both".into(),
+    ))
+    .reason(Reason::FieldValueForbidden)
+}
+
 /// Pod labels must not collide with the operator's own.
 pub fn reserved_label_rule() -> Rule {
     Rule::new("self.all(k, !k.startsWith('app.kubernetes.io/') && !k.startsWith('mysql-aa.io/'))")

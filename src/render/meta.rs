@@ -26,6 +26,9 @@ pub const ROLE_REPLICA: &str = "replica";
 /// Role label value of a node that awaits or receives a copy of the
 /// writer's data: in neither Service.
 pub const ROLE_SEEDING: &str = "seeding";
+/// Role label value of a replica further behind than
+/// `spec.replication.maxReadLagSeconds`: out of the reader Service.
+pub const ROLE_LAGGING: &str = "lagging";
 /// Value of [`LABEL_NAME`].
 pub const APP_NAME: &str = "mysql-active-active";
 /// Value of [`LABEL_MANAGED_BY`].

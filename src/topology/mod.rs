@@ -56,6 +56,9 @@ pub enum Role {
     /// Read-only and out of both Services: it awaits, or receives, a copy
     /// of the writer's data (its own is empty or cannot catch up).
     Seeding,
+    /// A replica too far behind to serve reads
+    /// (`spec.replication.maxReadLagSeconds`): out of both Services.
+    Lagging,
 }
 
 impl Role {
@@ -65,6 +68,7 @@ impl Role {
             Role::Writer => crate::render::meta::ROLE_WRITER,
             Role::Replica => crate::render::meta::ROLE_REPLICA,
             Role::Seeding => crate::render::meta::ROLE_SEEDING,
+            Role::Lagging => crate::render::meta::ROLE_LAGGING,
         }
     }
 
@@ -74,6 +78,7 @@ impl Role {
             "writer" => Some(Role::Writer),
             "replica" => Some(Role::Replica),
             "seeding" => Some(Role::Seeding),
+            "lagging" => Some(Role::Lagging),
             _ => None,
         }
     }
@@ -171,6 +176,9 @@ pub struct Input {
     pub lease: LeaseInput,
     /// Re-seeds running or backing off.
     pub seed: SeedInput,
+    /// `spec.replication.maxReadLagSeconds`: a replica further behind
+    /// serves no reads.
+    pub max_read_lag: Option<u32>,
 }
 
 /// The writer Lease (SingleWriter), as the operator sees it
@@ -659,6 +667,17 @@ fn wired_to(input: &Input, node: &NodeFacts, peer: &NodeFacts) -> bool {
 /// Whether the node's applier stopped on an error.
 pub fn halted(o: &Observation) -> bool {
     o.replica.as_ref().is_some_and(|r| r.halted())
+}
+
+/// Whether replica `n` is too far behind to serve reads under
+/// `spec.replication.maxReadLagSeconds` (`max`): further behind its source
+/// than `max`, or its applier stopped (it then falls behind without bound).
+/// A node not yet wired, or not observed, is judged by nothing here.
+pub fn too_far_behind(n: &NodeFacts, max: Option<u32>) -> bool {
+    let (Some(max), Some(r)) = (max, n.observation().and_then(|o| o.replica.as_ref())) else {
+        return false;
+    };
+    r.sql_running != ThreadState::Yes || r.seconds_behind_source.is_some_and(|s| s > i64::from(max))
 }
 
 /// Errant transactions of a failover candidate, judged against what status
@@ -1235,6 +1254,9 @@ pub fn decide(input: &Input) -> Plan {
         let want_label = match (n.reachable(), seeding) {
             // Out of the reader Service until it replicates on the copy.
             (_, true) => Role::Seeding,
+            (true, false) if want == Role::Replica && too_far_behind(n, input.max_read_lag) => {
+                Role::Lagging
+            }
             (true, false) => want,
             (false, false) => Role::Replica,
         };
@@ -1248,7 +1270,7 @@ pub fn decide(input: &Input) -> Plan {
                 role: want_label,
             };
             match want_label {
-                Role::Replica | Role::Seeding => replica_labels.push(step),
+                Role::Replica | Role::Seeding | Role::Lagging => replica_labels.push(step),
                 Role::Writer => writer_labels.push(step),
             }
         }

@@ -2078,3 +2078,103 @@ fn a_recipient_is_not_fenced_during_its_copy() {
         );
     }
 }
+
+/// Issue 15: `maxReadLagSeconds` takes a replica too far behind (or whose
+/// applier stopped) out of the reader Service, and puts it back once it is
+/// within the bound; the writer's label never follows its own channel's lag.
+#[test]
+fn read_lag_bound_table() {
+    use crate::mysql::ThreadState::{No, Yes};
+    use Role::Lagging;
+    let replica = |secs: Option<i64>, sql: ThreadState, label: Role| {
+        with(healthy()[1].clone(), |n| {
+            let r = obs(n).replica.as_mut().unwrap();
+            r.seconds_behind_source = secs;
+            r.sql_running = sql;
+            n.role_label = Some(label);
+        })
+    };
+    let lagging_writer = with(healthy()[0].clone(), |n| {
+        obs(n).replica.as_mut().unwrap().seconds_behind_source = Some(500);
+    });
+    // (what, maxReadLagSeconds, writer, replica, the replica's new label)
+    let rows = [
+        (
+            "unset: a replica serves reads however far behind",
+            None,
+            healthy()[0].clone(),
+            replica(Some(500), Yes, Replica),
+            None,
+        ),
+        (
+            "at the bound: stays in",
+            Some(10),
+            healthy()[0].clone(),
+            replica(Some(10), Yes, Replica),
+            None,
+        ),
+        (
+            "beyond the bound: out",
+            Some(10),
+            healthy()[0].clone(),
+            replica(Some(11), Yes, Replica),
+            Some(Lagging),
+        ),
+        (
+            "applier stopped: out (its lag has no bound)",
+            Some(10),
+            healthy()[0].clone(),
+            replica(None, No, Replica),
+            Some(Lagging),
+        ),
+        (
+            "still beyond: stays out, nothing to do",
+            Some(10),
+            healthy()[0].clone(),
+            replica(Some(50), Yes, Lagging),
+            None,
+        ),
+        (
+            "caught up: back in",
+            Some(10),
+            healthy()[0].clone(),
+            replica(Some(2), Yes, Lagging),
+            Some(Replica),
+        ),
+        (
+            "lag unknown while applying (nothing to apply): stays in",
+            Some(10),
+            healthy()[0].clone(),
+            replica(None, Yes, Replica),
+            None,
+        ),
+        (
+            "the writer's own channel lags: the writer keeps its label",
+            Some(10),
+            lagging_writer,
+            replica(Some(0), Yes, Replica),
+            None,
+        ),
+    ];
+    for (what, max, writer, replica, want) in rows {
+        let mut i = input(SingleWriter, Some(0), [writer, replica]);
+        i.max_read_lag = max;
+        let plan = decide(&i);
+        check_invariants(&i, &plan);
+        assert_eq!(plan.writer, Some(0), "{what}");
+        let labels: Vec<(u32, Role)> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Label { node, role } => Some((*node, *role)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            labels,
+            want.map(|r| (1, r)).into_iter().collect::<Vec<_>>(),
+            "{what}: {:?}",
+            plan.steps
+        );
+    }
+}

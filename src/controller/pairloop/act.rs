@@ -21,6 +21,7 @@ use crate::mysql::{AccountPasswords, Endpoint, MySqlClient, Server, SourceSpec};
 use crate::render::Names;
 use crate::render::meta::LABEL_ROLE;
 use crate::render::mycnf::MYSQL_PORT;
+use crate::topology::Role;
 use crate::topology::{Plan, Step};
 
 fn describe(step: &Step, names: &Names) -> String {
@@ -39,9 +40,15 @@ fn describe(step: &Step, names: &Names) -> String {
         ),
         Step::Unfence { node } => format!("{} is writable", names.pod(*node)),
         Step::Label { node, role } => format!(
-            "{} labelled {LABEL_ROLE}={}",
+            "{} labelled {LABEL_ROLE}={}{}",
             names.pod(*node),
-            role.label()
+            role.label(),
+            match role {
+                Role::Lagging =>
+                    ": further behind than spec.replication.maxReadLagSeconds, out of the reader Service",
+                Role::Seeding => ": out of both Services while it awaits or receives a copy",
+                Role::Writer | Role::Replica => "",
+            }
         ),
         Step::Promote { node, from } => format!(
             "{} promoted to writer in place of the unreachable {}",

@@ -265,6 +265,7 @@ pub fn input(
         },
         lease,
         seed,
+        max_read_lag: pair.spec.replication.max_read_lag_seconds,
     }
 }
 
