@@ -204,6 +204,74 @@ fn invalid_specs_are_rejected_with_their_message() {
             "spec.replication.maxReadLagSeconds: Invalid value: 0: should be greater than or equal to 1",
         ),
         (
+            "resources with an invalid quantity",
+            pair(json!({"resources": {"requests": {"cpu": "lots"}}})),
+            "resources.limits and resources.requests must be quantities",
+        ),
+        (
+            "resources with a negative quantity",
+            pair(json!({"resources": {"limits": {"memory": "-1Gi"}}})),
+            "resources.limits and resources.requests must be quantities of at least 0",
+        ),
+        (
+            "resources requesting more than the limit",
+            pair(
+                json!({"resources": {"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}}}),
+            ),
+            "resources.requests must not be greater than resources.limits",
+        ),
+        (
+            "resources with an unknown name",
+            pair(json!({"resources": {"requests": {"gpus": 1}}})),
+            "resources: the resource names are cpu, memory",
+        ),
+        (
+            "toleration with an unknown operator",
+            pair(json!({"placement": {"tolerations": [{"key": "a", "operator": "Sometimes"}]}})),
+            "placement.tolerations[].operator must be Exists or Equal",
+        ),
+        (
+            "toleration with an unknown effect",
+            pair(
+                json!({"placement": {"tolerations": [{"key": "a", "operator": "Exists", "effect": "Never"}]}}),
+            ),
+            "placement.tolerations[].effect must be NoSchedule",
+        ),
+        (
+            "toleration Exists with a value",
+            pair(
+                json!({"placement": {"tolerations": [{"key": "a", "operator": "Exists", "value": "x"}]}}),
+            ),
+            "operator Exists takes no value",
+        ),
+        (
+            "toleration seconds without NoExecute",
+            pair(
+                json!({"placement": {"tolerations": [{"key": "a", "operator": "Exists", "tolerationSeconds": 5}]}}),
+            ),
+            "tolerationSeconds needs effect NoExecute",
+        ),
+        (
+            "priority class name not a DNS name",
+            pair(json!({"placement": {"priorityClassName": "Not_A_Name"}})),
+            "spec.placement.priorityClassName",
+        ),
+        (
+            "node selector with an invalid label value",
+            pair(json!({"placement": {"nodeSelector": {"disktype": "not a label value"}}})),
+            "spec.placement.nodeSelector.disktype",
+        ),
+        (
+            "node selector with an invalid label key",
+            pair(json!({"placement": {"nodeSelector": {"disk type": "ssd"}}})),
+            "placement.nodeSelector keys must be label keys",
+        ),
+        (
+            "pod label with an invalid value",
+            pair(json!({"placement": {"podLabels": {"team": "a/b"}}})),
+            "spec.placement.podLabels.team",
+        ),
+        (
             "credential secret name empty",
             pair(json!({"credentials": {"adminSecretName": ""}})),
             "spec.credentials.adminSecretName",

@@ -520,17 +520,25 @@ pub struct PlacementSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub affinity: Option<Affinity>,
 
-    /// Tolerations of the server pods.
+    /// Tolerations of the server pods (at most 32), checked at admission as
+    /// the API server checks a pod's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(validation = rules::toleration_operator_rule())]
+    #[x_kube(validation = rules::toleration_effect_rule())]
+    #[x_kube(validation = rules::toleration_fields_rule())]
+    #[schemars(extend("maxItems" = 32))]
     pub tolerations: Vec<Toleration>,
 
-    /// Node labels the server pods must run on.
+    /// Node labels the server pods must run on (at most 64; keys and values
+    /// are label keys and values).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[x_kube(validation = rules::label_keys_rule("placement.nodeSelector"))]
+    #[schemars(extend("maxProperties" = 64, "additionalProperties" = {"type": "string", "maxLength": 63, "pattern": "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"}))]
     pub node_selector: BTreeMap<String, String>,
 
-    /// PriorityClass of the server pods.
+    /// PriorityClass of the server pods (a DNS subdomain name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = rules::DNS_SUBDOMAIN_PATTERN))]
     pub priority_class_name: Option<String>,
 
     /// Extra labels of the server pods. Keys under `app.kubernetes.io/` and
@@ -538,7 +546,8 @@ pub struct PlacementSpec {
     /// label values (at most 63 characters).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[x_kube(validation = rules::reserved_label_rule())]
-    #[schemars(extend("maxProperties" = 64, "additionalProperties" = {"type": "string", "maxLength": 63}))]
+    #[x_kube(validation = rules::label_keys_rule("placement.podLabels"))]
+    #[schemars(extend("maxProperties" = 64, "additionalProperties" = {"type": "string", "maxLength": 63, "pattern": "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"}))]
     pub pod_labels: BTreeMap<String, String>,
 
     /// Extra annotations of the server pods.
@@ -601,5 +610,26 @@ pub fn crd()
     let crd = MySQLActiveActive::crd();
     let mut value = serde_json::to_value(&crd).unwrap_or_default();
     fix(&mut value);
+    // spec.resources embeds a core type whose schema has unbounded maps:
+    // bounded here, with the API server's checks as CEL rules.
+    let resources = value.pointer_mut(
+        "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/resources",
+    );
+    if let Some(serde_json::Value::Object(r)) = resources {
+        for m in ["limits", "requests"] {
+            if let Some(serde_json::Value::Object(map)) =
+                r.get_mut("properties").and_then(|p| p.get_mut(m))
+            {
+                map.insert("maxProperties".into(), 16.into());
+                if let Some(serde_json::Value::Object(v)) = map.get_mut("additionalProperties") {
+                    v.insert("maxLength".into(), 64.into());
+                }
+            }
+        }
+        r.insert(
+            "x-kubernetes-validations".into(),
+            serde_json::to_value(rules::resources_rules()).unwrap_or_default(),
+        );
+    }
     serde_json::from_value(value).unwrap_or(crd)
 }

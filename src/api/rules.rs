@@ -185,6 +185,101 @@ pub fn read_lag_rule() -> Rule {
     .reason(Reason::FieldValueForbidden)
 }
 
+/// A label value, as the API server checks one (at most 63 characters,
+/// bounded by the schema's `maxLength`).
+pub const LABEL_VALUE_PATTERN: &str = "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$";
+
+/// A DNS-1123 subdomain (names of PriorityClasses, Secrets, ...), at most 253
+/// characters (the schema's `maxLength`).
+pub const DNS_SUBDOMAIN_PATTERN: &str =
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+
+/// Label keys (`nodeSelector`, `podLabels`) as the API server checks them:
+/// an optional DNS subdomain prefix (at most 253) and `/`, then a name of at
+/// most 63 characters.
+pub fn label_keys_rule(field: &str) -> Rule {
+    Rule::new(
+        r"self.all(k, k.size() <= 317 && (k.indexOf('/') < 0 || k.indexOf('/') <= 253) && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))",
+    )
+    .message(Message::Message(format!(
+        "{field} keys must be label keys: an optional DNS subdomain prefix and '/', then at most 63 characters of letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+    )))
+    .reason(Reason::FieldValueInvalid)
+}
+
+/// Toleration operators, as the API server accepts them.
+pub fn toleration_operator_rule() -> Rule {
+    Rule::new("self.all(t, !has(t.operator) || t.operator in ['', 'Exists', 'Equal'])")
+        .message(Message::Message(
+            "placement.tolerations[].operator must be Exists or Equal".into(),
+        ))
+        .reason(Reason::FieldValueInvalid)
+}
+
+/// Toleration effects, as the API server accepts them.
+pub fn toleration_effect_rule() -> Rule {
+    Rule::new(
+        "self.all(t, !has(t.effect) || t.effect in ['', 'NoSchedule', 'PreferNoSchedule', 'NoExecute'])",
+    )
+    .message(Message::Message(
+        "placement.tolerations[].effect must be NoSchedule, PreferNoSchedule or NoExecute (or empty: every effect)".into(),
+    ))
+    .reason(Reason::FieldValueInvalid)
+}
+
+/// How the fields of a toleration go together, as the API server checks
+/// them.
+pub fn toleration_fields_rule() -> Rule {
+    Rule::new(
+        "self.all(t, (has(t.key) && t.key != '' || has(t.operator) && t.operator == 'Exists') && (!has(t.operator) || t.operator != 'Exists' || !has(t.value) || t.value == '') && (!has(t.tolerationSeconds) || has(t.effect) && t.effect == 'NoExecute'))",
+    )
+    .message(Message::Message(
+        "placement.tolerations[]: an empty key needs operator Exists, operator Exists takes no value, and tolerationSeconds needs effect NoExecute".into(),
+    ))
+    .reason(Reason::FieldValueInvalid)
+}
+
+/// The CEL rules of `spec.resources` (a core ResourceRequirements): what
+/// the API server checks of a container's resources, so a bad value is
+/// refused at admission, not when the operator applies the StatefulSet.
+/// [`crate::api::crd`] bounds its maps so their cost fits the budget.
+pub fn resources_rules() -> Vec<Rule> {
+    let each = |m: &str, check: &str| {
+        format!(
+            "!has(self.{m}) || self.{m}.all(k, {})",
+            check.replace("V", &format!("string(self.{m}[k])"))
+        )
+    };
+    let names = "k in ['cpu', 'memory', 'ephemeral-storage'] || k.startsWith('hugepages-') || k.contains('/')";
+    vec![
+        Rule::new(format!(
+            "({}) && ({})",
+            each("limits", names),
+            each("requests", names)
+        ))
+        .message(Message::Message(
+            "resources: the resource names are cpu, memory, ephemeral-storage, hugepages-<size> or a name with a domain prefix".into(),
+        ))
+        .reason(Reason::FieldValueInvalid),
+        Rule::new(format!(
+            "({}) && ({})",
+            each("limits", "isQuantity(V) && !quantity(V).isLessThan(quantity('0'))"),
+            each("requests", "isQuantity(V) && !quantity(V).isLessThan(quantity('0'))")
+        ))
+        .message(Message::Message(
+            "resources.limits and resources.requests must be quantities of at least 0, such as 500m, 2 or 1Gi".into(),
+        ))
+        .reason(Reason::FieldValueInvalid),
+        Rule::new(
+            "!has(self.limits) || !has(self.requests) || self.requests.all(k, !(k in self.limits) || !isQuantity(string(self.requests[k])) || !isQuantity(string(self.limits[k])) || quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) <= 0)",
+        )
+        .message(Message::Message(
+            "resources.requests must not be greater than resources.limits of the same resource".into(),
+        ))
+        .reason(Reason::FieldValueInvalid),
+    ]
+}
+
 /// Pod labels must not collide with the operator's own.
 pub fn reserved_label_rule() -> Rule {
     Rule::new("self.all(k, !k.startsWith('app.kubernetes.io/') && !k.startsWith('mysql-aa.io/'))")
