@@ -49,6 +49,11 @@ pub enum Command {
         /// its ServiceAccount, Role and RoleBinding.
         #[arg(long, env = "MYSQL_AA_AGENT_IMAGE")]
         agent_image: Option<String>,
+        /// The operator's namespace, as the operator runs in it: a pair's
+        /// NetworkPolicy lets the operator in from there (from any
+        /// namespace when not given).
+        #[arg(long)]
+        operator_namespace: Option<String>,
     },
     /// Move the writer role to the other pod (or `--to POD`): writes
     /// `spec.switchover` with a new requestId and waits for the outcome in
@@ -119,9 +124,20 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::CheckDivergence { target } => tokio::runtime::Runtime::new()
             .context("starting the runtime")?
             .block_on(crate::request::check_divergence(&target, out)),
-        Command::Render { file, agent_image } => {
+        Command::Render {
+            file,
+            agent_image,
+            operator_namespace,
+        } => {
             let text = read_input(&file)?;
-            write_render(&text, &render::AgentOptions { image: agent_image }, out)
+            write_render(
+                &text,
+                &render::RenderOptions {
+                    image: agent_image,
+                    operator_namespace,
+                },
+                out,
+            )
         }
     }
 }
@@ -154,7 +170,7 @@ fn read_input(file: &PathBuf) -> Result<String> {
 }
 
 /// Validates the pair in `text` and writes its objects as YAML documents.
-pub fn write_render(text: &str, agent: &render::AgentOptions, out: &mut dyn Write) -> Result<()> {
+pub fn write_render(text: &str, agent: &render::RenderOptions, out: &mut dyn Write) -> Result<()> {
     let value: serde_json::Value =
         serde_saphyr::from_str(text).context("the input is not a YAML or JSON document")?;
     if !value.is_object() {
@@ -179,6 +195,9 @@ pub fn write_render(text: &str, agent: &render::AgentOptions, out: &mut dyn Writ
         docs.push(to_yaml(service)?);
     }
     docs.push(to_yaml(&rendered.pdb)?);
+    if let Some(np) = &rendered.network_policy {
+        docs.push(to_yaml(np)?);
+    }
     docs.push(to_yaml(&rendered.statefulset)?);
     writeln!(
         out,

@@ -599,7 +599,7 @@ fn the_alerts_pass_promtool_check_and_their_unit_tests() {
 /// metric would leave an alert silent forever).
 #[test]
 fn the_alerts_read_only_metrics_the_operator_exports() {
-    use mysql_aa_operator::controller::gauges::PairGauges;
+    use mysql_aa_operator::controller::gauges::{NodeGauges, PairGauges};
     use mysql_aa_operator::controller::metrics::{Metrics, NodeLabels, PairLabels};
     // Families show in the exposition once they have a series: one of each.
     let m = Metrics::default();
@@ -608,7 +608,11 @@ fn the_alerts_read_only_metrics_the_operator_exports() {
         writable_nodes: 1,
         writers_allowed: 1,
         durability: None,
-        errant: vec![("orders-0".into(), false)],
+        nodes: vec![NodeGauges {
+            name: "orders-0".into(),
+            writer: true,
+            errant: false,
+        }],
         lag_threshold_seconds: 30,
     };
     m.record_pair("shop", "orders", &gauges, 0);

@@ -71,6 +71,59 @@ fn strings(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Issue 15: `spec.networkPolicy` on a running pair: the operator applies
+/// the NetworkPolicy (the real API server accepts it), and deletes it when
+/// the spec drops it.
+async fn network_policy_follows_the_spec(b: &TestBox, name: &str) {
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+    let api: Api<NetworkPolicy> = Api::namespaced(b.client.clone(), "shop");
+    b.patch_spec(
+        name,
+        serde_json::json!({"networkPolicy": {"clients": [{"podSelector": {"matchLabels": {"app": "shop-frontend"}}}]}}),
+    )
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let np = loop {
+        if let Some(np) = api.get_opt(name).await.unwrap() {
+            break np;
+        }
+        assert!(std::time::Instant::now() < deadline, "no NetworkPolicy");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let spec = np.spec.unwrap();
+    assert_eq!(spec.policy_types, Some(vec!["Ingress".to_string()]));
+    let ingress = spec.ingress.unwrap();
+    assert_eq!(ingress.len(), 3, "{ingress:?}");
+    let ports = |i: usize| -> Vec<String> {
+        ingress[i]
+            .ports
+            .clone()
+            .unwrap()
+            .iter()
+            .map(|p| format!("{:?}", p.port.clone().unwrap()))
+            .collect()
+    };
+    assert_eq!(ports(0), ["Int(3306)", "Int(3380)"], "the pair's own pods");
+    assert_eq!(ports(1), ["Int(3306)", "Int(3380)"], "the operator");
+    assert_eq!(ports(2), ["Int(3306)"], "the clients");
+    assert_eq!(
+        serde_json::to_value(&ingress[2].from).unwrap()[0]["podSelector"]["matchLabels"]["app"],
+        "shop-frontend"
+    );
+    b.patch_spec(name, serde_json::json!({"networkPolicy": null}))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while api.get_opt(name).await.unwrap().is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the NetworkPolicy outlived the spec asking for it"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chart_grants_only_what_the_operator_uses() {
     let text = chart_text("{}");
@@ -110,6 +163,7 @@ async fn the_chart_grants_only_what_the_operator_uses() {
         let (ok, out) = b.cli(&[command, &name, "-n", "shop"]);
         assert!(ok, "{command}: {out}");
     }
+    network_policy_follows_the_spec(&b, &name).await;
     let p = b.wait_ready(&name, Duration::from_secs(60)).await;
     // A failover (the lost writer's pod is deleted), then its recovery.
     b.patch_spec(

@@ -647,8 +647,9 @@ fn a_mariadb_agent_gives_copies_from_the_servers_image() {
     let with_agent = |p: &MySQLActiveActive| {
         render::render_with(
             p,
-            &render::AgentOptions {
+            &render::RenderOptions {
                 image: Some(agent_image.into()),
+                ..Default::default()
             },
         )
         .unwrap()
@@ -723,8 +724,9 @@ fn the_agent_gets_only_its_lease() {
     let names = Names::of(&pair);
     let r = render::render_with(
         &pair,
-        &render::AgentOptions {
+        &render::RenderOptions {
             image: Some("ghcr.io/mysql-aa/mysql-aa-operator:0.1.0".into()),
+            ..Default::default()
         },
     )
     .unwrap();
@@ -794,8 +796,9 @@ fn the_agent_gets_only_its_lease() {
     let multi = load("active-active.yaml");
     let m = render::render_with(
         &multi,
-        &render::AgentOptions {
+        &render::RenderOptions {
             image: Some("x/mysql-aa-operator:1".into()),
+            ..Default::default()
         },
     )
     .unwrap();
@@ -803,5 +806,79 @@ fn the_agent_gets_only_its_lease() {
     assert_eq!(
         m.statefulset.spec.template.spec.unwrap().containers.len(),
         1
+    );
+}
+
+/// Issue 15: `spec.networkPolicy` renders one ingress-only NetworkPolicy:
+/// the pair's pods and the operator on MySQL's and the agents' ports, the
+/// named clients on MySQL's port only; the operator is found in its own
+/// namespace unless the spec says where.
+#[test]
+fn a_network_policy_lets_in_the_pair_the_operator_and_the_clients() {
+    let mut pair = load("pair.yaml");
+    assert!(render::render(&pair).unwrap().network_policy.is_none());
+    let with = |p: &MySQLActiveActive, ns: Option<&str>| {
+        let np = render::render_with(
+            p,
+            &render::RenderOptions {
+                operator_namespace: ns.map(str::to_string),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .network_policy
+        .expect("a NetworkPolicy");
+        serde_json::to_value(np).unwrap()
+    };
+    pair.spec.network_policy = Some(
+        serde_json::from_value(json!({"clients": [
+            {"namespaceSelector": {"matchLabels": {"team": "shop"}}},
+            {"ipBlock": {"cidr": "10.1.0.0/16"}}
+        ]}))
+        .unwrap(),
+    );
+    let np = with(&pair, Some("mysql-aa-system"));
+    let name = Names::of(&pair).statefulset();
+    assert_eq!(np["metadata"]["name"], json!(name));
+    let spec = &np["spec"];
+    assert_eq!(spec["policyTypes"], json!(["Ingress"]));
+    assert!(spec.get("egress").is_none());
+    let pods = json!({"app.kubernetes.io/name": "mysql-active-active", "app.kubernetes.io/instance": name});
+    assert_eq!(spec["podSelector"]["matchLabels"], pods);
+    let tcp = |p: u16| json!({"port": p, "protocol": "TCP"});
+    let rules = spec["ingress"].as_array().unwrap();
+    assert_eq!(rules.len(), 3);
+    assert_eq!(
+        rules[0]["from"],
+        json!([{"podSelector": {"matchLabels": pods}}])
+    );
+    assert_eq!(rules[0]["ports"], json!([tcp(3306), tcp(3380)]));
+    assert_eq!(
+        rules[1]["from"],
+        json!([{
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mysql-aa-system"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "mysql-aa-operator"}}
+        }])
+    );
+    assert_eq!(rules[1]["ports"], json!([tcp(3306), tcp(3380)]));
+    assert_eq!(rules[2]["from"].as_array().unwrap().len(), 2);
+    assert_eq!(rules[2]["ports"], json!([tcp(3306)]));
+    // The operator's namespace not known: from any namespace.
+    let np = with(&pair, None);
+    assert_eq!(
+        np["spec"]["ingress"][1]["from"][0]["namespaceSelector"],
+        json!({})
+    );
+    // The operator where the spec says; no clients: no client rule.
+    pair.spec.network_policy = Some(
+        serde_json::from_value(json!({"operator": [{"ipBlock": {"cidr": "192.168.0.10/32"}}]}))
+            .unwrap(),
+    );
+    let np = with(&pair, Some("mysql-aa-system"));
+    let rules = np["spec"]["ingress"].as_array().unwrap();
+    assert_eq!(rules.len(), 2);
+    assert_eq!(
+        rules[1]["from"],
+        json!([{"ipBlock": {"cidr": "192.168.0.10/32"}}])
     );
 }

@@ -86,6 +86,14 @@ const MESSAGES: &[(&str, &str)] = &[
         "read-lag bound in MultiWriter",
         "maxReadLagSeconds needs spec.writeMode SingleWriter",
     ),
+    (
+        "network policy with a bad CIDR",
+        "networkPolicy.clients: ipBlock.cidr and ipBlock.except must be CIDRs",
+    ),
+    (
+        "network policy with a bad selector operator",
+        "networkPolicy.operator: ipBlock.cidr",
+    ),
 ];
 
 fn example(name: &str) -> Value {
@@ -262,6 +270,24 @@ fn corpus() -> Vec<(&'static str, Value)> {
         (
             "read-lag bound in MultiWriter",
             pair(json!({"writeMode": "MultiWriter", "replication": {"maxReadLagSeconds": 5}})),
+        ),
+        (
+            "network policy",
+            pair(json!({"networkPolicy": {"clients": [
+                {"podSelector": {"matchLabels": {"app": "shop"}}},
+                {"namespaceSelector": {"matchExpressions": [{"key": "team", "operator": "In", "values": ["shop"]}]}},
+                {"ipBlock": {"cidr": "10.1.0.0/16", "except": ["10.1.2.0/24"]}}
+            ]}})),
+        ),
+        (
+            "network policy with a bad CIDR",
+            pair(json!({"networkPolicy": {"clients": [{"ipBlock": {"cidr": "10.1.0.0/99"}}]}})),
+        ),
+        (
+            "network policy with a bad selector operator",
+            pair(
+                json!({"networkPolicy": {"operator": [{"podSelector": {"matchExpressions": [{"key": "a", "operator": "Near"}]}}]}}),
+            ),
         ),
         (
             "read-lag bound in SingleWriter",

@@ -12,6 +12,7 @@ mod status;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Affinity, ResourceRequirements, Toleration};
+use k8s_openapi::api::networking::v1::NetworkPolicyPeer;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
@@ -155,6 +156,14 @@ pub struct MySQLActiveActiveSpec {
     /// Where and how the two server pods are scheduled.
     #[serde(default)]
     pub placement: PlacementSpec,
+
+    /// A NetworkPolicy `<name>` for the two server pods: when set, nothing
+    /// reaches them but the pair's own pods (MySQL's port and the agents'),
+    /// the operator (the same two ports) and the `clients` it names (MySQL's
+    /// port only). Unset (default): no NetworkPolicy. It is enforced only
+    /// where the cluster's network plugin enforces NetworkPolicies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_policy: Option<NetworkPolicySpec>,
 
     /// What happens to the data volumes when this resource is deleted:
     /// `Retain` (default) keeps the PersistentVolumeClaims, `Delete`
@@ -511,6 +520,27 @@ impl Default for FailoverSpec {
     }
 }
 
+/// Who may reach the servers (`spec.networkPolicy`).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkPolicySpec {
+    /// The clients allowed to connect to MySQL's port 3306, as
+    /// NetworkPolicy peers (pod and namespace selectors, IP blocks; at most
+    /// 32). Empty: no client, only the pair's own pods and the operator.
+    #[serde(default)]
+    #[x_kube(validation = rules::peers_rule("networkPolicy.clients"))]
+    #[schemars(extend("maxItems" = 32))]
+    pub clients: Vec<NetworkPolicyPeer>,
+
+    /// Where the operator runs, as NetworkPolicy peers (at most 8). Unset:
+    /// the pods labelled `app.kubernetes.io/name: mysql-aa-operator` in the
+    /// operator's namespace (as the Helm chart runs it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = rules::peers_rule("networkPolicy.operator"))]
+    #[schemars(extend("maxItems" = 8))]
+    pub operator: Option<Vec<NetworkPolicyPeer>>,
+}
+
 /// Scheduling and metadata of the two server pods.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -607,9 +637,40 @@ pub fn crd()
             _ => {}
         }
     }
+    /// Bounds every array (16 items), map (16 keys) and string (317
+    /// characters: a qualified label key) under `v` that has no bound.
+    fn bound(v: &mut serde_json::Value) {
+        use serde_json::Value;
+        let Value::Object(m) = v else { return };
+        let bounds = match m.get("type").and_then(Value::as_str) {
+            Some("array") => Some(("maxItems", 16)),
+            Some("object") if m.contains_key("additionalProperties") => Some(("maxProperties", 16)),
+            Some("string") => Some(("maxLength", 317)),
+            _ => None,
+        };
+        if let Some((key, n)) = bounds {
+            m.entry(key).or_insert(n.into());
+        }
+        for child in ["items", "additionalProperties"] {
+            if let Some(c) = m.get_mut(child) {
+                bound(c);
+            }
+        }
+        if let Some(Value::Object(props)) = m.get_mut("properties") {
+            props.values_mut().for_each(bound);
+        }
+    }
     let crd = MySQLActiveActive::crd();
     let mut value = serde_json::to_value(&crd).unwrap_or_default();
     fix(&mut value);
+    // spec.networkPolicy embeds NetworkPolicyPeers (core type) whose lists,
+    // maps and strings are unbounded: bounded for the cost of its CEL rules,
+    // well above what a real peer holds.
+    if let Some(np) = value.pointer_mut(
+        "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/networkPolicy",
+    ) {
+        bound(np);
+    }
     // spec.resources embeds a core type whose schema has unbounded maps:
     // bounded here, with the API server's checks as CEL rules.
     let resources = value.pointer_mut(

@@ -280,6 +280,27 @@ pub fn resources_rules() -> Vec<Rule> {
     ]
 }
 
+/// NetworkPolicy peers (`spec.networkPolicy.clients`, `.operator`) as the
+/// API server checks them in a NetworkPolicy: IP blocks are CIDRs, and the
+/// selectors' expressions use the four operators (with values exactly when
+/// `In`/`NotIn`).
+pub fn peers_rule(field: &str) -> Rule {
+    let selector = |s: &str| {
+        format!(
+            "(!has(p.{s}) || !has(p.{s}.matchExpressions) || p.{s}.matchExpressions.all(e, e.operator in ['In', 'NotIn'] ? (has(e.values) && e.values.size() > 0) : (e.operator in ['Exists', 'DoesNotExist'] && (!has(e.values) || e.values.size() == 0))))"
+        )
+    };
+    Rule::new(format!(
+        "self.all(p, (!has(p.ipBlock) || isCIDR(p.ipBlock.cidr) && (!has(p.ipBlock.except) || p.ipBlock.except.all(e, isCIDR(e)))) && {} && {})",
+        selector("podSelector"),
+        selector("namespaceSelector")
+    ))
+    .message(Message::Message(format!(
+        "{field}: ipBlock.cidr and ipBlock.except must be CIDRs (e.g. 10.0.0.0/16), and selector expressions use In or NotIn with values, or Exists or DoesNotExist without"
+    )))
+    .reason(Reason::FieldValueInvalid)
+}
+
 /// Pod labels must not collide with the operator's own.
 pub fn reserved_label_rule() -> Rule {
     Rule::new("self.all(k, !k.startsWith('app.kubernetes.io/') && !k.startsWith('mysql-aa.io/'))")

@@ -2,7 +2,7 @@
 //! just built: one pure function ([`pair_gauges`]), so what an alert sees is
 //! exactly what `kubectl get` shows.
 
-use crate::api::{Durability, MySQLActiveActiveStatus};
+use crate::api::{Durability, MySQLActiveActiveStatus, NodeRole};
 use crate::api::{MySQLActiveActive, WriteMode};
 
 /// The condition types exported as `mysqlaa_pair_condition`, every one on
@@ -27,6 +27,17 @@ pub const DURABILITIES: [Durability; 4] = [
     Durability::AsynchronousFallback,
 ];
 
+/// What the alerts and the dashboard read of one node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeGauges {
+    /// Pod name.
+    pub name: String,
+    /// Its status role is `Writer`.
+    pub writer: bool,
+    /// It holds errant transactions.
+    pub errant: bool,
+}
+
 /// What the alerts read of one pair.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PairGauges {
@@ -38,8 +49,9 @@ pub struct PairGauges {
     pub writers_allowed: i64,
     /// The effective durability, when known.
     pub durability: Option<Durability>,
-    /// Per node: does it hold errant transactions?
-    pub errant: Vec<(String, bool)>,
+    /// Per node: is it the writer (status role), does it hold errant
+    /// transactions?
+    pub nodes: Vec<NodeGauges>,
     /// `spec.replication.lagThresholdSeconds`.
     pub lag_threshold_seconds: i64,
 }
@@ -70,10 +82,14 @@ pub fn pair_gauges(pair: &MySQLActiveActive, status: &MySQLActiveActiveStatus) -
             WriteMode::MultiWriter => 2,
         },
         durability: status.durability,
-        errant: status
+        nodes: status
             .nodes
             .iter()
-            .map(|n| (n.name.clone(), n.errant_gtid_set.is_some()))
+            .map(|n| NodeGauges {
+                name: n.name.clone(),
+                writer: n.role == Some(NodeRole::Writer),
+                errant: n.errant_gtid_set.is_some(),
+            })
             .collect(),
         lag_threshold_seconds: i64::from(pair.spec.replication.lag_threshold_seconds),
     }
@@ -117,6 +133,11 @@ mod tests {
             reachable,
             read_only,
             errant_gtid_set: errant.then(|| "u:1".to_string()),
+            role: Some(if read_only == Some(false) {
+                NodeRole::Writer
+            } else {
+                NodeRole::Replica
+            }),
             ..Default::default()
         }
     }
@@ -196,9 +217,11 @@ mod tests {
             assert_eq!(g.conditions.len(), CONDITIONS.len());
             assert_eq!(g.conditions[0], ("Ready", ready), "{mode}");
             assert!(g.conditions[1..].iter().all(|(_, v)| *v == 0));
+            let n1 = g.nodes.iter().find(|n| n.name == "orders-1");
+            assert_eq!(n1.map(|n| n.errant), (!nodes.is_empty()).then_some(errant));
             assert_eq!(
-                g.errant.iter().find(|(n, _)| n == "orders-1").map(|e| e.1),
-                (!nodes.is_empty()).then_some(errant)
+                g.nodes.iter().filter(|n| n.writer).count(),
+                nodes.iter().filter(|n| n.read_only == Some(false)).count()
             );
         }
     }

@@ -126,6 +126,8 @@ pub struct Metrics {
     pub durability: Family<DurabilityLabels, Gauge>,
     /// Node holds errant transactions (1) or not (0).
     pub errant: Family<NodeLabels, Gauge>,
+    /// Node is the writer (1) or not (0), as status says.
+    pub writer: Family<NodeLabels, Gauge>,
     /// The pair's `spec.replication.lagThresholdSeconds`.
     pub lag_threshold: Family<PairLabels, Gauge>,
     /// Unix time of the pair's last completed observation.
@@ -165,6 +167,7 @@ impl Default for Metrics {
             writers_allowed: Family::default(),
             durability: Family::default(),
             errant: Family::default(),
+            writer: Family::default(),
             lag_threshold: Family::default(),
             last_observed: Family::default(),
             ready: AtomicBool::new(false),
@@ -264,6 +267,11 @@ impl Default for Metrics {
             m.errant.clone(),
         );
         registry.register(
+            "node_writer",
+            "Node is the writer, as status says",
+            m.writer.clone(),
+        );
+        registry.register(
             "replication_lag_threshold_seconds",
             "The pair's spec.replication.lagThresholdSeconds",
             m.lag_threshold.clone(),
@@ -327,14 +335,16 @@ impl Metrics {
                 })
                 .set(i64::from(g.durability == Some(d)));
         }
-        for (node, errant) in &g.errant {
+        for n in &g.nodes {
+            let labels = NodeLabels {
+                namespace: namespace.into(),
+                pair: pair.into(),
+                node: n.name.clone(),
+            };
             self.errant
-                .get_or_create(&NodeLabels {
-                    namespace: namespace.into(),
-                    pair: pair.into(),
-                    node: node.clone(),
-                })
-                .set(i64::from(*errant));
+                .get_or_create(&labels)
+                .set(i64::from(n.errant));
+            self.writer.get_or_create(&labels).set(i64::from(n.writer));
         }
         self.last_observed.get_or_create(&p).set(now);
         // The failover counter exists from the first observation at 0, so
@@ -360,6 +370,7 @@ impl Metrics {
             self.applier_halted.remove(&labels);
             self.skipped_transactions.remove(&labels);
             self.errant.remove(&labels);
+            self.writer.remove(&labels);
         }
         let p = PairLabels {
             namespace: namespace.into(),

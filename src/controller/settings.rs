@@ -46,7 +46,9 @@ pub struct Settings {
     /// Take a Lease before acting, so that only one replica acts.
     #[arg(long, env = "MYSQL_AA_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_election: bool,
-    /// Namespace of the leader-election Lease.
+    /// The operator's namespace (the chart sets it from the pod): the
+    /// leader-election Lease is there, and pairs' NetworkPolicies let the
+    /// operator in from there.
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     pub lease_namespace: String,
     /// Name of the leader-election Lease.
@@ -74,9 +76,10 @@ pub struct Settings {
 
 impl Settings {
     /// What the renderer needs to run agents.
-    pub fn agent(&self) -> crate::render::AgentOptions {
-        crate::render::AgentOptions {
+    pub fn agent(&self) -> crate::render::RenderOptions {
+        crate::render::RenderOptions {
             image: self.agent_image.clone(),
+            operator_namespace: Some(self.lease_namespace.clone()),
         }
     }
 

@@ -37,11 +37,14 @@ pub const TOKEN_VOLUME: &str = "agent-token";
 /// clients look).
 pub const TOKEN_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
-/// The agent's settings for a pair, from the operator's.
+/// What the renderer takes from the operator's settings, beside the pair.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AgentOptions {
+pub struct RenderOptions {
     /// The agent's image (the operator's own); no agent when `None`.
     pub image: Option<String>,
+    /// The operator's namespace: a pair's NetworkPolicy lets the operator's
+    /// pods in from there (from any namespace when `None`).
+    pub operator_namespace: Option<String>,
 }
 
 /// The writer Lease of `pair` (SingleWriter): its duration is the failover

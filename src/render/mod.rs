@@ -13,11 +13,13 @@
 //! | PodDisruptionBudget | `<name>` | one server down at a time |
 //! | Lease | `<name>-writer` | the writer's (SingleWriter): see [`crate::lease`] |
 //! | ServiceAccount, Role, RoleBinding | `<name>-agent` | the self-fencing agents' (SingleWriter, when the operator runs them) |
+//! | NetworkPolicy | `<name>` | only the pair, the operator and the named clients reach the servers (`spec.networkPolicy`) |
 
 pub mod agent;
 pub mod configmap;
 pub mod meta;
 pub mod mycnf;
+pub mod networkpolicy;
 pub mod pdb;
 pub mod scripts;
 pub mod secrets;
@@ -32,7 +34,7 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 
 use crate::api::{MySQLActiveActive, rules};
 
-pub use agent::AgentOptions;
+pub use agent::RenderOptions;
 pub use meta::Names;
 pub use secrets::Credential;
 
@@ -66,6 +68,8 @@ pub struct Rendered {
     /// The agents' account and its permissions (SingleWriter, with an
     /// agent image).
     pub agent: Option<AgentAccess>,
+    /// The NetworkPolicy (`spec.networkPolicy`).
+    pub network_policy: Option<k8s_openapi::api::networking::v1::NetworkPolicy>,
 }
 
 /// The agents' ServiceAccount, Role and RoleBinding.
@@ -104,13 +108,13 @@ pub fn check_spec(pair: &MySQLActiveActive) -> Result<(), InvalidSpec> {
 
 /// Renders every object of `pair`, without agents.
 pub fn render(pair: &MySQLActiveActive) -> Result<Rendered, InvalidSpec> {
-    render_with(pair, &AgentOptions::default())
+    render_with(pair, &RenderOptions::default())
 }
 
 /// Renders every object of `pair`, with the agents `agent` asks for.
 pub fn render_with(
     pair: &MySQLActiveActive,
-    agent: &AgentOptions,
+    agent: &RenderOptions,
 ) -> Result<Rendered, InvalidSpec> {
     check_spec(pair)?;
     Ok(render_checked(pair, agent))
@@ -118,7 +122,7 @@ pub fn render_with(
 
 /// Renders every object of a `pair` that [`check_spec`] (and admission)
 /// already accepted.
-pub fn render_checked(pair: &MySQLActiveActive, agent: &AgentOptions) -> Rendered {
+pub fn render_checked(pair: &MySQLActiveActive, agent: &RenderOptions) -> Rendered {
     let names = Names::of(pair);
     let single = pair.spec.write_mode == crate::api::WriteMode::SingleWriter;
     let agent_image = agent.image.as_deref().filter(|_| single);
@@ -155,5 +159,6 @@ pub fn render_checked(pair: &MySQLActiveActive, agent: &AgentOptions) -> Rendere
             role: agent::build_role(pair, &names),
             role_binding: agent::build_role_binding(pair, &names),
         }),
+        network_policy: networkpolicy::build_network_policy(pair, &names, agent),
     }
 }

@@ -61,6 +61,11 @@ fails on a permission it never used, unless the rule says why it is kept.
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
   verbs: ["list", "watch", "create", "patch"]
+# why: a pair's NetworkPolicy (spec.networkPolicy), as above, and deleted
+# when the spec no longer asks for one.
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
 # why: before generating a password, look for a data volume left by an
 # earlier pair of the same name (its servers hold the old password): get by
 # name only.

@@ -216,6 +216,34 @@ where
     Ok(v)
 }
 
+/// Deletes the owned object `namespace/name` the spec no longer asks for,
+/// when the store holds one; returns whether it did.
+async fn delete_unwanted<K>(
+    ctx: &Context,
+    store: &Store<K>,
+    namespace: &str,
+    name: &str,
+) -> Result<bool, Error>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + DeserializeOwned
+        + Clone
+        + std::fmt::Debug,
+{
+    if store.get(&ObjectRef::new(name).within(namespace)).is_none() {
+        return Ok(false);
+    }
+    let key = format!("{}/{namespace}/{name}", K::kind(&()));
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
+    match api.delete(name, &Default::default()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(e) => return Err(Error::kube("apply", &key, e)),
+    }
+    tracing::info!(object = %key, "deleted: the spec no longer asks for it");
+    Ok(true)
+}
+
 /// Whether an API error answering an apply means the object itself is
 /// refused (retrying cannot help until the spec changes): 400 and 422, and
 /// the 500 a server-side apply gets when a field of a built-in type does not
@@ -272,7 +300,33 @@ pub async fn apply(ctx: &Context, objects: Objects) -> Result<Applied, Error> {
         note(w, apply_one(ctx, &s.services, svc).await?);
     }
     let w = what("PodDisruptionBudget", &objects.pdb.metadata.name);
+    // The NetworkPolicy has the StatefulSet's name.
+    let (ns, name) = (
+        objects
+            .statefulset
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_default(),
+        objects
+            .statefulset
+            .metadata
+            .name
+            .clone()
+            .unwrap_or_default(),
+    );
     note(w, apply_one(ctx, &s.pdbs, objects.pdb).await?);
+    match objects.network_policy {
+        Some(np) => {
+            let w = what("NetworkPolicy", &np.metadata.name);
+            note(w, apply_one(ctx, &s.network_policies, np).await?);
+        }
+        None => {
+            if delete_unwanted(ctx, &s.network_policies, &ns, &name).await? {
+                note(format!("NetworkPolicy {name} (deleted)"), Verdict::Update);
+            }
+        }
+    }
     let w = what("StatefulSet", &objects.statefulset.metadata.name);
     note(
         w,

@@ -5,6 +5,7 @@
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 
 use super::validate::Validated;
@@ -24,10 +25,12 @@ pub struct Objects {
     pub lease: Option<Lease>,
     /// The agents' account (SingleWriter, with an agent image).
     pub agent: Option<crate::render::AgentAccess>,
+    /// The NetworkPolicy (`spec.networkPolicy`); `None`: there must be none.
+    pub network_policy: Option<NetworkPolicy>,
 }
 
 /// Step `build`.
-pub fn build(pair: Validated<'_>, agent: &crate::render::AgentOptions) -> Objects {
+pub fn build(pair: Validated<'_>, agent: &crate::render::RenderOptions) -> Objects {
     let r = crate::render::render_checked(pair.pair(), agent);
     Objects {
         config_map: r.config_map,
@@ -36,5 +39,6 @@ pub fn build(pair: Validated<'_>, agent: &crate::render::AgentOptions) -> Object
         statefulset: r.statefulset,
         lease: r.lease,
         agent: r.agent,
+        network_policy: r.network_policy,
     }
 }
