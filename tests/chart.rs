@@ -84,6 +84,7 @@ fn render_and_parse(values: &Value) -> Vec<Value> {
                 assert_eq!(d["apiVersion"], "monitoring.coreos.com/v1");
                 assert_eq!(d["spec"]["endpoints"][0]["port"], "metrics");
             }
+            "ConfigMap" => drop(round_trip::<k8s_openapi::api::core::v1::ConfigMap>(d)),
             "PrometheusRule" => {
                 assert_eq!(d["apiVersion"], "monitoring.coreos.com/v1");
                 assert!(d["spec"]["groups"][0]["rules"].as_array().is_some());
@@ -278,6 +279,7 @@ fn the_chart_lints_strictly_for_every_value_set() {
         json!({"serviceMonitor": {"enabled": true}}),
         json!({"networkPolicy": {"enabled": true}}),
         json!({"prometheusRule": {"enabled": true}}),
+        json!({"dashboard": {"enabled": true, "annotations": {"grafana_folder": "Databases"}}}),
         json!({"replicas": 2}),
     ] {
         let (ok, out) = helm_chart(&["lint", "--strict", "--kube-version", "v1.37.2"], &values);
@@ -595,8 +597,8 @@ fn the_alerts_pass_promtool_check_and_their_unit_tests() {
     eprintln!("{} alerts: {out}", names.len());
 }
 
-/// Every metric the alerts read is one the operator exports (a renamed
-/// metric would leave an alert silent forever).
+/// Every metric the alerts and the dashboard read is one the operator
+/// exports (a renamed metric would leave an alert silent forever).
 #[test]
 fn the_alerts_read_only_metrics_the_operator_exports() {
     use mysql_aa_operator::controller::gauges::{NodeGauges, PairGauges};
@@ -616,6 +618,14 @@ fn the_alerts_read_only_metrics_the_operator_exports() {
         lag_threshold_seconds: 30,
     };
     m.record_pair("shop", "orders", &gauges, 0);
+    m.count_failover("shop", "orders", "promoted");
+    Metrics::count(&m.switchovers, "Succeeded");
+    Metrics::count(&m.reconciles, "ok");
+    m.role_change_seconds
+        .get_or_create(&mysql_aa_operator::controller::metrics::KindLabels {
+            kind: "failover".into(),
+        })
+        .observe(1.0);
     let node = NodeLabels {
         namespace: "shop".into(),
         pair: "orders".into(),
@@ -643,9 +653,11 @@ fn the_alerts_read_only_metrics_the_operator_exports() {
         .filter_map(|l| l.split_whitespace().next())
         .collect();
     assert!(families.len() > 10, "{exported}");
-    let alerts =
-        std::fs::read_to_string(format!("{ROOT}/charts/mysql-aa-operator/files/alerts.yaml"))
-            .unwrap();
+    let alerts = ["alerts.yaml", "dashboard.json"]
+        .map(|f| {
+            std::fs::read_to_string(format!("{ROOT}/charts/mysql-aa-operator/files/{f}")).unwrap()
+        })
+        .join("\n");
     let mut used: Vec<&str> = alerts
         .match_indices("mysqlaa_")
         .map(|(i, _)| {
@@ -661,7 +673,10 @@ fn the_alerts_read_only_metrics_the_operator_exports() {
     used.dedup();
     assert!(used.len() > 10, "{used:?}");
     for name in used {
-        let family = name.strip_suffix("_total").unwrap_or(name);
+        let family = ["_total", "_bucket"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
         assert!(
             families.contains(&family),
             "{name} is not exported: {families:?}"
@@ -724,4 +739,75 @@ fn the_alerts_follow_their_values() {
         assert!(!ok, "{values} rendered");
         assert!(out.contains(why), "{values}: {out}");
     }
+}
+
+/// Issue 15: the dashboard the chart installs (a ConfigMap for Grafana's
+/// sidecar): every PromQL query in it, with Grafana's variables given
+/// values, passes `promtool check rules` (as recording rules); each panel
+/// says what it shows, and per-pair queries follow the namespace and pair
+/// chosen at the top.
+#[test]
+fn the_dashboards_queries_pass_promtool() {
+    let docs = render_and_parse(&json!({"dashboard": {"enabled": true}}));
+    let cm = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap")
+        .expect("the dashboard ConfigMap");
+    assert_eq!(cm["metadata"]["labels"]["grafana_dashboard"], "1");
+    let dashboard: Value =
+        serde_json::from_str(cm["data"]["mysql-aa-pairs.json"].as_str().unwrap()).unwrap();
+    let mut queries: Vec<String> = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        let title = panel["title"].as_str().unwrap();
+        assert!(
+            !panel["description"].as_str().unwrap_or_default().is_empty(),
+            "{title} says nothing of what it shows"
+        );
+        for t in panel["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap();
+            let global = ["switchovers", "role_change", "reconciles"]
+                .iter()
+                .any(|m| expr.contains(m));
+            assert!(
+                global || expr.contains(r#"namespace="$namespace", pair=~"$pair""#),
+                "{title}: {expr} ignores the chosen pair"
+            );
+            queries.push(expr.to_string());
+        }
+    }
+    // The variables' label_values(<selector>, label): the selector is PromQL.
+    for v in dashboard["templating"]["list"].as_array().unwrap() {
+        if let Some(q) = v["query"]["query"].as_str() {
+            let inner = q
+                .strip_prefix("label_values(")
+                .and_then(|r| r.rsplit_once(','))
+                .map(|(sel, _)| sel.to_string())
+                .unwrap();
+            queries.push(inner);
+        }
+    }
+    assert!(queries.len() >= 15, "{queries:?}");
+    let rules: Vec<Value> = queries
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let q = q
+                .replace("$namespace", "shop")
+                .replace("$pair", "orders")
+                .replace("$__rate_interval", "2m");
+            json!({"record": format!("dashboard:query_{i}"), "expr": q})
+        })
+        .collect();
+    let dir = scratch_dir("dashboard");
+    std::fs::write(
+        dir.join("queries.yaml"),
+        json!({"groups": [{"name": "dashboard", "rules": rules}]}).to_string(),
+    )
+    .unwrap();
+    let out = promtool(&dir, &["check", "rules", "queries.yaml"]);
+    assert!(
+        out.contains(&format!("SUCCESS: {} rules found", queries.len())),
+        "{out}"
+    );
+    eprintln!("{} dashboard queries: {out}", queries.len());
 }

@@ -203,6 +203,11 @@ async fn single_writer_pair(engine: &str) {
     ] {
         assert_eq!(series(metric, extra), want, "{metric} {extra}");
     }
+    let writer_node = format!("node=\"{writer}\"");
+    assert_eq!(series("mysqlaa_node_writer", &writer_node), [1.0]);
+    let mut writers = series("mysqlaa_node_writer", "");
+    writers.sort_by(f64::total_cmp);
+    assert_eq!(writers, [0.0, 1.0], "one writer");
     let observed = series("mysqlaa_pair_last_observed_timestamp_seconds", "");
     let now = jiff::Timestamp::now().as_second() as f64;
     assert!(

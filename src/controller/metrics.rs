@@ -341,9 +341,7 @@ impl Metrics {
                 pair: pair.into(),
                 node: n.name.clone(),
             };
-            self.errant
-                .get_or_create(&labels)
-                .set(i64::from(n.errant));
+            self.errant.get_or_create(&labels).set(i64::from(n.errant));
             self.writer.get_or_create(&labels).set(i64::from(n.writer));
         }
         self.last_observed.get_or_create(&p).set(now);
