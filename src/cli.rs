@@ -1,6 +1,7 @@
 //! Command line: `run` is the operator, `crd` prints the CRD, `render`
 //! previews the objects of a pair, `switchover`, `reseed` and `check-divergence`
-//! make requests of a running pair.
+//! make requests of a running pair and `status` shows it; as `kubectl-myaa`,
+//! the same pair commands are a kubectl plugin.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -55,6 +56,40 @@ pub enum Command {
         #[arg(long)]
         operator_namespace: Option<String>,
     },
+    /// Fill an empty data directory with a copy of the writer's (MariaDB;
+    /// run by the `bootstrap` init container of a pod whose volume is new
+    /// on a pair that has data): asks the peer's agent for a streamed
+    /// `mariadb-backup`, unpacks and prepares it into `--target`, and prints
+    /// the GTID position to replicate from (empty when there is none). The
+    /// admin password comes only from `MYSQLAA_ADMIN_PASSWORD`.
+    SeedReceive(crate::reseed::receive::Settings),
+    /// Copy this program into DIR (an init container of a MariaDB pod: the
+    /// agent and `seed-receive` then run in the server's image, beside
+    /// `mariadb-backup`).
+    InstallSelf {
+        /// The directory (created if missing).
+        dir: PathBuf,
+    },
+    /// Requests of a running pair (also `kubectl myaa ...`).
+    #[command(flatten)]
+    Pair(PairCommand),
+}
+
+/// The commands of a running pair, shared by `mysql-aa-operator` and the
+/// `kubectl myaa` plugin.
+#[derive(Subcommand, Debug)]
+pub enum PairCommand {
+    /// Print both nodes side by side (role, read-only, receiver and applier
+    /// threads, lag, last errors, executed and errant GTIDs, semi-sync),
+    /// then the pair's conditions, durability and last role changes, from
+    /// the pair's status.
+    Status {
+        /// Name of the MySQLActiveActive.
+        name: String,
+        /// Its namespace; the kubeconfig's current namespace when unset.
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+    },
     /// Move the writer role to the other pod (or `--to POD`): writes
     /// `spec.switchover` with a new requestId and waits for the outcome in
     /// `status.lastSwitchover`. Exits non-zero unless it succeeded.
@@ -77,20 +112,6 @@ pub enum Command {
         #[arg(long)]
         node: String,
     },
-    /// Fill an empty data directory with a copy of the writer's (MariaDB;
-    /// run by the `bootstrap` init container of a pod whose volume is new
-    /// on a pair that has data): asks the peer's agent for a streamed
-    /// `mariadb-backup`, unpacks and prepares it into `--target`, and prints
-    /// the GTID position to replicate from (empty when there is none). The
-    /// admin password comes only from `MYSQLAA_ADMIN_PASSWORD`.
-    SeedReceive(crate::reseed::receive::Settings),
-    /// Copy this program into DIR (an init container of a MariaDB pod: the
-    /// agent and `seed-receive` then run in the server's image, beside
-    /// `mariadb-backup`).
-    InstallSelf {
-        /// The directory (created if missing).
-        dir: PathBuf,
-    },
     /// Compare both nodes' tables now: writes
     /// `spec.divergenceCheck.requestId` and prints `status.divergence`.
     /// Exits non-zero unless the nodes were found consistent.
@@ -99,6 +120,43 @@ pub enum Command {
         #[command(flatten)]
         target: crate::request::Target,
     },
+}
+
+/// `kubectl myaa`: the pair commands as a kubectl plugin (the binary
+/// installed, or linked, as `kubectl-myaa` on PATH; README, "kubectl myaa").
+#[derive(Parser, Debug)]
+#[command(name = "kubectl-myaa", bin_name = "kubectl myaa", version)]
+pub struct Plugin {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: PairCommand,
+}
+
+/// Whether the program runs as the kubectl plugin (named `kubectl-myaa`).
+pub fn is_plugin(argv0: &std::ffi::OsStr) -> bool {
+    std::path::Path::new(argv0)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("kubectl-myaa"))
+}
+
+/// Runs a pair command, writing results to `out`.
+pub fn run_pair(command: PairCommand, out: &mut dyn Write) -> Result<()> {
+    let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    match command {
+        PairCommand::Status { name, namespace } => {
+            rt.block_on(crate::request::status(&name, namespace.as_deref(), out))
+        }
+        PairCommand::Switchover { target, to } => {
+            rt.block_on(crate::request::switchover(&target, to, out))
+        }
+        PairCommand::Reseed { target, node } => {
+            rt.block_on(crate::request::reseed(&target, &node, out))
+        }
+        PairCommand::CheckDivergence { target } => {
+            rt.block_on(crate::request::check_divergence(&target, out))
+        }
+    }
 }
 
 /// Runs `cli`, writing results to `out`.
@@ -115,15 +173,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             .context("starting the runtime")?
             .block_on(crate::reseed::receive::run(settings, out)),
         Command::InstallSelf { dir } => crate::reseed::receive::install_self(&dir, out),
-        Command::Switchover { target, to } => tokio::runtime::Runtime::new()
-            .context("starting the runtime")?
-            .block_on(crate::request::switchover(&target, to, out)),
-        Command::Reseed { target, node } => tokio::runtime::Runtime::new()
-            .context("starting the runtime")?
-            .block_on(crate::request::reseed(&target, &node, out)),
-        Command::CheckDivergence { target } => tokio::runtime::Runtime::new()
-            .context("starting the runtime")?
-            .block_on(crate::request::check_divergence(&target, out)),
+        Command::Pair(command) => run_pair(command, out),
         Command::Render {
             file,
             agent_image,

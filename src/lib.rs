@@ -24,6 +24,7 @@ pub mod controller;
 pub mod lease;
 pub mod mysql;
 pub mod render;
+pub mod report;
 pub mod request;
 pub mod reseed;
 pub mod topology;

@@ -32,13 +32,15 @@ fn request_id() -> String {
 }
 
 async fn api(t: &Target) -> Result<Api<MySQLActiveActive>> {
+    pairs_in(t.namespace.as_deref()).await
+}
+
+/// The pairs of `namespace` (the kubeconfig's current one when unset).
+async fn pairs_in(namespace: Option<&str>) -> Result<Api<MySQLActiveActive>> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to the cluster (KUBECONFIG, ~/.kube/config or in-cluster)")?;
-    let ns = t
-        .namespace
-        .clone()
-        .unwrap_or_else(|| client.default_namespace().to_string());
+    let ns = namespace.map_or_else(|| client.default_namespace().to_string(), str::to_string);
     Ok(Api::namespaced(client, &ns))
 }
 
@@ -115,6 +117,17 @@ pub async fn switchover(t: &Target, to: Option<String>, out: &mut dyn Write) -> 
     if change.outcome != Some(crate::api::RoleChangeOutcome::Succeeded) {
         bail!("switchover {outcome}");
     }
+    Ok(())
+}
+
+/// `status`: prints the pair as [`crate::report::status_text`] lays it out.
+pub async fn status(name: &str, namespace: Option<&str>, out: &mut dyn Write) -> Result<()> {
+    let pair = pairs_in(namespace)
+        .await?
+        .get(name)
+        .await
+        .with_context(|| format!("reading MySQLActiveActive {name}"))?;
+    write!(out, "{}", crate::report::status_text(&pair))?;
     Ok(())
 }
 
