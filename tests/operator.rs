@@ -776,10 +776,14 @@ async fn bad_resources_are_refused_or_reported_and_change_nothing() {
     .unwrap();
     b.wait_ready(&name, Duration::from_secs(60)).await;
     // A spec the CRD admits but whose StatefulSet the real API server
-    // refuses (an invalid resource quantity): a condition that names the
-    // object and quotes the API server, an Event, nothing running changed.
+    // refuses (a node-affinity operator that does not exist: affinity is
+    // the one core-type field not checked at admission): a condition that
+    // names the object and quotes the API server, an Event, nothing
+    // running changed.
     let before = sts.get(&name).await.unwrap().resource_version();
-    b.patch_spec(&name, json!({"resources": {"requests": {"cpu": "lots"}}}))
+    let bad_affinity = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [{"key": "disk", "operator": "Near"}]}]}}});
+    b.patch_spec(&name, json!({"placement": {"affinity": bad_affinity}}))
         .await
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -801,7 +805,7 @@ async fn bad_resources_are_refused_or_reported_and_change_nothing() {
         refused
             .message
             .contains(&format!("StatefulSet shop/{name}"))
-            && refused.message.contains("quantities must match"),
+            && refused.message.contains("Near"),
         "{}",
         refused.message
     );
@@ -817,7 +821,7 @@ async fn bad_resources_are_refused_or_reported_and_change_nothing() {
             .any(|e| e.reason.as_deref() == Some("ObjectRefused")),
         "an Event says so"
     );
-    b.patch_spec(&name, json!({"resources": null}))
+    b.patch_spec(&name, json!({"placement": {"affinity": null}}))
         .await
         .unwrap();
     b.wait_ready(&name, Duration::from_secs(60)).await;

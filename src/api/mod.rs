@@ -580,8 +580,11 @@ pub struct PlacementSpec {
     #[schemars(extend("maxProperties" = 64, "additionalProperties" = {"type": "string", "maxLength": 63, "pattern": "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"}))]
     pub pod_labels: BTreeMap<String, String>,
 
-    /// Extra annotations of the server pods.
+    /// Extra annotations of the server pods (at most 64; keys are
+    /// qualified names, like label keys).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[x_kube(validation = rules::label_keys_rule("placement.podAnnotations"))]
+    #[schemars(extend("maxProperties" = 64, "additionalProperties" = {"type": "string", "maxLength": 65536}))]
     pub pod_annotations: BTreeMap<String, String>,
 }
 

@@ -194,7 +194,8 @@ pub const LABEL_VALUE_PATTERN: &str = "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9
 pub const DNS_SUBDOMAIN_PATTERN: &str =
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 
-/// Label keys (`nodeSelector`, `podLabels`) as the API server checks them:
+/// Label and annotation keys (`nodeSelector`, `podLabels`,
+/// `podAnnotations`) as the API server checks them:
 /// an optional DNS subdomain prefix (at most 253) and `/`, then a name of at
 /// most 63 characters.
 pub fn label_keys_rule(field: &str) -> Rule {
