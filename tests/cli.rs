@@ -55,12 +55,13 @@ fn render_prints_every_object_of_each_example() {
         "StatefulSet",
     ];
     let agent_kinds = ["Lease", "Role", "RoleBinding", "ServiceAccount"];
-    // (file, agent image given, SingleWriter)
-    for (file, agent, single) in [
-        ("examples/pair.yaml", false, true),
-        ("examples/pair.yaml", true, true),
-        ("examples/active-active.yaml", true, false),
-        ("examples/mariadb.yaml", false, true),
+    // (file, agent image given, SingleWriter, NetworkPolicy)
+    for (file, agent, single, policy) in [
+        ("examples/pair.yaml", false, true, false),
+        ("examples/pair.yaml", true, true, false),
+        ("examples/active-active.yaml", true, false, false),
+        ("examples/mariadb.yaml", false, true, false),
+        ("examples/production.yaml", true, true, true),
     ] {
         let mut args = vec!["render", "-f", file];
         if agent {
@@ -79,6 +80,9 @@ fn render_prints_every_object_of_each_example() {
             (true, true) => want.extend(agent_kinds.iter().map(|k| k.to_string())),
             (true, false) => want.push("Lease".into()),
             (false, _) => {}
+        }
+        if policy {
+            want.push("NetworkPolicy".into());
         }
         want.sort();
         assert_eq!(found, want, "{file} agent={agent}");

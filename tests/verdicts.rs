@@ -131,6 +131,10 @@ fn corpus() -> Vec<(&'static str, Value)> {
             with_ns(example("active-active.yaml")),
         ),
         ("example mariadb.yaml", with_ns(example("mariadb.yaml"))),
+        (
+            "example production.yaml",
+            with_ns(example("production.yaml")),
+        ),
         ("empty spec", pair(json!({}))),
         (
             "full placement",
