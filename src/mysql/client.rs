@@ -891,6 +891,7 @@ impl Server for MySqlClient {
             bytes_done: number("done"),
             bytes_total: number("total"),
             gtid_executed: text("gtid").replace('\n', ""),
+            uptime_seconds: text("uptime").parse().ok(),
         }))
     }
 

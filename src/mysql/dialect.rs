@@ -234,7 +234,9 @@ pub fn clone_instance(donor: &SourceSpec) -> [String; 2] {
 pub const CLONE_STATUS: &str = "SELECT s.STATE AS state, s.ERROR_NO AS error, \
      s.ERROR_MESSAGE AS message, s.GTID_EXECUTED AS gtid, \
      (SELECT COALESCE(SUM(p.DATA), 0) FROM performance_schema.clone_progress p) AS done, \
-     (SELECT COALESCE(SUM(p.ESTIMATE), 0) FROM performance_schema.clone_progress p) AS total \
+     (SELECT COALESCE(SUM(p.ESTIMATE), 0) FROM performance_schema.clone_progress p) AS total, \
+     (SELECT g.VARIABLE_VALUE FROM performance_schema.global_status g \
+      WHERE g.VARIABLE_NAME = 'Uptime') AS uptime \
      FROM performance_schema.clone_status s";
 
 /// MariaDB: where replication from the source starts.

@@ -302,6 +302,8 @@ pub struct CloneStatus {
     pub bytes_total: u64,
     /// The donor's executed GTID set the copy holds (once completed).
     pub gtid_executed: String,
+    /// Seconds the recipient's server has been up (`Uptime`), when read.
+    pub uptime_seconds: Option<u64>,
 }
 
 /// Table checksums of one schema: table name to `CHECKSUM TABLE` value

@@ -38,15 +38,19 @@ pub const FIRST_BACKOFF: Duration = Duration::from_secs(10);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(600);
 
 /// What the recipient's clone status says once its server answers again
-/// after going down (restarted onto the copy, or killed during it): the
-/// copy completed, or failed (and why; no status at all: the server went
-/// down before the copy was complete, and reverted it); `None`: nothing to
-/// tell yet. Pure.
-pub fn after_restart(status: Option<&CloneStatus>) -> Option<Result<(), String>> {
-    let Some(s) = status else {
-        return Some(Err(
+/// after going down (restarted onto the copy, or killed during it), the copy
+/// having begun `since` ago: the copy completed, or failed (and why; no
+/// status at all, or one still in progress on a server that started after
+/// the copy began: the server went down before the copy was complete, and
+/// reverted it); `None`: nothing to tell yet. Pure.
+pub fn after_restart(status: Option<&CloneStatus>, since: Duration) -> Option<Result<(), String>> {
+    let reverted = || {
+        Some(Err(
             "the node restarted without the copy (its server went down before the copy was complete, and reverted it)".into(),
-        ));
+        ))
+    };
+    let Some(s) = status else {
+        return reverted();
     };
     match s.state.as_str() {
         "Completed" => Some(Ok(())),
@@ -54,6 +58,15 @@ pub fn after_restart(status: Option<&CloneStatus>) -> Option<Result<(), String>>
             "the copy failed (error {}: {})",
             s.error, s.message
         ))),
+        // A clone runs inside the recipient's server: one that started
+        // after the copy began cannot be running it (a server killed early
+        // in the copy comes back with the status it had then).
+        _ if s
+            .uptime_seconds
+            .is_some_and(|up| Duration::from_secs(up) < since) =>
+        {
+            reverted()
+        }
         _ => None,
     }
 }
@@ -262,7 +275,9 @@ impl Seeds {
                         .await
                         .ok()
                         .and_then(Result::ok)
-                        .and_then(|last| Some((after_restart(last.as_ref())?, last)))
+                        .and_then(|last| {
+                            Some((after_restart(last.as_ref(), run.started.elapsed())?, last))
+                        })
                 } else {
                     None
                 };
@@ -392,12 +407,35 @@ mod tests {
             },
             ..Default::default()
         };
-        assert!(matches!(after_restart(None), Some(Err(_))));
-        assert_eq!(after_restart(Some(&status("Completed"))), Some(Ok(())));
-        assert_eq!(after_restart(Some(&status("In Progress"))), None);
-        assert_eq!(after_restart(Some(&status("Not Started"))), None);
+        let since = Duration::from_secs(60);
+        assert!(matches!(after_restart(None, since), Some(Err(_))));
         assert_eq!(
-            after_restart(Some(&status("Failed"))),
+            after_restart(Some(&status("Completed")), since),
+            Some(Ok(()))
+        );
+        // Still in progress on the server that runs it (up for longer than
+        // the copy), or the uptime unknown: nothing to tell yet.
+        let up = |state: &str, secs: Option<u64>| CloneStatus {
+            uptime_seconds: secs,
+            ..status(state)
+        };
+        assert_eq!(
+            after_restart(Some(&up("In Progress", Some(3600))), since),
+            None
+        );
+        assert_eq!(after_restart(Some(&up("In Progress", None)), since), None);
+        assert_eq!(
+            after_restart(Some(&up("Not Started", Some(3600))), since),
+            None
+        );
+        // In progress on a server that started after the copy began (killed
+        // early in the copy, CI run of 2a0b78d): reverted.
+        assert!(matches!(
+            after_restart(Some(&up("In Progress", Some(20))), since),
+            Some(Err(m)) if m.contains("reverted")
+        ));
+        assert_eq!(
+            after_restart(Some(&status("Failed")), since),
             Some(Err(
                 "the copy failed (error 3862: Clone Donor Error: interrupted)".into()
             ))
