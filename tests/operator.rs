@@ -505,6 +505,40 @@ async fn drift_is_repaired_and_a_recreated_pair_keeps_its_data() {
         t.elapsed().as_secs_f64(),
         reconciles().await - before
     );
+    // The writer Service's EndpointSlice, which the loop writes itself
+    // (SingleWriter): emptied by hand, written again at the next look.
+    let slices: Api<k8s_openapi::api::discovery::v1::EndpointSlice> =
+        Api::namespaced(b.client.clone(), "shop");
+    let routed = |s: &k8s_openapi::api::discovery::v1::EndpointSlice| -> Vec<String> {
+        s.endpoints
+            .iter()
+            .flatten()
+            .filter_map(|e| e.target_ref.as_ref()?.name.clone())
+            .collect()
+    };
+    let writer_pod = routed(&slices.get(&writer_service).await.unwrap());
+    assert_eq!(writer_pod.len(), 1, "the slice names the writer");
+    let t = Instant::now();
+    slices
+        .patch(
+            &writer_service,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"endpoints": []})),
+        )
+        .await
+        .unwrap();
+    eventually(
+        "the writer's EndpointSlice is written again",
+        Duration::from_secs(30),
+        || async {
+            (routed(&slices.get(&writer_service).await.unwrap()) == writer_pod).then_some(())
+        },
+    )
+    .await;
+    eprintln!(
+        "writer EndpointSlice repaired in {:.2}s",
+        t.elapsed().as_secs_f64()
+    );
 
     let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
         Api::namespaced(b.client.clone(), "shop");

@@ -29,14 +29,7 @@ fn run(program: &Path, args: &[&str], path: &Path, kubeconfig: &Path) -> (bool, 
         .env("KUBECONFIG", kubeconfig)
         .output()
         .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    (out.status.success(), output_text(&out))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

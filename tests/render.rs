@@ -331,11 +331,37 @@ fn services_select_by_role() {
         Some(true)
     );
     assert_eq!(spec("orders-reader").publish_not_ready_addresses, None);
+    // SingleWriter: the writer Service has no selector; the pair loop
+    // writes its EndpointSlice with the writer label.
+    assert_eq!(spec("orders-writer").selector, None);
+    let slice = serde_json::to_value(render::writerslice::build_writer_slice(
+        &load("pair.yaml"),
+        &Names::of(&load("pair.yaml")),
+        &[render::writerslice::WriterEndpoint {
+            pod: "orders-1".into(),
+            ip: "10.0.0.7".into(),
+            node: Some("node-b".into()),
+        }],
+    ))
+    .unwrap();
+    assert_eq!(slice["metadata"]["name"], "orders-writer");
     assert_eq!(
-        selector(by_name["orders-writer"])
-            .get("mysql-aa.io/role")
-            .map(String::as_str),
-        Some("writer")
+        slice["metadata"]["labels"]["kubernetes.io/service-name"],
+        "orders-writer"
+    );
+    assert_eq!(
+        slice["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"],
+        "mysql-aa.io"
+    );
+    assert_eq!(slice["addressType"], "IPv4");
+    assert_eq!(
+        slice["ports"],
+        json!([{"name": "mysql", "port": 3306, "protocol": "TCP"}])
+    );
+    assert_eq!(
+        slice["endpoints"],
+        json!([{"addresses": ["10.0.0.7"], "conditions": {"ready": true, "serving": true, "terminating": false},
+                "nodeName": "node-b", "targetRef": {"kind": "Pod", "name": "orders-1", "namespace": "shop"}}])
     );
     assert_eq!(
         selector(by_name["orders-reader"])
@@ -346,7 +372,9 @@ fn services_select_by_role() {
     for svc in by_name.values() {
         let ports = svc.spec.as_ref().unwrap().ports.clone().unwrap();
         assert_eq!(ports[0].port, 3306);
-        assert_eq!(selector(svc)["app.kubernetes.io/instance"], "orders");
+        if svc.metadata.name.as_deref() != Some("orders-writer") {
+            assert_eq!(selector(svc)["app.kubernetes.io/instance"], "orders");
+        }
     }
     // MultiWriter: the reader selects every node, the writer still by label.
     let (_, aa) = rendered("active-active.yaml");
@@ -356,6 +384,12 @@ fn services_select_by_role() {
         .find(|s| s.metadata.name.as_deref() == Some("sessions-reader"))
         .unwrap();
     assert!(!selector(reader).contains_key("mysql-aa.io/role"));
+    let writer = aa
+        .services
+        .iter()
+        .find(|s| s.metadata.name.as_deref() == Some("sessions-writer"))
+        .unwrap();
+    assert_eq!(selector(writer)["mysql-aa.io/role"], "writer");
 }
 
 #[test]

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -39,6 +40,9 @@ pub struct Stores {
     pub pdbs: Store<PodDisruptionBudget>,
     /// Owned NetworkPolicies.
     pub network_policies: Store<NetworkPolicy>,
+    /// The writer Services' EndpointSlices (SingleWriter), written by the
+    /// pair loops.
+    pub endpoint_slices: Store<EndpointSlice>,
     /// The pairs' pods.
     pub pods: Store<Pod>,
     /// The pairs' writer Leases (not owned streams: a renewal wakes no

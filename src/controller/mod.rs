@@ -30,6 +30,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -214,6 +215,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         let (services, svc_stream) = owned::<Service>(&client, ns, &ours);
         let (pdbs, pdb_stream) = owned::<PodDisruptionBudget>(&client, ns, &ours);
         let (network_policies, np_stream) = owned::<NetworkPolicy>(&client, ns, &ours);
+        let (endpoint_slices, slice_stream) = owned::<EndpointSlice>(&client, ns, &ours);
         let (pods, pod_stream) = owned::<Pod>(&client, ns, &ours);
         let (service_accounts, sa_stream) = owned::<ServiceAccount>(&client, ns, &ours);
         let (roles, role_stream) = owned::<Role>(&client, ns, &ours);
@@ -239,6 +241,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             services,
             pdbs,
             network_policies,
+            endpoint_slices,
             pods,
             leases,
             service_accounts,
@@ -267,6 +270,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             .owns_stream(svc_stream)
             .owns_stream(pdb_stream)
             .owns_stream(np_stream)
+            .owns_stream(slice_stream)
             .owns_stream(sa_stream)
             .owns_stream(role_stream)
             .owns_stream(rb_stream)
@@ -298,6 +302,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             wait_ready(&s.services).await;
             wait_ready(&s.pdbs).await;
             wait_ready(&s.network_policies).await;
+            wait_ready(&s.endpoint_slices).await;
             wait_ready(&s.pods).await;
             wait_ready(&s.leases).await;
             wait_ready(&s.service_accounts).await;

@@ -7,7 +7,7 @@
 //! | ConfigMap | `<name>-config` | my.cnf per ordinal, bootstrap and start scripts |
 //! | StatefulSet | `<name>` | the two servers and their volumes |
 //! | Service (headless) | `<name>-headless` | stable DNS name per pod |
-//! | Service | `<name>-writer` | the writer(s), by the `mysql-aa.io/role` label |
+//! | Service | `<name>-writer` | the writer(s): by the `mysql-aa.io/role` label (MultiWriter), or its EndpointSlice `<name>-writer`, which the pair loop writes (SingleWriter) |
 //! | Service | `<name>-reader` | the read-only node (every node in MultiWriter) |
 //! | Secret | `<name>-admin`, `<name>-replication` | generated passwords, unless the user names Secrets |
 //! | PodDisruptionBudget | `<name>` | one server down at a time |
@@ -25,6 +25,7 @@ pub mod scripts;
 pub mod secrets;
 pub mod services;
 pub mod statefulset;
+pub mod writerslice;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::coordination::v1::Lease;

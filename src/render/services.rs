@@ -55,17 +55,24 @@ pub fn build_headless_service(pair: &MySQLActiveActive, names: &Names) -> Servic
     )
 }
 
-/// Writer Service `<name>-writer`: selects the pod(s) labelled
-/// `mysql-aa.io/role=writer`. In SingleWriter the operator labels at most
-/// one pod so; in MultiWriter both. Routing follows that label alone (not
-/// the readiness probe): the operator gives the label only to a node it
-/// reached and made writable, and takes it from a node it cannot reach, so
-/// a writer restarted in place takes writes as soon as it is unfenced, not
-/// at its next readiness probe.
+/// Writer Service `<name>-writer`. MultiWriter: it selects the pods
+/// labelled `mysql-aa.io/role=writer` (both). SingleWriter: it has no
+/// selector; the pair loop writes its EndpointSlice
+/// ([`super::writerslice`]) naming the writer the plan elects, from the
+/// moment it elects it, so a failover moves writes with one write, before
+/// its other steps. Either way routing does not wait for the readiness
+/// probe: a writer restarted in place takes writes as soon as it is
+/// unfenced.
 pub fn build_writer_service(pair: &MySQLActiveActive, names: &Names) -> Service {
     let mut selector = selector_labels(names);
     selector.insert(LABEL_ROLE.into(), ROLE_WRITER.into());
-    service(pair, names, names.writer_service(), selector, false, true)
+    let mut svc = service(pair, names, names.writer_service(), selector, false, true);
+    if pair.spec.write_mode == WriteMode::SingleWriter
+        && let Some(spec) = svc.spec.as_mut()
+    {
+        spec.selector = None;
+    }
+    svc
 }
 
 /// Reader Service `<name>-reader`: in SingleWriter the read-only node

@@ -316,14 +316,7 @@ impl TestBox {
             .env("KUBECONFIG", &self.admin_kubeconfig)
             .output()
             .unwrap();
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
+        (out.status.success(), output_text(&out))
     }
 
     /// Requests of the operator that RBAC refused (from the audit log).
@@ -780,6 +773,15 @@ pub fn helm_result(
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A finished command's stdout then stderr, as text.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     )
 }
 

@@ -61,6 +61,12 @@ fails on a permission it never used, unless the rule says why it is kept.
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
   verbs: ["list", "watch", "create", "patch"]
+# why: the writer Service's EndpointSlice (SingleWriter), written by the
+# pair loop with the writer label (a failover moves writes in one write),
+# watched to repair it and to write nothing in a steady state.
+- apiGroups: ["discovery.k8s.io"]
+  resources: ["endpointslices"]
+  verbs: ["list", "watch", "create", "patch"]
 # why: a pair's NetworkPolicy (spec.networkPolicy), as above, and deleted
 # when the spec no longer asks for one.
 - apiGroups: ["networking.k8s.io"]

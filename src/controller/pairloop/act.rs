@@ -189,6 +189,8 @@ pub struct Acted {
     pub epoch: Option<u64>,
     /// `status.staleReplica` as written (`Some(None)`: removed).
     pub stale: Option<Option<StaleReplica>>,
+    /// Role labels given, in order.
+    pub labelled: Vec<(u32, Role)>,
 }
 
 /// A JSON patch of the pair's status that applies only while
@@ -589,6 +591,9 @@ async fn run_steps(
             .inc();
         match result {
             Ok(()) => {
+                if let Step::Label { node, role } = step {
+                    acted.labelled.push((*node, *role));
+                }
                 let mut detail = describe(step, &names);
                 let since = pair
                     .status

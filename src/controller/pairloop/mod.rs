@@ -21,6 +21,7 @@ pub mod act;
 pub mod epoch;
 pub mod observe;
 pub mod record;
+pub mod route;
 pub mod seed;
 
 use std::collections::HashMap;
@@ -424,6 +425,13 @@ impl PairLoop {
                     && observed.facts[*w as usize % 2].reachable()
             })
             .and_then(|w| observed.client(w).cloned());
+        let single = pair.spec.write_mode == crate::api::WriteMode::SingleWriter;
+        // Writes go to the elected writer from now on (one write moves
+        // them; a candidate refuses them until it is promoted).
+        if !paused && single {
+            let to = route::routed(plan.writer, &observed.facts, &[]);
+            route_writes(ctx, &pair, &to).await;
+        }
         let started = (jiff::Timestamp::now(), Instant::now());
         let (done, acted) = if !paused && !plan.steps.is_empty() {
             act::act(&pair, ctx, &observed, &plan, passwords, current).await
@@ -431,6 +439,10 @@ impl PairLoop {
             (act::Acted::default(), Ok(()))
         };
         let elapsed = started.1.elapsed();
+        if !paused && single {
+            let to = route::routed(plan.writer, &observed.facts, &done.labelled);
+            route_writes(ctx, &pair, &to).await;
+        }
         record::record_metrics(ctx, &pair, &observed.facts);
         let mut outcome = Outcome {
             acted: !plan.steps.is_empty() && !paused,
@@ -592,6 +604,17 @@ impl PairLoop {
         }
         self.status = new;
         Ok(())
+    }
+}
+
+/// Step `route`, logged; a failure is tried again at the next look.
+async fn route_writes(ctx: &Context, pair: &MySQLActiveActive, to: &[u32]) {
+    match route::route(ctx, pair, to).await {
+        Ok(Some(pods)) => {
+            tracing::info!(pods = ?pods, "route: the writer Service's EndpointSlice now names {pods:?}");
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "route failed; tried again next cycle"),
     }
 }
 

@@ -216,6 +216,36 @@ where
     Ok(v)
 }
 
+/// Removes the selector of the Service `namespace/name` when the store's
+/// copy has one; returns whether it did.
+async fn clear_selector(
+    ctx: &Context,
+    store: &Store<k8s_openapi::api::core::v1::Service>,
+    namespace: &str,
+    name: &str,
+) -> Result<bool, Error> {
+    let has = store
+        .get(&ObjectRef::new(name).within(namespace))
+        .and_then(|s| s.spec.clone())
+        .and_then(|s| s.selector)
+        .is_some_and(|m| !m.is_empty());
+    if !has {
+        return Ok(false);
+    }
+    let key = format!("Service/{namespace}/{name}");
+    let api: Api<k8s_openapi::api::core::v1::Service> =
+        Api::namespaced(ctx.client.clone(), namespace);
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"selector": null}})),
+    )
+    .await
+    .map_err(|e| Error::kube("apply", &key, e))?;
+    tracing::info!(object = %key, "selector removed: the pair loop routes this Service");
+    Ok(true)
+}
+
 /// Deletes the owned object `namespace/name` the spec no longer asks for,
 /// when the store holds one; returns whether it did.
 async fn delete_unwanted<K>(
@@ -297,7 +327,17 @@ pub async fn apply(ctx: &Context, objects: Objects) -> Result<Applied, Error> {
     note(w, apply_one(ctx, &s.config_maps, objects.config_map).await?);
     for svc in objects.services {
         let w = what("Service", &svc.metadata.name);
-        note(w, apply_one(ctx, &s.services, svc).await?);
+        let selectorless = svc.spec.as_ref().is_some_and(|s| s.selector.is_none());
+        let name = svc.metadata.name.clone().unwrap_or_default();
+        let ns = svc.metadata.namespace.clone().unwrap_or_default();
+        note(w.clone(), apply_one(ctx, &s.services, svc).await?);
+        // A selector added by hand to the writer Service the loop routes
+        // itself (SingleWriter) would make the EndpointSlice controller add
+        // its own endpoints beside the loop's: removed (an apply leaves a
+        // field it does not set).
+        if selectorless && clear_selector(ctx, &s.services, &ns, &name).await? {
+            note(w, Verdict::Repair);
+        }
     }
     let w = what("PodDisruptionBudget", &objects.pdb.metadata.name);
     // The NetworkPolicy has the StatefulSet's name.
