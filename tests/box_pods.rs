@@ -2,8 +2,9 @@
 //! server, StatefulSet controller, scheduler and hostpath provisioner): two
 //! real server processes started by the pods' own commands, Ready in pod
 //! status;
-//! restarts after `kill -9`; data surviving pod deletion; the writer
-//! Service's endpoints following the writer label.
+//! restarts after `kill -9`; data surviving pod deletion; the reader
+//! Service's endpoints following the role label, the writer Service's
+//! following the EndpointSlice the operator writes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
@@ -256,13 +257,8 @@ async fn rendered_statefulset_runs_real_servers(engine: &str) {
         1,
         "data survived the pod"
     );
-    // The writer Service's endpoints (the real EndpointSlice controller's)
-    // follow the writer label.
-    let writer_ips = || sandbox::service_endpoints(&client, "shop", "orders-writer");
-    assert!(
-        writer_ips().await.is_empty(),
-        "no pod is labelled writer yet"
-    );
+    // The reader Service's endpoints (the real EndpointSlice controller's)
+    // follow the role label.
     for (pod, role) in [("orders-1", "writer"), ("orders-0", "replica")] {
         pods.patch(
             pod,
@@ -273,6 +269,41 @@ async fn rendered_statefulset_runs_real_servers(engine: &str) {
         .unwrap();
     }
     let p1 = pods.get("orders-1").await.unwrap();
+    let p0 = pods.get("orders-0").await.unwrap();
+    let reader_ips = || sandbox::service_endpoints(&client, "shop", "orders-reader");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reader_ips().await != [ip_of(&p0)] {
+        assert!(
+            Instant::now() < deadline,
+            "reader endpoints {:?}",
+            reader_ips().await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The writer Service (SingleWriter) has no selector: its EndpointSlice
+    // is the one the operator's loop writes (rendered here the same way).
+    let writer_ips = || sandbox::service_endpoints(&client, "shop", "orders-writer");
+    assert!(
+        writer_ips().await.is_empty(),
+        "no EndpointSlice for the writer yet, and no other"
+    );
+    let mut pair: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(format!("{}/examples/pair.yaml", env!("CARGO_MANIFEST_DIR")))
+            .unwrap(),
+    )
+    .unwrap();
+    pair["spec"]["engine"] = json!(engine);
+    let pair = mysql_aa_operator::admission::admit(&pair, None).unwrap();
+    let slice = mysql_aa_operator::render::writerslice::build_writer_slice(
+        &pair,
+        &mysql_aa_operator::render::Names::of(&pair),
+        &[mysql_aa_operator::render::writerslice::WriterEndpoint {
+            pod: "orders-1".into(),
+            ip: ip_of(&p1),
+            node: p1.spec.as_ref().and_then(|s| s.node_name.clone()),
+        }],
+    );
+    apply_all(&client, vec![serde_json::to_value(&slice).unwrap()]).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while writer_ips().await != [ip_of(&p1)] {
         assert!(
