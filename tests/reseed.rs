@@ -251,11 +251,22 @@ async fn wait_seed(
     phase: SeedPhase,
     attempt: u32,
 ) -> mysql_aa_operator::api::SeedStatus {
+    // Every state seen is printed once: a run that times out shows why
+    // each attempt ended (CI: an attempt after an interrupted clone that
+    // never finished within 300 s, 2 runs in 5).
+    let seen = std::sync::Mutex::new(std::collections::BTreeSet::new());
     eventually(
         &format!("status.seed of {node}: {phase:?}, attempt {attempt}"),
         Duration::from_secs(300),
         || async {
             let seed = api.get(name).await.unwrap().status?.seed?;
+            let state = format!(
+                "{:?} attempt {}: {}",
+                seed.phase, seed.attempt, seed.message
+            );
+            if seen.lock().unwrap().insert(state.clone()) {
+                eprintln!("status.seed of {}: {state}", seed.node);
+            }
             (seed.node == node && seed.phase == phase && seed.attempt >= attempt).then_some(seed)
         },
     )
