@@ -20,7 +20,8 @@ use serde_json::{Value, json};
 
 const ADMIN_PW: &str = "box-admin-password";
 
-fn render(example: &str, engine: &str) -> Vec<Value> {
+/// `examples/<example>` for `engine`.
+fn example_pair(example: &str, engine: &str) -> Value {
     let text =
         std::fs::read_to_string(format!("{}/examples/{example}", env!("CARGO_MANIFEST_DIR")))
             .unwrap();
@@ -31,6 +32,24 @@ fn render(example: &str, engine: &str) -> Vec<Value> {
     } else {
         "mysql:8.4"
     });
+    pair
+}
+
+/// Waits until `service`'s ready addresses are `want`.
+async fn wait_endpoints(client: &Client, service: &str, want: &[String]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ips = sandbox::service_endpoints(client, "shop", service).await;
+        if ips == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{service} endpoints {ips:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn render(example: &str, engine: &str) -> Vec<Value> {
+    let pair = example_pair(example, engine);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mysql-aa-operator"))
         .args(["render", "-f", "-"])
         .stdin(std::process::Stdio::piped())
@@ -270,16 +289,7 @@ async fn rendered_statefulset_runs_real_servers(engine: &str) {
     }
     let p1 = pods.get("orders-1").await.unwrap();
     let p0 = pods.get("orders-0").await.unwrap();
-    let reader_ips = || sandbox::service_endpoints(&client, "shop", "orders-reader");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while reader_ips().await != [ip_of(&p0)] {
-        assert!(
-            Instant::now() < deadline,
-            "reader endpoints {:?}",
-            reader_ips().await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_endpoints(&client, "orders-reader", &[ip_of(&p0)]).await;
     // The writer Service (SingleWriter) has no selector: its EndpointSlice
     // is the one the operator's loop writes (rendered here the same way).
     let writer_ips = || sandbox::service_endpoints(&client, "shop", "orders-writer");
@@ -287,13 +297,8 @@ async fn rendered_statefulset_runs_real_servers(engine: &str) {
         writer_ips().await.is_empty(),
         "no EndpointSlice for the writer yet, and no other"
     );
-    let mut pair: Value = serde_saphyr::from_str(
-        &std::fs::read_to_string(format!("{}/examples/pair.yaml", env!("CARGO_MANIFEST_DIR")))
-            .unwrap(),
-    )
-    .unwrap();
-    pair["spec"]["engine"] = json!(engine);
-    let pair = mysql_aa_operator::admission::admit(&pair, None).unwrap();
+    let pair =
+        mysql_aa_operator::admission::admit(&example_pair("pair.yaml", engine), None).unwrap();
     let slice = mysql_aa_operator::render::writerslice::build_writer_slice(
         &pair,
         &mysql_aa_operator::render::Names::of(&pair),
@@ -304,15 +309,7 @@ async fn rendered_statefulset_runs_real_servers(engine: &str) {
         }],
     );
     apply_all(&client, vec![serde_json::to_value(&slice).unwrap()]).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while writer_ips().await != [ip_of(&p1)] {
-        assert!(
-            Instant::now() < deadline,
-            "writer endpoints {:?}",
-            writer_ips().await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_endpoints(&client, "orders-writer", &[ip_of(&p1)]).await;
     // Through the writer Service's endpoint, the server answers as orders-1.
     let rows = sql(&writer_ips().await[0], "SELECT @@server_id").await;
     assert_eq!(mysql_async::from_row::<u32>(rows[0].clone()), 1001);

@@ -494,7 +494,8 @@ fn promtool(dir: &std::path::Path, args: &[&str]) -> String {
     text
 }
 
-/// A fresh directory under .cache for files a tool reads.
+/// A fresh directory under .cache for files a tool reads (removed by the
+/// test once the tool passed; kept for a look when it failed).
 fn scratch_dir(what: &str) -> std::path::PathBuf {
     let dir = std::path::PathBuf::from(ROOT).join(format!(
         ".cache/scratch/{what}-{}-{}",
@@ -556,6 +557,7 @@ fn the_alerts_pass_promtool_check_and_their_unit_tests() {
     std::fs::write(dir.as_path().join("alerts.test.yaml"), &tests).unwrap();
     let out = promtool(dir.as_path(), &["test", "rules", "alerts.test.yaml"]);
     assert!(out.contains("SUCCESS"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
     // Every alert is shown both firing and silent.
     let cases: Value = serde_saphyr::from_str(&tests).unwrap();
     let evals: Vec<&Value> = cases["tests"]
@@ -805,6 +807,7 @@ fn the_dashboards_queries_pass_promtool() {
     )
     .unwrap();
     let out = promtool(&dir, &["check", "rules", "queries.yaml"]);
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(
         out.contains(&format!("SUCCESS: {} rules found", queries.len())),
         "{out}"

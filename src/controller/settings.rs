@@ -75,8 +75,8 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// What the renderer needs to run agents.
-    pub fn agent(&self) -> crate::render::RenderOptions {
+    /// What the renderer takes from the operator's settings.
+    pub fn render_options(&self) -> crate::render::RenderOptions {
         crate::render::RenderOptions {
             image: self.agent_image.clone(),
             operator_namespace: Some(self.lease_namespace.clone()),

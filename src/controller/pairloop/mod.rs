@@ -428,9 +428,10 @@ impl PairLoop {
         let single = pair.spec.write_mode == crate::api::WriteMode::SingleWriter;
         // Writes go to the elected writer from now on (one write moves
         // them; a candidate refuses them until it is promoted).
-        if !paused && single {
-            let to = route::routed(plan.writer, &observed.facts, &[]);
-            route_writes(ctx, &pair, &to).await;
+        let routed_before =
+            (!paused && single).then(|| route::routed(plan.writer, &observed.facts, &[]));
+        if let Some(to) = &routed_before {
+            route_writes(ctx, &pair, to).await;
         }
         let started = (jiff::Timestamp::now(), Instant::now());
         let (done, acted) = if !paused && !plan.steps.is_empty() {
@@ -439,9 +440,14 @@ impl PairLoop {
             (act::Acted::default(), Ok(()))
         };
         let elapsed = started.1.elapsed();
-        if !paused && single {
+        // Once more only if the labels given moved the route (no writer
+        // elected): the store may not show the first write yet, and the
+        // same route would be written twice.
+        if let Some(before) = routed_before {
             let to = route::routed(plan.writer, &observed.facts, &done.labelled);
-            route_writes(ctx, &pair, &to).await;
+            if to != before {
+                route_writes(ctx, &pair, &to).await;
+            }
         }
         record::record_metrics(ctx, &pair, &observed.facts);
         let mut outcome = Outcome {

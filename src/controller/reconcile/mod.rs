@@ -114,7 +114,7 @@ async fn desired(
     };
     if !pair.spec.paused {
         let objects = tracing::info_span!("build")
-            .in_scope(|| build::build(validated, &ctx.settings.agent()));
+            .in_scope(|| build::build(validated, &ctx.settings.render_options()));
         match apply::apply(ctx, objects)
             .instrument(tracing::info_span!("apply"))
             .await
