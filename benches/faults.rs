@@ -16,12 +16,21 @@
 //! - writable until: how long, after the fault, the old writer still
 //!   answered its side as writable (`read_only` off), when another node
 //!   took over: what its self-fencing agent bounds;
-//! - converged: whether the pair was Ready again within 120 s of healing.
+//! - took over: from the fault to the first write the other node
+//!   acknowledged through the writer Service (the failover as a client
+//!   sees it); role moved: the writer epoch changed;
+//! - lost reported: a failover recorded transactions as lost
+//!   (`status.lastFailover.lostGtidSet`; `Async` only);
+//! - converged: whether the pair was Ready again within 120 s of healing,
+//!   by itself; a node that came back errant (a commit that waited for an
+//!   acknowledgement kept by crash recovery) is re-seeded on request, as
+//!   the runbook says, and the table says whether the pair was Ready after.
 //!
 //! Faults (the box's `sandbox::fault`): `kill9` (the writer's mysqld; its
 //! kubelet restarts it), `node-down` (the writer's node stops:
-//! heartbeats and processes), `pause` (SIGSTOP of the writer's pod for twice
-//! the detection window), `partition` (writer ↔ replica), `isolate-writer`,
+//! heartbeats and processes), `pause-short` (SIGSTOP of the writer's pod for
+//! half the detection window: no failover is the right answer), `pause`
+//! (SIGSTOP for twice the window), `partition` (writer ↔ replica), `isolate-writer`,
 //! `isolate-replica`, `replica-down` (the replica's node stops: under
 //! `SemiSync` the writer's commits wait until the replica is recorded
 //! stale), `operator-killed` (the writer's node stops and the operator is
@@ -54,9 +63,10 @@ use kube::api::Api;
 use mysql_aa_operator::api::MySQLActiveActive;
 use mysql_async::prelude::Queryable;
 
-const FAULTS: [&str; 11] = [
+const FAULTS: [&str; 12] = [
     "kill9",
     "node-down",
+    "pause-short",
     "pause",
     "partition",
     "isolate-writer",
@@ -181,9 +191,20 @@ struct Row {
     lost: usize,
     split: usize,
     pause: Duration,
+    /// From the fault to the first write acknowledged through the writer
+    /// Service by the other node (when it took over).
+    took_over: Option<Duration>,
+    /// The writer epoch moved (a failover or a switchover happened).
+    role_moved: bool,
+    /// A failover recorded transactions as lost (`lostGtidSet`: `Async`).
+    lost_reported: bool,
     fenced_after: Option<Duration>,
     writable_until: Option<Duration>,
+    /// Ready again by itself within 120 s of healing.
     converged: bool,
+    /// A node came back with an errant tail, and was re-seeded on request
+    /// (what the runbook says): `Some(true)` when the pair was Ready after.
+    reseeded: Option<bool>,
 }
 
 async fn trial(b: &mut TestBox, name: &str, pw: &str, fault: &str, window: u64) -> Row {
@@ -212,6 +233,7 @@ async fn trial(b: &mut TestBox, name: &str, pw: &str, fault: &str, window: u64) 
         .cluster
         .root()
         .join(format!("images/{engine_dir}/bin/mysql"));
+    let epoch_before = pair_status(b, name).await.writer_epoch;
     let load = WriteLoad::start(b, name, pw).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let side = SideClient::start(client, faults.pod_netns(&writer_ip), pw.to_string());
@@ -231,6 +253,13 @@ async fn trial(b: &mut TestBox, name: &str, pw: &str, fault: &str, window: u64) 
             b.cluster.fail_node("shop", &writer).await;
             tokio::time::sleep(hold).await;
             b.cluster.recover_node("shop", &writer).await;
+        }
+        "pause-short" => {
+            // Shorter than the window: no failover is the right answer.
+            faults.signal(&writer_ip, "STOP", &[]).unwrap();
+            tokio::time::sleep(Duration::from_millis(window * 1000 / 2)).await;
+            faults.signal(&writer_ip, "CONT", &[]).unwrap();
+            tokio::time::sleep(hold).await;
         }
         "pause" => {
             faults.signal(&writer_ip, "STOP", &[]).unwrap();
@@ -317,43 +346,50 @@ async fn trial(b: &mut TestBox, name: &str, pw: &str, fault: &str, window: u64) 
     }
     let t_end = Instant::now();
     let (side_acks, side_writable) = side.stop().await;
-    // Ready again (with the writer it chose), or not within 120 s.
+    // Ready again (with the writer it chose), or not within 120 s; a node
+    // reported errant is not (it waits for the user): re-seeded on request.
     let deadline = Instant::now() + Duration::from_secs(120);
-    let converged = loop {
-        let api: Api<MySQLActiveActive> = Api::namespaced(b.client.clone(), "shop");
-        let p = api.get(name).await.unwrap();
-        if p.status.as_ref().is_some_and(|s| {
-            s.conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
-        }) {
-            break true;
+    let (converged, errant) = loop {
+        let s = pair_status(b, name).await;
+        if is_ready(&s) {
+            break (true, None);
+        }
+        if let Some(n) = s.nodes.iter().find(|n| n.errant_gtid_set.is_some()) {
+            break (false, Some(n.name.clone()));
         }
         if Instant::now() > deadline {
-            break false;
+            break (false, None);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
+    let reseeded = match errant {
+        Some(node) => Some(reseed(b, name, &node).await),
+        None => None,
+    };
     let pause = load.longest_gap(t0, t_end);
     let acked_at = load.acked_at.lock().unwrap().clone();
-    if let Some((at, on)) = acked_at.iter().find(|(at, on)| *at > t0 && *on != writer) {
-        eprintln!(
-            "  first write through the Service on {on}: {} ms after the fault",
-            (*at - t0).as_millis()
-        );
-    }
+    let took_over = acked_at
+        .iter()
+        .find(|(at, on)| *at > t0 && *on != writer)
+        .map(|(at, on)| {
+            eprintln!(
+                "  first write through the Service on {on}: {} ms after the fault",
+                (*at - t0).as_millis()
+            );
+            *at - t0
+        });
     let acked = load.stop().await;
     // When another node took writes: it was promoted (status records the
     // failover), or it acknowledged a write through the Service.
-    let api: Api<MySQLActiveActive> = Api::namespaced(b.client.clone(), "shop");
-    let promoted = api
-        .get(name)
-        .await
-        .unwrap()
-        .status
-        .and_then(|s| s.last_failover)
+    let after = pair_status(b, name).await;
+    let role_moved = after.writer_epoch != epoch_before;
+    let failover = after.last_failover.filter(|f| f.started_at.0 > t0_wall);
+    let lost_reported = failover.as_ref().is_some_and(|f| f.lost_gtid_set.is_some());
+    if let Some(set) = failover.as_ref().and_then(|f| f.lost_gtid_set.as_ref()) {
+        eprintln!("  status.lastFailover.lostGtidSet: {set}");
+    }
+    let promoted = failover
         .map(|f| f.started_at.0 + jiff::SignedDuration::from_millis(f.duration_millis as i64))
-        .filter(|at| *at > t0_wall)
         .map(|at| t0 + Duration::from_millis(at.duration_since(t0_wall).as_millis().max(0) as u64));
     let other_since = acked_at
         .iter()
@@ -431,60 +467,65 @@ async fn trial(b: &mut TestBox, name: &str, pw: &str, fault: &str, window: u64) 
         lost: lost.len(),
         split,
         pause,
+        took_over,
+        role_moved,
+        lost_reported,
         fenced_after,
         writable_until,
         converged,
+        reseeded,
     }
 }
 
-/// An old writer that came back holding a transaction it had written to
-/// its binary log but never got acknowledged (MySQL keeps such a tail at
-/// crash recovery; MariaDB, started as a semi-sync replica, truncates it)
-/// is errant and keeps the pair Degraded until it is rebuilt (issue 14).
-/// So that the matrix can go on, the bench gives the writer those GTIDs as
-/// empty transactions (what an operator does by hand when the errant data
-/// may be dropped; the rows stay on the old writer only, and the next
-/// trial's TRUNCATE clears them).
-async fn forgive_errant(b: &TestBox, name: &str, pw: &str) {
+async fn pair_status(b: &TestBox, name: &str) -> mysql_aa_operator::api::MySQLActiveActiveStatus {
     let api: Api<MySQLActiveActive> = Api::namespaced(b.client.clone(), "shop");
-    let Some(st) = api.get(name).await.unwrap().status else {
-        return;
-    };
-    let (Some(writer), errant) = (
-        st.writer.clone(),
-        st.nodes
-            .iter()
-            .filter_map(|n| n.errant_gtid_set.clone())
-            .collect::<Vec<_>>(),
-    ) else {
-        return;
-    };
-    if errant.is_empty() || st.engine.as_deref() != Some("MySQL") {
-        return;
-    }
-    let ip = b.cluster.pod_ip("shop", &writer).await.unwrap();
-    let mut c = conn(&ip, pw).await;
-    for set in &errant {
-        eprintln!("  {writer} gets the errant {set} as empty transactions");
-        for part in set.split(',') {
-            let Some((uuid, ranges)) = part.trim().split_once(':') else {
-                continue;
-            };
-            for range in ranges.split(':') {
-                let (a, z) = range.split_once('-').unwrap_or((range, range));
-                let (a, z): (u64, u64) = (a.parse().unwrap_or(1), z.parse().unwrap_or(0));
-                for n in a..=z {
-                    c.query_drop(format!("SET GTID_NEXT = '{uuid}:{n}'"))
-                        .await
-                        .unwrap();
-                    c.query_drop("BEGIN").await.unwrap();
-                    c.query_drop("COMMIT").await.unwrap();
-                }
-            }
+    api.get(name).await.unwrap().status.unwrap_or_default()
+}
+
+fn is_ready(s: &mysql_aa_operator::api::MySQLActiveActiveStatus) -> bool {
+    s.conditions
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True")
+}
+
+/// An old writer that came back holding a transaction it had written to
+/// its binary log but never got acknowledged (crash recovery keeps such a
+/// tail) is errant: the pair stays Degraded and the node is never wired
+/// into the writer until it is rebuilt. The bench does what the runbook
+/// says: it asks the operator to re-seed that node from the writer
+/// (`spec.reseed`), and reports whether the pair was Ready after.
+async fn reseed(b: &TestBox, name: &str, node: &str) -> bool {
+    let id = format!("bench-{}", jiff::Timestamp::now().as_millisecond());
+    let t = Instant::now();
+    b.patch_spec(
+        name,
+        serde_json::json!({"reseed": {"node": node, "requestId": id}}),
+    )
+    .await
+    .unwrap();
+    let deadline = t + Duration::from_secs(300);
+    loop {
+        let s = pair_status(b, name).await;
+        let answered = s.answered_reseed_request.as_deref() == Some(id.as_str());
+        if answered && is_ready(&s) {
+            eprintln!(
+                "  {node} (errant: {}) re-seeded; Ready {:.1} s after the request",
+                s.seed
+                    .map(|s| s.discarded_gtid_set.unwrap_or_default())
+                    .unwrap_or_default(),
+                t.elapsed().as_secs_f64()
+            );
+            return true;
         }
+        if Instant::now() > deadline {
+            eprintln!(
+                "  {node}: not Ready 300 s after the re-seed request: {:?}",
+                s.seed
+            );
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    c.query_drop("SET GTID_NEXT = 'AUTOMATIC'").await.unwrap();
-    c.disconnect().await.unwrap();
 }
 
 /// The median and the largest of `xs`.
@@ -543,38 +584,51 @@ async fn engine(engine: &str, faults: &[String], trials: usize, window: u64, dur
     let mut rows = Vec::new();
     for fault in faults {
         for t in 1..=trials {
-            forgive_errant(&b, &name, &pw).await;
             b.wait_ready(&name, Duration::from_secs(180)).await;
             let row = trial(&mut b, &name, &pw, fault, window).await;
             eprintln!(
-                "{engine} {fault} {t}: lost {}, split {}, pause {} ms, fenced after {:?}, writable until {:?}, converged {}",
+                "{engine} {fault} {t}: lost {}, split {}, role moved {}, took over {:?}, pause {} ms, fenced after {:?}, writable until {:?}, converged {}, reseeded {:?}",
                 row.lost,
                 row.split,
+                row.role_moved,
+                row.took_over,
                 row.pause.as_millis(),
                 row.fenced_after,
                 row.writable_until,
-                row.converged
+                row.converged,
+                row.reseeded
             );
-            if row.lost > 0 || row.split > 0 || !row.converged {
+            if row.lost > 0 || row.split > 0 || !(row.converged || row.reseeded == Some(true)) {
                 // Kept for the post-mortem (the box's folder goes with it).
                 let keep = std::env::temp_dir().join(format!("faults-{engine}-{fault}-{t}.log"));
                 let _ = std::fs::copy(b.cluster.root().join("operator.log"), &keep);
                 eprintln!("  the operator's log is kept in {}", keep.display());
             }
-            let converged = row.converged;
             rows.push((fault.clone(), row));
-            if !converged {
-                eprintln!("{engine}: the pair did not converge (see above)");
-            }
         }
+        // The table so far: a run cut short still leaves its figures.
+        eprintln!("{}", table(&rows, faults));
     }
     println!(
         "{engine}, detection window {window} s, durability {durability}, {trials} trial(s) per fault:"
     );
-    println!(
-        "| fault | lost acknowledged writes | split (old writer's commits after the other took writes) | longest write pause, median / max | old writer's last commit after the fault, median / max | old writer writable on its side until, median / max | converged |"
+    println!("{}", table(&rows, faults));
+    if faults.iter().any(|f| f == "control-plane-restart") {
+        // A freshly restarted API server refuses requests for a moment
+        // while its RBAC caches fill (the real authorizer's behaviour):
+        // the RBAC test, not this bench, proves the chart's rules.
+        b.kill_operator_and_shutdown_without_rbac_check().await;
+    } else {
+        b.shutdown().await;
+    }
+}
+
+/// The matrix as a Markdown table: per fault, sums over its trials, the
+/// median and largest times.
+fn table(rows: &[(String, Row)], faults: &[String]) -> String {
+    let mut out = String::from(
+        "| fault | trials | lost acknowledged writes | split (old writer's commits after the other took writes) | role moved | lost writes reported in status | fault to the first write on the other node through the Service, median / max | longest write pause, median / max | old writer's last commit after the fault, median / max | old writer writable on its side until, median / max | Ready again by itself | errant tail re-seeded, Ready after |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
-    println!("|---|---|---|---|---|---|---|");
     for fault in faults {
         let of: Vec<&Row> = rows
             .iter()
@@ -584,25 +638,28 @@ async fn engine(engine: &str, faults: &[String], trials: usize, window: u64, dur
         if of.is_empty() {
             continue;
         }
-        println!(
-            "| {fault} | {} | {} | {} | {} | {} | {}/{} |",
+        let count = |f: &dyn Fn(&Row) -> bool| of.iter().filter(|r| f(r)).count();
+        let reseeded = count(&|r| r.reseeded.is_some());
+        out.push_str(&format!(
+            "| {fault} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            of.len(),
             of.iter().map(|r| r.lost).sum::<usize>(),
             of.iter().map(|r| r.split).sum::<usize>(),
+            count(&|r| r.role_moved),
+            count(&|r| r.lost_reported),
+            median_max(of.iter().filter_map(|r| r.took_over).collect()),
             median_max(of.iter().map(|r| r.pause).collect()),
             median_max(of.iter().filter_map(|r| r.fenced_after).collect()),
             median_max(of.iter().filter_map(|r| r.writable_until).collect()),
-            of.iter().filter(|r| r.converged).count(),
-            of.len()
-        );
+            count(&|r| r.converged),
+            if reseeded == 0 {
+                "-".to_string()
+            } else {
+                format!("{reseeded}, {}", count(&|r| r.reseeded == Some(true)))
+            },
+        ));
     }
-    if faults.iter().any(|f| f == "control-plane-restart") {
-        // A freshly restarted API server refuses requests for a moment
-        // while its RBAC caches fill (the real authorizer's behaviour):
-        // the RBAC test, not this bench, proves the chart's rules.
-        b.kill_operator_and_shutdown_without_rbac_check().await;
-    } else {
-        b.shutdown().await;
-    }
+    out
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

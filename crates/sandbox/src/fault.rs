@@ -215,11 +215,15 @@ impl Faults {
         let mut hit = Vec::new();
         for pid in self.pod_pids(ip)? {
             if names.is_empty() || runs_one_of(pid, names) {
-                run(
+                match run(
                     Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]),
                     None,
-                )?;
-                hit.push(pid);
+                ) {
+                    Ok(_) => hit.push(pid),
+                    // It exited since it was listed (a probe's command, say).
+                    Err(_) if !std::path::Path::new(&format!("/proc/{pid}")).exists() => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(hit)

@@ -38,10 +38,30 @@ pub fn kind_of(image: &str) -> Option<Kind> {
     }
 }
 
+/// Writes an executable script, atomically: containers and exec probes run
+/// these wrappers while others start, and a script rewritten in place can
+/// be seen empty, or refused (`ETXTBSY`: the shell exits 126), by an exec
+/// racing the write. One already holding `body` is left as it is.
 fn write_script(path: &Path, body: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, body)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if std::fs::read(path).is_ok_and(|old| old == body.as_bytes()) {
+        return Ok(());
+    }
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o755)
+        .open(&tmp)?;
+    f.write_all(body.as_bytes())?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)
 }
 
 /// The wrapper directory of `image` under `root`: a server's, or the
@@ -56,15 +76,20 @@ pub fn wrappers_of(root: &Path, image: &str, operator: Option<&Path>) -> Result<
         if !target.exists() {
             // The pod's user may not reach the build's folder (/root is
             // 0700): the box keeps its own copy (a hard link when it can).
+            // Two pods starting at once may both get here: the copy goes
+            // to a file of its own, renamed into place (never a write into
+            // a binary another container may be running).
             std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-            if std::fs::hard_link(binary, &target).is_err() {
-                std::fs::copy(binary, &target)
+            if std::fs::hard_link(binary, &target).is_err() && !target.exists() {
+                let tmp = dir.join(format!(".mysql-aa-operator.{}.tmp", std::process::id()));
+                std::fs::copy(binary, &tmp)
                     .map_err(|e| format!("copying {}: {e}", binary.display()))?;
+                let _ = std::fs::set_permissions(
+                    &tmp,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o755),
+                );
+                std::fs::rename(&tmp, &target).map_err(|e| e.to_string())?;
             }
-            let _ = std::fs::set_permissions(
-                &target,
-                std::os::unix::fs::PermissionsExt::from_mode(0o755),
-            );
         }
         return Ok(dir);
     }
@@ -74,7 +99,7 @@ pub fn wrappers_of(root: &Path, image: &str, operator: Option<&Path>) -> Result<
     wrappers(root, kind).map_err(|e| e.to_string())
 }
 
-/// Writes (once) and returns the wrapper directory of `kind` under `root`.
+/// Writes (when changed) and returns the wrapper directory of `kind` under `root`.
 pub fn wrappers(root: &Path, kind: Kind) -> std::io::Result<PathBuf> {
     let inst = Installation::get(kind);
     let p = inst.prefix.display().to_string();

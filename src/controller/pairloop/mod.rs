@@ -159,16 +159,23 @@ pub const WRITER_DOWN_POLL: Duration = Duration::from_millis(200);
 pub const HEARTBEAT: Duration = Duration::from_millis(500);
 
 /// Waits until a ping of `writer` fails; returns when that ping started.
-/// Never returns without a writer.
-async fn writer_stops_answering(writer: Option<Arc<MySqlClient>>) -> Instant {
+/// Never returns without a writer. `in_flight` holds the start of the ping
+/// under way, so that a cycle beginning before that ping has failed (the
+/// ticker won the race: a hung writer takes a whole timeout to fail it)
+/// still counts the writer unanswered since the ping was sent.
+async fn writer_stops_answering(
+    writer: Option<Arc<MySqlClient>>,
+    in_flight: &std::sync::Mutex<Option<Instant>>,
+) -> Instant {
     let Some(writer) = writer else {
         return std::future::pending().await;
     };
     loop {
         tokio::time::sleep(HEARTBEAT).await;
         let started = Instant::now();
+        *in_flight.lock().unwrap_or_else(|e| e.into_inner()) = Some(started);
         match tokio::time::timeout(observe::OBSERVE_TIMEOUT, writer.detect()).await {
-            Ok(Ok(_)) => {}
+            Ok(Ok(_)) => *in_flight.lock().unwrap_or_else(|e| e.into_inner()) = None,
             _ => return started,
         }
     }
@@ -209,10 +216,11 @@ async fn run(ctx: Arc<Context>, key: String, uid: String, mut rx: watch::Receive
         let delay = state.cycle(&ctx, &desired, &current).await;
         // Between two observations of a healthy pair, the writer is pinged.
         let heartbeat = state.writer_client.clone().filter(|_| delay >= interval);
+        let in_flight = std::sync::Mutex::new(None);
         wake = tokio::select! {
             _ = tokio::time::sleep(delay) => if delay < interval { "retry" } else { "tick" },
-            failed = writer_stops_answering(heartbeat) => {
-                state.heartbeat_failed_at = Some(failed);
+            failed = writer_stops_answering(heartbeat, &in_flight) => {
+                *in_flight.lock().unwrap_or_else(|e| e.into_inner()) = Some(failed);
                 "heartbeat"
             }
             changed = rx.changed() => match changed {
@@ -220,6 +228,9 @@ async fn run(ctx: Arc<Context>, key: String, uid: String, mut rx: watch::Receive
                 Err(_) => break,
             },
         };
+        // A ping failed, or is still unanswered: if this cycle finds the
+        // writer unreachable, its window counts from that ping.
+        state.heartbeat_failed_at = *in_flight.lock().unwrap_or_else(|e| e.into_inner());
     }
     tracing::info!("pair loop ended: the pair is gone");
     if let Some(d) = state.divergence.take() {
@@ -244,7 +255,8 @@ struct PairLoop {
     last_acknowledged: Option<u64>,
     /// The writer's client, pinged between observations (SingleWriter).
     writer_client: Option<Arc<MySqlClient>>,
-    /// When a ping of the writer that failed started.
+    /// When a ping of the writer started that failed, or that had not been
+    /// answered when the cycle began.
     heartbeat_failed_at: Option<Instant>,
     failures: u32,
     divergence: Option<JoinHandle<DivergenceReport>>,
