@@ -250,9 +250,10 @@ struct PairLoop {
     clients: observe::Clients,
     writer_down_since: Option<Instant>,
     /// Since when the writer's commits have had no acknowledgement
-    /// (`SemiSync`), and its acknowledged count at the last look.
+    /// (`SemiSync`), and when the last look was, with the writer's
+    /// acknowledged count then.
     acks_missing_since: Option<Instant>,
-    last_acknowledged: Option<u64>,
+    last_acknowledged: Option<(Instant, u64)>,
     /// The writer's client, pinged between observations (SingleWriter).
     writer_client: Option<Arc<MySqlClient>>,
     /// When a ping of the writer started that failed, or that had not been
@@ -341,8 +342,7 @@ impl PairLoop {
     }
 
     /// `SemiSync`: whether the writer's commits have had no acknowledgement
-    /// for the detection window: no semi-sync replica connected, or commits
-    /// waiting and none acknowledged since the last look.
+    /// for the detection window ([`observe::unacknowledged_since`]).
     fn acks_missing(
         &mut self,
         pair: &MySQLActiveActive,
@@ -354,17 +354,14 @@ impl PairLoop {
             .and_then(|w| observed.facts[w as usize % 2].server.as_ref().ok())
             .and_then(|o| o.semi_sync)
             .filter(|_| pair.spec.durability() == crate::api::DurabilityMode::SemiSync);
-        let last = self.last_acknowledged;
-        self.last_acknowledged = semi.map(|s| s.acknowledged);
-        let missing = semi.is_some_and(|s| {
-            s.enabled
-                && (s.clients == 0 || (s.waiting_sessions > 0 && last == Some(s.acknowledged)))
-        });
-        if !missing {
+        let previous = self.last_acknowledged;
+        self.last_acknowledged = semi.map(|s| (looked, s.acknowledged));
+        let Some(from) = semi.and_then(|s| observe::unacknowledged_since(previous, looked, &s))
+        else {
             self.acks_missing_since = None;
             return false;
-        }
-        let since = *self.acks_missing_since.get_or_insert(looked);
+        };
+        let since = *self.acks_missing_since.get_or_insert(from);
         since.elapsed() >= window
     }
 

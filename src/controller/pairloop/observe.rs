@@ -111,6 +111,30 @@ pub fn patience(now: Instant, window_end: Option<Instant>) -> Duration {
     })
 }
 
+/// `SemiSync`: since when the writer's commits have gone without an
+/// acknowledgement, from this look (`looked`, what the writer said) and the
+/// previous one (when, and the acknowledged count then); `None` when they
+/// have not. No semi-sync replica connected: since this look (when it left
+/// is not known). Commits waiting and the count unchanged since the
+/// previous look: since that look (none came after it), so the detection
+/// window does not start a whole interval after the replica went quiet.
+/// Pure.
+pub fn unacknowledged_since(
+    previous: Option<(Instant, u64)>,
+    looked: Instant,
+    semi: &crate::mysql::SemiSyncSource,
+) -> Option<Instant> {
+    if !semi.enabled {
+        return None;
+    }
+    if semi.clients == 0 {
+        return Some(looked);
+    }
+    previous
+        .filter(|(_, count)| semi.waiting_sessions > 0 && *count == semi.acknowledged)
+        .map(|(at, _)| at)
+}
+
 /// Step `observe`. `writer_window_end`: when the detection window of the
 /// current writer, unreachable since the last look, ends.
 pub async fn observe(
@@ -389,5 +413,41 @@ mod tests {
         // A window that ended before `now` (saturating, no panic).
         let later = now + ms(50);
         assert_eq!(patience(later, Some(now)), DOWN_WRITER_PATIENCE);
+    }
+
+    #[test]
+    fn unacknowledged_since_the_last_look_that_saw_an_acknowledgement() {
+        let now = Instant::now();
+        let before = now - Duration::from_secs(2);
+        let semi =
+            |enabled, clients, waiting_sessions, acknowledged| crate::mysql::SemiSyncSource {
+                enabled,
+                waiting_for_acks: enabled,
+                clients,
+                waiting_sessions,
+                acknowledged,
+            };
+        let cases = [
+            // Acknowledgements came since the previous look.
+            (Some((before, 10)), semi(true, 1, 1, 12), None),
+            // None came, and commits wait: since the previous look.
+            (Some((before, 10)), semi(true, 1, 2, 10), Some(before)),
+            // None came, but nothing waits (no writes): nothing missing.
+            (Some((before, 10)), semi(true, 1, 0, 10), None),
+            // No previous look to compare with.
+            (None, semi(true, 1, 2, 10), None),
+            // No semi-sync replica connected: since this look.
+            (Some((before, 10)), semi(true, 0, 0, 10), Some(now)),
+            (None, semi(true, 0, 3, 10), Some(now)),
+            // Not waiting for acknowledgements at all.
+            (Some((before, 10)), semi(false, 0, 2, 10), None),
+        ];
+        for (previous, s, want) in cases {
+            assert_eq!(
+                unacknowledged_since(previous, now, &s),
+                want,
+                "{previous:?} {s:?}"
+            );
+        }
     }
 }
