@@ -250,10 +250,9 @@ struct PairLoop {
     clients: observe::Clients,
     writer_down_since: Option<Instant>,
     /// Since when the writer's commits have had no acknowledgement
-    /// (`SemiSync`), and when the last look was, with the writer's
-    /// acknowledged count then.
+    /// (`SemiSync`), and what the last look saw.
     acks_missing_since: Option<Instant>,
-    last_acknowledged: Option<(Instant, u64)>,
+    last_acknowledged: Option<observe::AckLook>,
     /// The writer's client, pinged between observations (SingleWriter).
     writer_client: Option<Arc<MySqlClient>>,
     /// When a ping of the writer started that failed, or that had not been
@@ -355,8 +354,15 @@ impl PairLoop {
             .and_then(|o| o.semi_sync)
             .filter(|_| pair.spec.durability() == crate::api::DurabilityMode::SemiSync);
         let previous = self.last_acknowledged;
-        self.last_acknowledged = semi.map(|s| (looked, s.acknowledged));
-        let Some(from) = semi.and_then(|s| observe::unacknowledged_since(previous, looked, &s))
+        let this = semi.map(|s| observe::AckLook {
+            at: looked,
+            acknowledged: s.acknowledged,
+            waiting: s.waiting_sessions > 0,
+        });
+        self.last_acknowledged = this;
+        let Some(from) = semi
+            .zip(this)
+            .and_then(|(s, this)| observe::unacknowledged_since(previous, this, &s))
         else {
             self.acks_missing_since = None;
             return false;

@@ -111,28 +111,41 @@ pub fn patience(now: Instant, window_end: Option<Instant>) -> Duration {
     })
 }
 
+/// What one look saw of the writer as a semi-sync source: when, its
+/// acknowledged count, and whether commits were waiting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AckLook {
+    pub at: Instant,
+    pub acknowledged: u64,
+    pub waiting: bool,
+}
+
 /// `SemiSync`: since when the writer's commits have gone without an
-/// acknowledgement, from this look (`looked`, what the writer said) and the
-/// previous one (when, and the acknowledged count then); `None` when they
+/// acknowledgement, from this look and the previous one; `None` when they
 /// have not. No semi-sync replica connected: since this look (when it left
 /// is not known). Commits waiting and the count unchanged since the
-/// previous look: since that look (none came after it), so the detection
-/// window does not start a whole interval after the replica went quiet.
-/// Pure.
+/// previous look: since that look when commits were already waiting then
+/// (none of them got an answer after it), so the detection window of a
+/// replica cut off under load does not start a whole interval late;
+/// otherwise since this look (an idle writer's replica was not failing to
+/// answer anything). Pure.
 pub fn unacknowledged_since(
-    previous: Option<(Instant, u64)>,
-    looked: Instant,
+    previous: Option<AckLook>,
+    now: AckLook,
     semi: &crate::mysql::SemiSyncSource,
 ) -> Option<Instant> {
     if !semi.enabled {
         return None;
     }
     if semi.clients == 0 {
-        return Some(looked);
+        return Some(now.at);
     }
-    previous
-        .filter(|(_, count)| semi.waiting_sessions > 0 && *count == semi.acknowledged)
-        .map(|(at, _)| at)
+    let previous = previous.filter(|p| now.waiting && p.acknowledged == now.acknowledged)?;
+    Some(if previous.waiting {
+        previous.at
+    } else {
+        now.at
+    })
 }
 
 /// Step `observe`. `writer_window_end`: when the detection window of the
@@ -427,24 +440,45 @@ mod tests {
                 waiting_sessions,
                 acknowledged,
             };
+        let look = |at, acknowledged, waiting| AckLook {
+            at,
+            acknowledged,
+            waiting,
+        };
         let cases = [
             // Acknowledgements came since the previous look.
-            (Some((before, 10)), semi(true, 1, 1, 12), None),
-            // None came, and commits wait: since the previous look.
-            (Some((before, 10)), semi(true, 1, 2, 10), Some(before)),
+            (Some(look(before, 10, true)), semi(true, 1, 1, 12), None),
+            // None came, commits wait now and waited then: since then.
+            (
+                Some(look(before, 10, true)),
+                semi(true, 1, 2, 10),
+                Some(before),
+            ),
+            // None came, commits wait now, none waited then (the writer
+            // was idle): since now.
+            (
+                Some(look(before, 10, false)),
+                semi(true, 1, 1, 10),
+                Some(now),
+            ),
             // None came, but nothing waits (no writes): nothing missing.
-            (Some((before, 10)), semi(true, 1, 0, 10), None),
+            (Some(look(before, 10, true)), semi(true, 1, 0, 10), None),
             // No previous look to compare with.
             (None, semi(true, 1, 2, 10), None),
             // No semi-sync replica connected: since this look.
-            (Some((before, 10)), semi(true, 0, 0, 10), Some(now)),
+            (
+                Some(look(before, 10, true)),
+                semi(true, 0, 0, 10),
+                Some(now),
+            ),
             (None, semi(true, 0, 3, 10), Some(now)),
             // Not waiting for acknowledgements at all.
-            (Some((before, 10)), semi(false, 0, 2, 10), None),
+            (Some(look(before, 10, true)), semi(false, 0, 2, 10), None),
         ];
         for (previous, s, want) in cases {
+            let this = look(now, s.acknowledged, s.waiting_sessions > 0);
             assert_eq!(
-                unacknowledged_since(previous, now, &s),
+                unacknowledged_since(previous, this, &s),
                 want,
                 "{previous:?} {s:?}"
             );
