@@ -43,7 +43,7 @@ fn defaults_are_applied() {
     assert_eq!(p.spec.server_id_base, 1000);
     assert_eq!(p.spec.storage.size, "10Gi");
     assert!(p.spec.failover.automatic);
-    assert_eq!(p.spec.failover.detection_window_seconds, 10);
+    assert_eq!(p.spec.failover.detection_window_seconds, 5);
     assert_eq!(p.spec.effective_image(), "mysql:8.4");
 }
 

@@ -481,7 +481,10 @@ pub struct FailoverSpec {
     /// How long, in seconds, the writer's server must stay unreachable (it
     /// does not answer the operator's connection) before it is declared
     /// failed; a pod that is only not ready does not count. A slow writer
-    /// within this window never causes a failover. 3 to 3600, default 10.
+    /// within this window never causes a failover. 3 to 3600, default 5
+    /// (under `SemiSync` the fence makes a needless failover harmless: no
+    /// write is lost and the old writer takes none; the fault matrix,
+    /// `cargo bench --bench faults`, shows both).
     #[serde(default = "default_detection_window")]
     #[schemars(range(min = 3, max = 3600))]
     pub detection_window_seconds: u32,
@@ -503,7 +506,7 @@ fn default_true() -> bool {
     true
 }
 fn default_detection_window() -> u32 {
-    10
+    5
 }
 fn default_apply_timeout() -> u32 {
     60
