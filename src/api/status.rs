@@ -84,6 +84,16 @@ pub struct MySQLActiveActiveStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stale_replica: Option<StaleReplica>,
 
+    /// A change of the writer claimed at `writerEpoch` and not finished
+    /// yet: `writer` already names its new writer (the claim wrote both,
+    /// compare-and-set). An operator that stopped in the middle of it
+    /// (killed, or its leadership lost) is followed by one that finishes it
+    /// at the same epoch — the candidate's receiver stopped, the old writer
+    /// fenced or its pod deleted, the candidate caught up — and never gives
+    /// the role back to the node the change replaced. Removed once done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_role_change: Option<PendingRoleChange>,
+
     /// The last divergence check, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub divergence: Option<DivergenceReport>,
@@ -177,6 +187,23 @@ pub struct StaleReplica {
     /// Why: it stopped acknowledging, or it was the writer a failover
     /// replaced.
     pub reason: String,
+}
+
+/// A change of the writer claimed and not finished
+/// (`status.pendingRoleChange`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingRoleChange {
+    /// The pod that held the writer role.
+    pub from: String,
+    /// The pod taking it (`status.writer`).
+    pub to: String,
+    /// The writer epoch claimed for it.
+    pub epoch: u64,
+    /// `Failover` or `Switchover` (a rolling update's move included).
+    pub kind: RoleChangeKind,
+    /// When the claim was written (the claiming operator's clock).
+    pub claimed_at: Time,
 }
 
 /// Result of a divergence check.
@@ -400,6 +427,17 @@ status_enum!(
         /// Semi-sync is asked for, but the writer commits without the
         /// stale replica's acknowledgement.
         AsynchronousFallback,
+    }
+);
+
+status_enum!(
+    /// Why the writer moves: `Failover` (the writer was lost) or
+    /// `Switchover` (asked for, or a rolling update).
+    RoleChangeKind {
+        /// The writer was lost: its replica takes over.
+        Failover,
+        /// A planned move: the writer is fenced and the target catches up.
+        Switchover,
     }
 );
 

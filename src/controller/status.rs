@@ -43,6 +43,20 @@ pub struct Outcome {
     /// The re-seed running or last finished, as the loop knows it (`None`:
     /// status keeps what it had).
     pub seed: Option<crate::api::SeedStatus>,
+    /// What an epoch claim of this cycle wrote besides the epoch.
+    pub claim: Option<Claim>,
+    /// The plan stopped early (the spec changed): a change it claimed is
+    /// not done.
+    pub superseded: bool,
+}
+
+/// What an epoch claim wrote in status besides the epoch.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Claim {
+    /// `status.writer`: the new writer.
+    pub writer: String,
+    /// `status.pendingRoleChange` (`None`: removed, or none).
+    pub pending: Option<crate::api::PendingRoleChange>,
 }
 
 fn condition(
@@ -154,6 +168,27 @@ pub fn node_status(
     }
 }
 
+/// `status.pendingRoleChange` after a cycle: the change claimed this
+/// cycle, or the one recorded before; removed once a cycle with no failed
+/// step, not cut short, leaves its new writer the writer (every step of
+/// the change ran),
+/// and when a step failed in the cycle that claimed it (status keeps the
+/// old writer then).
+fn pending_role_change(
+    old: Option<crate::api::PendingRoleChange>,
+    outcome: &Outcome,
+    writer: Option<&str>,
+) -> Option<crate::api::PendingRoleChange> {
+    if outcome.failed.is_some() {
+        return old;
+    }
+    let pending = match &outcome.claim {
+        Some(c) => c.pending.clone(),
+        None => old,
+    };
+    pending.filter(|p| outcome.superseded || writer != Some(p.to.as_str()))
+}
+
 /// Effective durability of commits (`status.durability`).
 pub fn durability(
     pair: &crate::api::MySQLActiveActive,
@@ -211,6 +246,7 @@ pub fn build(
         skipped_transactions: old.skipped_transactions.clone(),
         writer_epoch: outcome.epoch.unwrap_or(old.writer_epoch),
         stale_replica: outcome.stale.clone().unwrap_or(old.stale_replica.clone()),
+        pending_role_change: old.pending_role_change.clone(),
         initialized_at: old.initialized_at.clone(),
         ..Default::default()
     };
@@ -245,7 +281,9 @@ pub fn build(
         .collect();
     // The designated writer stays recorded while it is unreachable (until a
     // failover names another): it is what the next cycle measures against.
-    // A plan whose step failed did not happen: the writer stays recorded.
+    // A plan whose step failed did not happen: the writer stays recorded
+    // (a change this cycle claimed is given up; one claimed earlier stays
+    // pending, and the next cycle finishes it).
     status.writer = match pair.spec.write_mode {
         WriteMode::SingleWriter if outcome.failed.is_some() => old.writer.clone(),
         WriteMode::SingleWriter => plan
@@ -254,6 +292,11 @@ pub fn build(
             .or(old.writer.clone()),
         WriteMode::MultiWriter => None,
     };
+    status.pending_role_change = pending_role_change(
+        old.pending_role_change.clone(),
+        outcome,
+        status.writer.as_deref(),
+    );
     status.durability = Some(durability(
         pair,
         facts,
@@ -738,6 +781,114 @@ mod tests {
         assert_eq!(ready(&paused).status, "False");
         assert_eq!(ready(&paused).reason, "Paused");
         assert_eq!(ready(&paused).last_transition_time, at(90));
+    }
+
+    #[test]
+    fn a_pending_change_of_the_writer_is_removed_only_once_done() {
+        let change = |to: &str| crate::api::PendingRoleChange {
+            from: "orders-0".into(),
+            to: to.into(),
+            epoch: 4,
+            kind: crate::api::RoleChangeKind::Failover,
+            claimed_at: at(0),
+        };
+        let claimed = |to: &str| Claim {
+            writer: to.into(),
+            pending: Some(change(to)),
+        };
+        let failed = Some(("Step".into(), "WriterPromoted: timeout".into()));
+        // (what, recorded before, this cycle's outcome, the writer after, want)
+        let rows: Vec<(&str, Option<_>, Outcome, Option<&str>, Option<_>)> = vec![
+            (
+                "claimed and done in one cycle",
+                None,
+                Outcome {
+                    claim: Some(claimed("orders-1")),
+                    ..Default::default()
+                },
+                Some("orders-1"),
+                None,
+            ),
+            (
+                "claimed, then a step failed: given up with the cycle (the old writer stays recorded)",
+                None,
+                Outcome {
+                    claim: Some(claimed("orders-1")),
+                    failed: failed.clone(),
+                    ..Default::default()
+                },
+                Some("orders-0"),
+                None,
+            ),
+            (
+                "claimed, then the spec changed: not done",
+                None,
+                Outcome {
+                    claim: Some(claimed("orders-1")),
+                    superseded: true,
+                    ..Default::default()
+                },
+                Some("orders-1"),
+                Some(change("orders-1")),
+            ),
+            (
+                "resumed by a later cycle and done",
+                Some(change("orders-1")),
+                Outcome::default(),
+                Some("orders-1"),
+                None,
+            ),
+            (
+                "resumed, a step failed: still pending",
+                Some(change("orders-1")),
+                Outcome {
+                    failed: failed.clone(),
+                    ..Default::default()
+                },
+                Some("orders-1"),
+                Some(change("orders-1")),
+            ),
+            (
+                "the claimed writer is not the writer after the cycle: still pending",
+                Some(change("orders-1")),
+                Outcome::default(),
+                None,
+                Some(change("orders-1")),
+            ),
+            (
+                "a first election records none",
+                None,
+                Outcome {
+                    claim: Some(Claim {
+                        writer: "orders-0".into(),
+                        pending: None,
+                    }),
+                    ..Default::default()
+                },
+                Some("orders-0"),
+                None,
+            ),
+        ];
+        for (what, before, outcome, writer, want) in rows {
+            assert_eq!(
+                pending_role_change(before, &outcome, writer),
+                want,
+                "{what}"
+            );
+        }
+        // A cycle that stopped before the plan (paused, credentials
+        // missing) keeps the record.
+        let old = MySQLActiveActiveStatus {
+            writer: Some("orders-1".into()),
+            pending_role_change: Some(change("orders-1")),
+            ..Default::default()
+        };
+        let blocked = Outcome {
+            blocked: Some(("Paused".into(), "spec.paused is true".into())),
+            ..Default::default()
+        };
+        let s = build(&pair(Some(old)), None, None, &blocked, at(0));
+        assert_eq!(s.pending_role_change, Some(change("orders-1")));
     }
 
     #[test]

@@ -40,7 +40,7 @@
 //!    receiver; a replica is recorded stale before the writer commits
 //!    without it, and a stale node is never promoted by a failover.
 
-use crate::api::{ApplierErrorPolicy, DurabilityMode, Engine, WriteMode};
+use crate::api::{ApplierErrorPolicy, DurabilityMode, Engine, RoleChangeKind, WriteMode};
 use crate::mysql::{ApplierFailure, ChannelTls, Flavor, Observation, ThreadState, gtid};
 
 mod reseed;
@@ -179,6 +179,20 @@ pub struct Input {
     /// `spec.replication.maxReadLagSeconds`: a replica further behind
     /// serves no reads.
     pub max_read_lag: Option<u32>,
+    /// A change of the writer to `current_writer` claimed at `epoch` and
+    /// not finished (`status.pendingRoleChange`).
+    pub pending: Option<PendingChange>,
+}
+
+/// A change of the writer claimed at the current epoch whose claiming
+/// cycle did not finish it (its operator was killed, or lost its
+/// leadership): status already names its new writer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingChange {
+    /// The writer it replaces.
+    pub from: u32,
+    /// A failover or a switchover.
+    pub kind: RoleChangeKind,
 }
 
 /// The writer Lease (SingleWriter), as the operator sees it
@@ -306,6 +320,9 @@ pub enum Step {
         node: u32,
         /// The node not promotable from now on, if any.
         stale: Option<u32>,
+        /// The writer it replaces and why (`None`: a first election),
+        /// recorded as `status.pendingRoleChange` until the change is done.
+        replaces: Option<(u32, RoleChangeKind)>,
     },
     /// `SemiSync` failover: stop `node`'s receiver, so the old writer gets
     /// no acknowledgement and can commit nothing more.
@@ -853,6 +870,34 @@ fn keep_writer_channel_safe(input: &Input, plan: &mut Plan) {
     }
 }
 
+/// How a change of the writer left unfinished is finished.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Resumed {
+    /// As a failover (its steps are idempotent): the candidate's receiver
+    /// stopped, the old writer's fence awaited, the old writer fenced (if
+    /// it came back) or its pod deleted, the candidate caught up on what it
+    /// received.
+    Failover { from: u32, to: u32 },
+    /// A switchover whose old writer answers: fenced (as any replica), then
+    /// the new writer applies all it executed before it takes writes.
+    CatchUp { from: u32, to: u32 },
+}
+
+/// A change of the writer that an earlier cycle claimed (status names its
+/// new writer already) and did not finish, when the election keeps that
+/// writer: it is finished before the writer takes writes. The role never
+/// goes back to the node the change replaced: the claim made it the
+/// writer's at this epoch.
+fn resumed_change(input: &Input, writer: Option<u32>) -> Option<Resumed> {
+    let p = input.pending?;
+    let to = writer.filter(|w| input.current_writer == Some(*w) && *w != p.from)?;
+    let old_answers = input.nodes[p.from as usize % 2].reachable();
+    Some(match p.kind {
+        RoleChangeKind::Switchover if old_answers => Resumed::CatchUp { from: p.from, to },
+        _ => Resumed::Failover { from: p.from, to },
+    })
+}
+
 /// The first step of a change of the writer (SingleWriter): the epoch
 /// claim. A failover under `SemiSync` records the old writer stale in the
 /// same write (it may hold commits the new writer never acknowledged, and
@@ -868,10 +913,18 @@ fn claim_epoch(input: &Input, plan: &Plan) -> Option<Step> {
         .failover
         .filter(|_| input.durability.mode == DurabilityMode::SemiSync)
         .map(|(from, _)| from);
+    let replaces = match (plan.failover, &plan.switchover) {
+        (Some((from, _)), _) => Some((from, RoleChangeKind::Failover)),
+        (None, Some(Switchover::Move { from, .. } | Switchover::Rolling { from, .. })) => {
+            Some((*from, RoleChangeKind::Switchover))
+        }
+        _ => None,
+    };
     Some(Step::ClaimEpoch {
         epoch: input.epoch + 1,
         node: w,
         stale,
+        replaces,
     })
 }
 
@@ -1068,6 +1121,7 @@ fn roll(input: &Input, plan: &mut Plan, health: &Health) {
 /// Computes the plan for one cycle. Pure.
 pub fn decide(input: &Input) -> Plan {
     let mut plan = Plan::default();
+    let mut resumed_catch_up = None;
     let flavor = flavor_of(input.engine);
     let mut health = Health::default();
 
@@ -1177,6 +1231,11 @@ pub fn decide(input: &Input) -> Plan {
                 && w != old
             {
                 plan.failover = Some((old, w));
+            }
+            match resumed_change(input, writer) {
+                Some(Resumed::Failover { from, to }) => plan.failover = Some((from, to)),
+                Some(Resumed::CatchUp { from, to }) => resumed_catch_up = Some((from, to)),
+                None => {}
             }
             health.no_writer_reason = why;
             health.errant = writer
@@ -1304,7 +1363,17 @@ pub fn decide(input: &Input) -> Plan {
         if input.lease.holder == Some(from) {
             plan.steps.push(Step::AwaitFence { from });
         }
-        if old.pod_exists && !old.terminating {
+        if old.reachable() {
+            // Only a change resumed by a later cycle finds its old writer
+            // reachable (it came back): fenced before the candidate is
+            // promoted, not deleted.
+            if let Some(i) = fences
+                .iter()
+                .position(|s| matches!(s, Step::Fence { node } if *node == from))
+            {
+                plan.steps.push(fences.remove(i));
+            }
+        } else if old.pod_exists && !old.terminating {
             plan.steps.push(Step::Isolate { node: from });
         }
         plan.steps.push(Step::Promote { node: to, from });
@@ -1314,6 +1383,8 @@ pub fn decide(input: &Input) -> Plan {
     plan.steps.extend(fences);
     plan.steps.extend(replica_labels);
     if let Some(Switchover::Move { from, to }) = plan.switchover {
+        plan.steps.push(Step::CatchUp { node: to, from });
+    } else if let Some((from, to)) = resumed_catch_up {
         plan.steps.push(Step::CatchUp { node: to, from });
     }
     plan.steps.extend(durability.before_unfence);

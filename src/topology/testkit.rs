@@ -172,6 +172,7 @@ pub fn input(mode: WriteMode, current_writer: Option<u32>, nodes: [NodeFacts; 2]
         // Lease set one with `leased`.
         lease: LeaseInput::default(),
         seed: SeedInput::default(),
+        pending: None,
         max_read_lag: None,
     }
 }

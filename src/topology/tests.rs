@@ -56,6 +56,27 @@ fn claim(node: u32) -> Step {
         epoch: 1,
         node,
         stale: None,
+        replaces: None,
+    }
+}
+
+/// The epoch claim (0 to 1) of a failover to `node` from its peer.
+fn failover_claim(node: u32) -> Step {
+    Step::ClaimEpoch {
+        epoch: 1,
+        node,
+        stale: None,
+        replaces: Some((1 - node, RoleChangeKind::Failover)),
+    }
+}
+
+/// The epoch claim (0 to 1) of a switchover to `node` from its peer.
+fn switchover_claim(node: u32) -> Step {
+    Step::ClaimEpoch {
+        epoch: 1,
+        node,
+        stale: None,
+        replaces: Some((1 - node, RoleChangeKind::Switchover)),
     }
 }
 
@@ -226,7 +247,7 @@ fn cases() -> Vec<Case> {
                 ],
             )),
             steps: vec![
-                claim(1),
+                failover_claim(1),
                 Step::StopReceiving { node: 1 },
                 Step::Isolate { node: 0 },
                 Step::Promote { node: 1, from: 0 },
@@ -793,7 +814,7 @@ fn cases() -> Vec<Case> {
                 ],
             )),
             steps: vec![
-                claim(1),
+                failover_claim(1),
                 Step::StopReceiving { node: 1 },
                 Step::Promote { node: 1, from: 0 },
                 label(0, Replica),
@@ -807,7 +828,7 @@ fn cases() -> Vec<Case> {
             name: "switchover: fence the writer, label it replica, catch the target up, then promote it",
             input: switch_to(input(SingleWriter, Some(0), healthy()), 1),
             steps: vec![
-                claim(1),
+                switchover_claim(1),
                 Step::Fence { node: 0 },
                 label(0, Replica),
                 Step::CatchUp { node: 1, from: 0 },
@@ -963,7 +984,7 @@ fn cases() -> Vec<Case> {
                 U0,
             ),
             steps: vec![
-                claim(1),
+                failover_claim(1),
                 Step::StopReceiving { node: 1 },
                 Step::Isolate { node: 0 },
                 Step::Promote { node: 1, from: 0 },
@@ -996,7 +1017,7 @@ fn cases() -> Vec<Case> {
                 [outdated(healthy()[0].clone()), healthy()[1].clone()],
             ),
             steps: vec![
-                claim(1),
+                switchover_claim(1),
                 Step::Fence { node: 0 },
                 label(0, Replica),
                 Step::CatchUp { node: 1, from: 0 },
@@ -1033,7 +1054,7 @@ fn cases() -> Vec<Case> {
                 1,
             ),
             steps: vec![
-                claim(1),
+                switchover_claim(1),
                 Step::Fence { node: 0 },
                 label(0, Replica),
                 Step::CatchUp { node: 1, from: 0 },
@@ -1170,6 +1191,17 @@ fn check_invariants(input: &Input, plan: &Plan) {
             );
         }
     }
+    // A change of the writer claimed and not finished is never undone:
+    // the node it replaced is not made the writer again.
+    if let (Some(pending), Some(to)) = (input.pending, input.current_writer)
+        && pending.from != to
+    {
+        assert_ne!(plan.writer, Some(pending.from), "a claimed change undone");
+        assert!(
+            !plan.steps.contains(&Step::Unfence { node: pending.from }),
+            "the replaced writer unfenced"
+        );
+    }
     // The writer holds the Lease before it is unfenced.
     if input.lease.exists
         && let Some(u) = plan
@@ -1200,6 +1232,167 @@ fn check_invariants(input: &Input, plan: &Plan) {
             assert!(at(&Step::Unfence { node: *node }).is_none_or(|u| u > catch_up));
         }
     }
+}
+
+/// The operator stopped (killed, or its leadership lost) after it claimed
+/// a change of the writer and before it finished it: status names the new
+/// writer (ordinal 1) at the claimed epoch, with the change pending. The
+/// next cycle, of this operator or of the next one, finishes it — as a
+/// failover (idempotent steps), or, for a switchover whose old writer
+/// answers, by catching up — and never gives the role back to ordinal 0
+/// (the fault matrix's `operator-killed`, trial 3, before this record: the
+/// restarted operator unfenced the replaced writer at the new epoch).
+#[test]
+fn an_unfinished_change_of_the_writer_is_finished_not_undone() {
+    let set = format!("{U0}:1-5");
+    let old_back = || node(0).wired().gtids(&set).build();
+    let candidate = || node(1).wired().gtids(&set).label(Replica).build();
+    let pending = |nodes: [NodeFacts; 2], kind: RoleChangeKind| {
+        let mut i = input(SingleWriter, Some(1), nodes);
+        i.epoch = 4;
+        i.pending = Some(PendingChange { from: 0, kind });
+        i
+    };
+    let unreachable = with(node(0).label(Writer).build(), |n| {
+        n.server = Err("connection refused".into())
+    });
+    // The end of every change: the old writer labelled replica, the new
+    // one unfenced and labelled writer.
+    let promoted = |mut steps: Vec<Step>| {
+        steps.extend([
+            label(0, Replica),
+            Step::Unfence { node: 1 },
+            label(1, Writer),
+        ]);
+        steps
+    };
+    let rows: Vec<(&str, Input, Vec<Step>)> = vec![
+        (
+            "failover claimed; the old writer came back read-only: its receiver stopped, the candidate caught up on what it received, unfenced",
+            pending([old_back(), candidate()], RoleChangeKind::Failover),
+            promoted(vec![
+                Step::StopReceiving { node: 1 },
+                Step::Promote { node: 1, from: 0 },
+            ]),
+        ),
+        (
+            "failover claimed; the old writer answers and is writable (it was only cut off): fenced before the candidate is promoted",
+            pending(
+                [
+                    node(0).writable().wired().gtids(&set).label(Writer).build(),
+                    candidate(),
+                ],
+                RoleChangeKind::Failover,
+            ),
+            promoted(vec![
+                Step::StopReceiving { node: 1 },
+                Step::Fence { node: 0 },
+                Step::Promote { node: 1, from: 0 },
+            ]),
+        ),
+        (
+            "failover claimed; the old writer still lost and its agent held the Lease: as the failover would have gone on",
+            leased(
+                pending([unreachable.clone(), candidate()], RoleChangeKind::Failover),
+                Some(0),
+                3,
+                false,
+            ),
+            vec![
+                Step::StopReceiving { node: 1 },
+                Step::AwaitFence { from: 0 },
+                Step::Isolate { node: 0 },
+                Step::Promote { node: 1, from: 0 },
+                label(0, Replica),
+                Step::HandLease { node: 1, epoch: 4 },
+                Step::Unfence { node: 1 },
+                label(1, Writer),
+            ],
+        ),
+        (
+            "failover claimed; the new writer was unfenced already: the old writer's steps are made sure of, then its label",
+            pending(
+                [
+                    old_back(),
+                    node(1)
+                        .writable()
+                        .wired()
+                        .gtids(&set)
+                        .label(Replica)
+                        .build(),
+                ],
+                RoleChangeKind::Failover,
+            ),
+            vec![
+                Step::StopReceiving { node: 1 },
+                Step::Promote { node: 1, from: 0 },
+                label(0, Replica),
+                label(1, Writer),
+            ],
+        ),
+        (
+            "switchover claimed before the old writer was fenced: fenced, then the target catches up on all it executed",
+            switch_to(
+                pending(
+                    [
+                        node(0).writable().wired().gtids(&set).label(Writer).build(),
+                        candidate(),
+                    ],
+                    RoleChangeKind::Switchover,
+                ),
+                1,
+            ),
+            vec![
+                Step::Fence { node: 0 },
+                label(0, Replica),
+                Step::CatchUp { node: 1, from: 0 },
+                Step::Unfence { node: 1 },
+                label(1, Writer),
+            ],
+        ),
+        (
+            "switchover claimed; its old writer lost since: finished as a failover",
+            pending(
+                [unreachable.clone(), candidate()],
+                RoleChangeKind::Switchover,
+            ),
+            promoted(vec![
+                Step::StopReceiving { node: 1 },
+                Step::Isolate { node: 0 },
+                Step::Promote { node: 1, from: 0 },
+            ]),
+        ),
+    ];
+    for (name, i, steps) in rows {
+        let plan = decide(&i);
+        assert_eq!(plan.steps, steps, "{name}");
+        assert_eq!(plan.writer, Some(1), "{name}");
+        check_invariants(&i, &plan);
+    }
+    // The claimed writer lost in turn (within the window): nothing is
+    // resumed, and the replaced node is not made the writer.
+    let i = pending(
+        [
+            old_back(),
+            with(candidate(), |n| n.server = Err("refused".into())),
+        ],
+        RoleChangeKind::Failover,
+    );
+    let plan = decide(&i);
+    assert_eq!(plan.failover, None);
+    assert_eq!(plan.writer, None);
+    check_invariants(&i, &plan);
+    // Once the claim is recorded done (no pending change), the settled
+    // pair plans nothing.
+    let mut settled = pending(
+        [
+            node(0).wired().gtids(&set).label(Replica).build(),
+            node(1).writable().wired().gtids(&set).label(Writer).build(),
+        ],
+        RoleChangeKind::Failover,
+    );
+    settled.pending = None;
+    assert_eq!(decide(&settled).steps, vec![]);
 }
 
 #[test]
@@ -1381,6 +1574,7 @@ fn semi_sync_table() {
                     epoch: 4,
                     node: 1,
                     stale: Some(0),
+                    replaces: Some((0, RoleChangeKind::Failover)),
                 },
                 Step::StopReceiving { node: 1 },
                 Step::Isolate { node: 0 },
@@ -1510,7 +1704,8 @@ fn semi_sync_table() {
             Step::ClaimEpoch {
                 epoch: 4,
                 node: 1,
-                stale: None
+                stale: None,
+                replaces: Some((0, RoleChangeKind::Switchover)),
             },
             Step::Fence { node: 0 },
             label(0, Replica),
@@ -1639,7 +1834,7 @@ fn lease_table() {
                 false,
             )),
             with_tail(vec![
-                claim(1),
+                failover_claim(1),
                 Step::StopReceiving { node: 1 },
                 Step::AwaitFence { from: 0 },
                 Step::Isolate { node: 0 },
@@ -1650,7 +1845,7 @@ fn lease_table() {
             "lost, Lease given back (its server was not running, Async): no wait",
             after_window(leased(input(SingleWriter, Some(0), lost()), None, 0, false)),
             with_tail(vec![
-                claim(1),
+                failover_claim(1),
                 Step::StopReceiving { node: 1 },
                 Step::Isolate { node: 0 },
             ]),
@@ -1669,6 +1864,7 @@ fn lease_table() {
                     epoch: 1,
                     node: 1,
                     stale: Some(0),
+                    replaces: Some((0, RoleChangeKind::Failover)),
                 },
                 Step::StopReceiving { node: 1 },
                 Step::AwaitFence { from: 0 },

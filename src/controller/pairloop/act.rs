@@ -14,9 +14,10 @@ use serde_json::json;
 use super::super::context::Context;
 use super::super::error::{Error, kube};
 use super::super::events::{Reason, StepName};
+use super::super::status::Claim;
 use super::observe::{Observed, channel_tls};
 use crate::accounts::REPLICATION_USER;
-use crate::api::{MySQLActiveActive, SkippedTransaction, StaleReplica};
+use crate::api::{MySQLActiveActive, PendingRoleChange, SkippedTransaction, StaleReplica};
 use crate::mysql::{AccountPasswords, Endpoint, MySqlClient, Server, SourceSpec};
 use crate::render::Names;
 use crate::render::meta::LABEL_ROLE;
@@ -68,7 +69,9 @@ fn describe(step: &Step, names: &Names) -> String {
             names.pod(*node),
             names.pod(*from)
         ),
-        Step::ClaimEpoch { epoch, node, stale } => format!(
+        Step::ClaimEpoch {
+            epoch, node, stale, ..
+        } => format!(
             "writer epoch {epoch}: {} is to take writes{}",
             names.pod(*node),
             stale.map_or(String::new(), |s| format!(
@@ -191,6 +194,8 @@ pub struct Acted {
     pub stale: Option<Option<StaleReplica>>,
     /// Role labels given, in order.
     pub labelled: Vec<(u32, Role)>,
+    /// What the epoch claim wrote besides the epoch.
+    pub claim: Option<Claim>,
 }
 
 /// A JSON patch of the pair's status that applies only while
@@ -470,9 +475,41 @@ async fn run_steps(
                 .await
                 .map(drop)
                 .map_err(kube(step_name, pod_object(*node))),
-            Step::ClaimEpoch { epoch, node, stale } => {
-                let mut ops =
-                    vec![json!({"op": "replace", "path": "/status/writerEpoch", "value": epoch})];
+            Step::ClaimEpoch {
+                epoch,
+                node,
+                stale,
+                replaces,
+            } => {
+                // The claim names the new writer, and the change until it is
+                // done: an operator that stops before then is followed by
+                // one that finishes it, never undoes it.
+                let pending = replaces.map(|(from, kind)| PendingRoleChange {
+                    from: names.pod(from),
+                    to: names.pod(*node),
+                    epoch: *epoch,
+                    kind,
+                    claimed_at: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                        jiff::Timestamp::now(),
+                    ),
+                });
+                let mut ops = vec![
+                    json!({"op": "replace", "path": "/status/writerEpoch", "value": epoch}),
+                    json!({"op": "add", "path": "/status/writer", "value": names.pod(*node)}),
+                ];
+                let had_pending = pair
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| s.pending_role_change.is_some());
+                match &pending {
+                    Some(p) => ops.push(
+                        json!({"op": "add", "path": "/status/pendingRoleChange", "value": p}),
+                    ),
+                    None if had_pending => {
+                        ops.push(json!({"op": "remove", "path": "/status/pendingRoleChange"}))
+                    }
+                    None => {}
+                }
                 let entry = stale.map(|s| {
                     stale_entry(&names, s, *epoch, "it was the writer a failover replaced")
                 });
@@ -494,6 +531,10 @@ async fn run_steps(
                     tracing::info!(epoch, writer = %names.pod(*node), "writer epoch claimed");
                     acted.epoch = Some(*epoch);
                     acted.stale = Some(entry);
+                    acted.claim = Some(Claim {
+                        writer: names.pod(*node),
+                        pending,
+                    });
                 }
                 r
             }

@@ -506,15 +506,47 @@ impl PairLoop {
         outcome.skipped = done.skipped;
         outcome.epoch = done.epoch;
         outcome.stale = done.stale;
+        if let (Some(claim), Some(w)) = (&done.claim, self.written.as_object_mut()) {
+            // The claim's JSON patch changed these on the API server: the
+            // merge patch of this cycle's status is computed against them.
+            w.insert("writer".into(), claim.writer.clone().into());
+            match &claim.pending {
+                Some(p) => {
+                    w.insert(
+                        "pendingRoleChange".into(),
+                        serde_json::to_value(p).unwrap_or(Value::Null),
+                    );
+                }
+                None => {
+                    w.remove("pendingRoleChange");
+                }
+            }
+        }
+        outcome.claim = done.claim.clone();
         let step_error = match acted {
             Ok(()) => {
                 superseded = done.superseded;
+                outcome.superseded = done.superseded;
                 if let (Some(change), false) = (plan.failover, done.superseded) {
+                    // A failover this operator resumed began before it
+                    // looked: counted from its claim.
+                    let claimed_for = pair
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.pending_role_change.as_ref())
+                        .filter(|_| input.pending.is_some())
+                        .and_then(|p| {
+                            Duration::try_from(
+                                jiff::Timestamp::now().duration_since(p.claimed_at.0),
+                            )
+                            .ok()
+                        });
                     let down_for = self
                         .writer_down_since
                         .take()
                         .map(|s| s.elapsed())
-                        .unwrap_or_default();
+                        .unwrap_or_default()
+                        .max(claimed_for.unwrap_or_default());
                     let names = crate::render::Names::of(&pair);
                     ctx.metrics
                         .count_failover(&names.namespace, &names.pair, "promoted");
@@ -524,7 +556,7 @@ impl PairLoop {
                             kind: "failover".into(),
                         })
                         .observe(down_for.as_secs_f64());
-                    let lost = input.writer_history.as_ref().and_then(|h| {
+                    let lost = observe::history_of(&pair, change.0).and_then(|h| {
                         let candidate =
                             observed.facts[change.1 as usize % 2].server.as_ref().ok()?;
                         record::unreceived(candidate.info.flavor, &h.gtid_executed, candidate)

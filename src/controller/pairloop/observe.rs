@@ -264,21 +264,7 @@ pub fn input(
         .as_ref()
         .and_then(|s| s.writer.as_ref())
         .and_then(|w| (0..2).find(|o| names.pod(*o) == *w));
-    let writer_history = current_writer.and_then(|w| {
-        let n = pair
-            .status
-            .as_ref()?
-            .nodes
-            .iter()
-            .find(|n| n.ordinal == w)?;
-        Some(topology::WriterHistory {
-            gtid_executed: n.executed_gtid_set.clone()?,
-            source: match pair.spec.engine {
-                crate::api::Engine::MySQL => n.server_uuid.clone()?,
-                crate::api::Engine::MariaDB => n.server_id?.to_string(),
-            },
-        })
-    });
+    let writer_history = current_writer.and_then(|w| history_of(pair, w));
     Input {
         mode: pair.spec.write_mode,
         engine: pair.spec.engine,
@@ -303,7 +289,37 @@ pub fn input(
         lease,
         seed,
         max_read_lag: pair.spec.replication.max_read_lag_seconds,
+        pending: pending_change(pair),
     }
+}
+
+/// What status last recorded of node `ordinal` as a writer: its executed
+/// GTID set and identity.
+pub fn history_of(pair: &MySQLActiveActive, ordinal: u32) -> Option<topology::WriterHistory> {
+    let n = pair
+        .status
+        .as_ref()?
+        .nodes
+        .iter()
+        .find(|n| n.ordinal == ordinal)?;
+    Some(topology::WriterHistory {
+        gtid_executed: n.executed_gtid_set.clone()?,
+        source: match pair.spec.engine {
+            crate::api::Engine::MySQL => n.server_uuid.clone()?,
+            crate::api::Engine::MariaDB => n.server_id?.to_string(),
+        },
+    })
+}
+
+/// `status.pendingRoleChange`, when it is the change to the recorded
+/// writer claimed at the current epoch (any other is an old record).
+pub fn pending_change(pair: &MySQLActiveActive) -> Option<topology::PendingChange> {
+    let names = Names::of(pair);
+    let s = pair.status.as_ref()?;
+    let p = s.pending_role_change.as_ref()?;
+    let from = (0..2).find(|o| names.pod(*o) == p.from)?;
+    (p.epoch == s.writer_epoch && s.writer.as_deref() == Some(p.to.as_str()) && p.to != p.from)
+        .then_some(topology::PendingChange { from, kind: p.kind })
 }
 
 /// The node `status.staleReplica` names.
