@@ -19,6 +19,7 @@ pub mod accounts;
 pub mod admission;
 pub mod agent;
 pub mod api;
+pub mod apiclient;
 pub mod cli;
 pub mod controller;
 pub mod lease;

@@ -37,9 +37,7 @@ async fn api(t: &Target) -> Result<Api<MySQLActiveActive>> {
 
 /// The pairs of `namespace` (the kubeconfig's current one when unset).
 async fn pairs_in(namespace: Option<&str>) -> Result<Api<MySQLActiveActive>> {
-    let client = kube::Client::try_default()
-        .await
-        .context("connecting to the cluster (KUBECONFIG, ~/.kube/config or in-cluster)")?;
+    let client = crate::apiclient::client(crate::apiclient::Use::Requests).await?;
     let ns = namespace.map_or_else(|| client.default_namespace().to_string(), str::to_string);
     Ok(Api::namespaced(client, &ns))
 }

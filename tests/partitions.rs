@@ -265,3 +265,53 @@ async fn mysql_cut_off_writer_fences_itself() {
 async fn mariadb_api_outage_leaves_a_confirmed_writer() {
     api_outage_leaves_a_confirmed_writer("MariaDB").await;
 }
+
+/// etcd and kube-apiserver killed and started again, three times: the
+/// operator's watches resume, so a later role change is seen once, not
+/// written again every cycle from a stale copy (the fault matrix saw the
+/// operator relabel both pods and rewrite the writer EndpointSlice every
+/// cycle after ten restarts).
+async fn the_operator_keeps_watching_across_control_plane_restarts(engine: &str) {
+    let mut b = TestBox::start(&format!("cprestart-{engine}")).await;
+    let (name, _) = b.apply_example("pair.yaml", engine).await;
+    let p = b.wait_ready(&name, Duration::from_secs(240)).await;
+    let old = p.status.unwrap().writer.unwrap();
+    assert_eq!(b.forbidden(), Vec::<String>::new());
+    for _ in 0..3 {
+        b.cluster
+            .restart_control_plane(&["etcd", "kube-apiserver"])
+            .await
+            .unwrap();
+        b.wait_ready(&name, Duration::from_secs(120)).await;
+    }
+    let (ok, out) = b.cli(&["switchover", &name, "-n", "shop"]);
+    assert!(ok, "switchover failed: {out}\n{}", tail(&b.operator_log()));
+    let p = b.wait_ready(&name, Duration::from_secs(120)).await;
+    assert_ne!(p.status.unwrap().writer.unwrap(), old);
+    let labelled = || async {
+        b.operator_series("mysqlaa_steps_total", &["kind=\"RoleLabelled\""])
+            .await
+            .iter()
+            .sum::<f64>()
+    };
+    let before = labelled().await;
+    // While a restarted API server's authorizer has not loaded the RBAC
+    // rules yet, it refuses everyone (the audit log shows it): once the
+    // pair is Ready again, nothing more is refused.
+    let refused = b.forbidden();
+    tokio::time::sleep(Duration::from_secs(4 * OBSERVE_SECONDS)).await;
+    let after = labelled().await;
+    assert_eq!(
+        before,
+        after,
+        "{engine}: the pods were labelled again in a steady state (stale watch)\n{}",
+        tail(&b.operator_log())
+    );
+    assert_eq!(b.forbidden(), refused, "refused after the restarts");
+    b.kill_operator_and_shutdown_without_rbac_check().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_the_operator_keeps_watching_across_control_plane_restarts() {
+    the_operator_keeps_watching_across_control_plane_restarts("MySQL").await;
+}

@@ -536,6 +536,10 @@ fn durability_and_tls_settings_follow_the_spec() {
     assert_eq!(one(&maria_opts, "rpl_semi_sync_slave_enabled"), "ON");
     assert_eq!(one(&maria_opts, "rpl_semi_sync_master_wait_no_slave"), "ON");
     assert_eq!(
+        one(&maria_opts, "rpl_semi_sync_slave_kill_conn_timeout"),
+        "1"
+    );
+    assert_eq!(
         one(&maria_opts, "rpl_semi_sync_master_timeout"),
         "4294967295"
     );

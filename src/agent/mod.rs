@@ -115,9 +115,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         })
     });
     tokio::spawn(peer::serve(listener, server.clone(), seed));
-    let client = kube::Client::try_default()
-        .await
-        .context("connecting to the Kubernetes API")?;
+    let client = crate::apiclient::client(crate::apiclient::Use::Requests).await?;
     let leases: Api<Lease> = Api::namespaced(client, &settings.at.namespace);
     let mark = settings.run_dir.join(HOLDER_MARK);
     let mut state = State {

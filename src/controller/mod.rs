@@ -42,6 +42,7 @@ use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use crate::api::MySQLActiveActive;
+use crate::apiclient::{self, Use};
 use crate::render::meta::{LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGER as MANAGED_BY};
 
 pub use settings::{AddressMode, LogFormat, Settings};
@@ -113,9 +114,8 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     init_logging(settings.log_format);
     settings.connect_timeout = Duration::from_secs(settings.connect_timeout_seconds);
     settings.statement_timeout = Duration::from_secs(settings.statement_timeout_seconds);
-    let client = Client::try_default()
-        .await
-        .context("connecting to the Kubernetes API")?;
+    let client = apiclient::client(Use::Requests).await?;
+    let watch_client = apiclient::client(Use::Watches).await?;
     // One controller per watched namespace (or one over all of them).
     let scopes: Vec<Option<String>> = if settings.namespaces.is_empty() {
         vec![None]
@@ -197,32 +197,33 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let mut contexts = Vec::new();
     for ns in &scopes {
         let ns = ns.as_deref();
-        let ours = watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}"));
+        let ours = apiclient::watch_config().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}"));
         let (pairs, pairs_writer) = reflector::store::<MySQLActiveActive>();
         // Status writes change the resourceVersion, not the generation: they
         // do not wake the reconcile (the pair loop writes status), except the
         // first Ready (the ConfigMap then says the pair has data).
         let pair_stream = watcher(
-            scoped::<MySQLActiveActive>(&client, ns),
-            watcher::Config::default(),
+            scoped::<MySQLActiveActive>(&watch_client, ns),
+            apiclient::watch_config(),
         )
         .default_backoff()
         .reflect(pairs_writer)
-        .applied_objects()
-        .predicate_filter(rendered_inputs, Default::default());
-        let (statefulsets, sts_stream) = owned::<StatefulSet>(&client, ns, &ours);
-        let (config_maps, cm_stream) = owned::<ConfigMap>(&client, ns, &ours);
-        let (services, svc_stream) = owned::<Service>(&client, ns, &ours);
-        let (pdbs, pdb_stream) = owned::<PodDisruptionBudget>(&client, ns, &ours);
-        let (network_policies, np_stream) = owned::<NetworkPolicy>(&client, ns, &ours);
-        let (endpoint_slices, slice_stream) = owned::<EndpointSlice>(&client, ns, &ours);
-        let (pods, pod_stream) = owned::<Pod>(&client, ns, &ours);
-        let (service_accounts, sa_stream) = owned::<ServiceAccount>(&client, ns, &ours);
-        let (roles, role_stream) = owned::<Role>(&client, ns, &ours);
-        let (role_bindings, rb_stream) = owned::<RoleBinding>(&client, ns, &ours);
+        .applied_objects();
+        let pair_stream = without_errors::<MySQLActiveActive, _>(pair_stream)
+            .predicate_filter(rendered_inputs, Default::default());
+        let (statefulsets, sts_stream) = owned::<StatefulSet>(&watch_client, ns, &ours);
+        let (config_maps, cm_stream) = owned::<ConfigMap>(&watch_client, ns, &ours);
+        let (services, svc_stream) = owned::<Service>(&watch_client, ns, &ours);
+        let (pdbs, pdb_stream) = owned::<PodDisruptionBudget>(&watch_client, ns, &ours);
+        let (network_policies, np_stream) = owned::<NetworkPolicy>(&watch_client, ns, &ours);
+        let (endpoint_slices, slice_stream) = owned::<EndpointSlice>(&watch_client, ns, &ours);
+        let (pods, pod_stream) = owned::<Pod>(&watch_client, ns, &ours);
+        let (service_accounts, sa_stream) = owned::<ServiceAccount>(&watch_client, ns, &ours);
+        let (roles, role_stream) = owned::<Role>(&watch_client, ns, &ours);
+        let (role_bindings, rb_stream) = owned::<RoleBinding>(&watch_client, ns, &ours);
         // Lease renewals only move the lease clock: no reconcile.
         let lease_clock = Arc::new(leases::LeaseClock::default());
-        let (leases, lease_stream) = owned::<Lease>(&client, ns, &ours);
+        let (leases, lease_stream) = owned::<Lease>(&watch_client, ns, &ours);
         {
             let clock = lease_clock.clone();
             tokio::spawn(async move {
@@ -345,7 +346,26 @@ where
         .default_backoff()
         .reflect(writer)
         .touched_objects();
-    (reader, stream)
+    (reader, without_errors::<K, _>(stream))
+}
+
+/// A watch's changes without its errors, each logged: the watch resumes
+/// by itself with its own back-off. The controller must never see them:
+/// it backs off all its watches together on any one's error (kube-runtime's
+/// trigger back-off), so one failing watch would leave every store stale
+/// (seen after kube-apiserver restarts: pods relabelled every cycle, a
+/// switchover never seen).
+fn without_errors<K, S>(stream: S) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send
+where
+    K: Resource<DynamicType = ()> + Send,
+    S: futures::Stream<Item = Result<K, watcher::Error>> + Send,
+{
+    stream.filter(|event| {
+        if let Err(e) = event {
+            tracing::warn!(kind = %K::kind(&()), error = %e, "watch failed: resumed with back-off");
+        }
+        std::future::ready(event.is_ok())
+    })
 }
 
 /// Waits until `store` has its first list. (Re-polled: a store's

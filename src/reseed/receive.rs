@@ -39,9 +39,7 @@ pub async fn run(settings: Settings, out: &mut dyn Write) -> Result<()> {
         std::env::var(ADMIN_PASSWORD_ENV)
             .with_context(|| format!("{ADMIN_PASSWORD_ENV} is not set"))?,
     );
-    let client = kube::Client::try_default()
-        .await
-        .context("connecting to the Kubernetes API")?;
+    let client = crate::apiclient::client(crate::apiclient::Use::Requests).await?;
     let leases: kube::Api<Lease> = kube::Api::namespaced(client, &settings.at.namespace);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(settings.wait_seconds);
     let mut pause = Duration::from_secs(2);

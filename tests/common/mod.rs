@@ -137,7 +137,10 @@ impl TestBox {
                 .flat_map(|n| ["--namespace", n.as_str()]),
         )
         .env("KUBECONFIG", &self.kubeconfig)
-        .env("RUST_LOG", "info")
+        .env(
+            "RUST_LOG",
+            std::env::var("OPERATOR_RUST_LOG").unwrap_or_else(|_| "info".into()),
+        )
         .stdout(Stdio::null())
         .stderr(log);
         // SAFETY: prctl is async-signal-safe; it only sets this child's

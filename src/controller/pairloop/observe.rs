@@ -318,7 +318,7 @@ pub fn pending_change(pair: &MySQLActiveActive) -> Option<topology::PendingChang
     let s = pair.status.as_ref()?;
     let p = s.pending_role_change.as_ref()?;
     let from = (0..2).find(|o| names.pod(*o) == p.from)?;
-    (p.epoch == s.writer_epoch && s.writer.as_deref() == Some(p.to.as_str()) && p.to != p.from)
+    (p.epoch == s.writer_epoch && s.writer.as_deref() == Some(p.to.as_str()))
         .then_some(topology::PendingChange { from, kind: p.kind })
 }
 
