@@ -39,7 +39,10 @@ pub const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Seconds after which the API server ends each watch (the watcher then
 /// resumes it from the last resource version it saw).
-pub const WATCH_SECONDS: u32 = 25;
+/// (client-go notices a dead connection in about 45 s through HTTP/2 pings;
+/// kube-client speaks HTTP/1.1, so the watch's own end is the probe: one
+/// request per watch every 50 s, about 14 a minute for the operator's 12.)
+pub const WATCH_SECONDS: u32 = 50;
 /// Bound on a watch connection's silence: longer than [`WATCH_SECONDS`], so
 /// a healthy quiet watch ends on the server's side first.
 pub const WATCH_READ_TIMEOUT: Duration = Duration::from_secs(WATCH_SECONDS as u64 + 5);

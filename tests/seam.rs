@@ -781,8 +781,17 @@ async fn semi_sync_holds_commits_without_the_replica(kind: Kind) {
     pair.sql(0, &["INSERT INTO app.t VALUES (1)"]).await;
     let acked = pair.observe(0).await.semi_sync.unwrap().acknowledged;
     assert!(acked >= 3, "the replica acknowledged the commits: {acked}");
-    // The candidate stops receiving: the next commit waits.
+    // The candidate stops receiving: the next commit waits. It is still a
+    // semi-sync replica (MariaDB's stop turns that off around the stop).
     pair.admin[1].stop_receiver().await.unwrap();
+    let replica_enabled = match kind {
+        Kind::MySql => "SELECT @@GLOBAL.rpl_semi_sync_replica_enabled",
+        Kind::MariaDb => "SELECT @@GLOBAL.rpl_semi_sync_slave_enabled",
+    };
+    let mut r = pair.conn(1, ADMIN_USER, ADMIN_PW).await;
+    let enabled: Option<u8> = r.query_first(replica_enabled).await.unwrap();
+    assert_eq!(enabled, Some(1), "{kind:?}: still a semi-sync replica");
+    r.disconnect().await.unwrap();
     let mut c = pair.conn(0, ADMIN_USER, ADMIN_PW).await;
     let insert = tokio::spawn(async move {
         c.query_drop("INSERT INTO app.t VALUES (2)").await.unwrap();
@@ -807,9 +816,14 @@ async fn semi_sync_holds_commits_without_the_replica(kind: Kind) {
         .unwrap();
     c.disconnect().await.unwrap();
     assert!(!pair.observe(0).await.semi_sync.unwrap().enabled);
-    // The replica receives again and catches up.
+    // The replica receives again and catches up, as a semi-sync replica.
     pair.admin[1].start_replica().await.unwrap();
     pair.converge().await;
+    pair.admin[0].set_semi_sync(true).await.unwrap();
+    pair.wait_until(0, "the replica acknowledges again", |o| {
+        o.semi_sync.is_some_and(|s| s.acknowledging())
+    })
+    .await;
 }
 
 /// A writer whose replica stopped acknowledging while still connected (a

@@ -204,6 +204,11 @@ pub struct PendingRoleChange {
     pub kind: RoleChangeKind,
     /// When the claim was written (the claiming operator's clock).
     pub claimed_at: Time,
+    /// The UID of the old writer's pod when the change was claimed: an
+    /// operator that finishes the change deletes that pod only, never the
+    /// StatefulSet's re-creation of it (which boots read-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_pod_uid: Option<String>,
 }
 
 /// Result of a divergence check.

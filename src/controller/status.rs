@@ -791,6 +791,7 @@ mod tests {
             epoch: 4,
             kind: crate::api::RoleChangeKind::Failover,
             claimed_at: at(0),
+            from_pod_uid: None,
         };
         let claimed = |to: &str| Claim {
             writer: to.into(),

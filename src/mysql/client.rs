@@ -613,7 +613,8 @@ impl Server for MySqlClient {
     async fn stop_receiver(&self) -> Result<(), SqlError> {
         const OP: &str = "stop_receiver";
         let mut conn = self.conn(OP).await?;
-        self.query(&mut conn, OP, dialect::stop_receiver())
+        let flavor = self.flavor(&mut conn).await?;
+        self.query(&mut conn, OP, dialect::stop_receiver(flavor))
             .await
             .map(drop)
     }

@@ -193,6 +193,10 @@ pub struct PendingChange {
     pub from: u32,
     /// A failover or a switchover.
     pub kind: RoleChangeKind,
+    /// The old writer's pod is no longer the one it ran in when the change
+    /// was claimed: the StatefulSet's re-creation, which boots read-only
+    /// (a resumed failover does not delete it again).
+    pub old_pod_replaced: bool,
 }
 
 /// The writer Lease (SingleWriter), as the operator sees it
@@ -1373,7 +1377,12 @@ pub fn decide(input: &Input) -> Plan {
             {
                 plan.steps.push(fences.remove(i));
             }
-        } else if old.pod_exists && !old.terminating {
+        } else if old.pod_exists
+            && !old.terminating
+            && !input
+                .pending
+                .is_some_and(|p| p.from == from && p.old_pod_replaced)
+        {
             plan.steps.push(Step::Isolate { node: from });
         }
         plan.steps.push(Step::Promote { node: to, from });

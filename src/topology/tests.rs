@@ -1250,7 +1250,11 @@ fn an_unfinished_change_of_the_writer_is_finished_not_undone() {
     let pending = |nodes: [NodeFacts; 2], kind: RoleChangeKind| {
         let mut i = input(SingleWriter, Some(1), nodes);
         i.epoch = 4;
-        i.pending = Some(PendingChange { from: 0, kind });
+        i.pending = Some(PendingChange {
+            from: 0,
+            kind,
+            old_pod_replaced: false,
+        });
         i
     };
     let unreachable = with(node(0).label(Writer).build(), |n| {
@@ -1349,6 +1353,20 @@ fn an_unfinished_change_of_the_writer_is_finished_not_undone() {
                 Step::Unfence { node: 1 },
                 label(1, Writer),
             ],
+        ),
+        (
+            "failover claimed; the old writer's pod was deleted and re-created since (booting, not answering yet): not deleted again",
+            {
+                let mut i = pending([unreachable.clone(), candidate()], RoleChangeKind::Failover);
+                if let Some(p) = i.pending.as_mut() {
+                    p.old_pod_replaced = true;
+                }
+                i
+            },
+            promoted(vec![
+                Step::StopReceiving { node: 1 },
+                Step::Promote { node: 1, from: 0 },
+            ]),
         ),
         (
             "switchover claimed; its old writer lost since: finished as a failover",

@@ -34,6 +34,8 @@ pub struct Observed {
     /// Both nodes.
     pub facts: [NodeFacts; 2],
     clients: [Option<Arc<MySqlClient>>; 2],
+    /// The UIDs of both nodes' pods, when they exist.
+    pub pod_uids: [Option<String>; 2],
 }
 
 impl Observed {
@@ -171,6 +173,7 @@ pub async fn observe(
         .get(&ObjectRef::new(&names.statefulset()).within(&names.namespace))
         .and_then(|s| s.status.clone())
         .and_then(|s| s.update_revision);
+    let pod_uids = [0, 1].map(|ordinal| pod(ordinal).and_then(|p| p.metadata.uid.clone()));
     let mut prepared = (0..2u32).map(|ordinal| {
         let pod = pod(ordinal);
         let pod = pod.as_deref();
@@ -245,6 +248,7 @@ pub async fn observe(
     Observed {
         facts: [f0, f1],
         clients: [c0, c1],
+        pod_uids,
     }
 }
 
@@ -289,7 +293,7 @@ pub fn input(
         lease,
         seed,
         max_read_lag: pair.spec.replication.max_read_lag_seconds,
-        pending: pending_change(pair),
+        pending: pending_change(pair, |o| observed.pod_uids[o as usize % 2].clone()),
     }
 }
 
@@ -312,14 +316,31 @@ pub fn history_of(pair: &MySQLActiveActive, ordinal: u32) -> Option<topology::Wr
 }
 
 /// `status.pendingRoleChange`, when it is the change to the recorded
-/// writer claimed at the current epoch (any other is an old record).
-pub fn pending_change(pair: &MySQLActiveActive) -> Option<topology::PendingChange> {
+/// writer claimed at the current epoch (any other is an old record);
+/// `old_pod_uid` is the UID of the old writer's pod now, if it exists.
+pub fn pending_change(
+    pair: &MySQLActiveActive,
+    old_pod_uid: impl FnOnce(u32) -> Option<String>,
+) -> Option<topology::PendingChange> {
     let names = Names::of(pair);
     let s = pair.status.as_ref()?;
     let p = s.pending_role_change.as_ref()?;
     let from = (0..2).find(|o| names.pod(*o) == p.from)?;
-    (p.epoch == s.writer_epoch && s.writer.as_deref() == Some(p.to.as_str()))
-        .then_some(topology::PendingChange { from, kind: p.kind })
+    let old_pod_replaced = replaced(p.from_pod_uid.as_deref(), old_pod_uid(from).as_deref());
+    (p.epoch == s.writer_epoch && s.writer.as_deref() == Some(p.to.as_str())).then_some(
+        topology::PendingChange {
+            from,
+            kind: p.kind,
+            old_pod_replaced,
+        },
+    )
+}
+
+/// Whether the pod whose UID a claim recorded (`claimed`) was replaced by
+/// the one there now (`now`). Unknown either way: not replaced (the pod is
+/// deleted again, which costs a restart of a read-only server). Pure.
+fn replaced(claimed: Option<&str>, now: Option<&str>) -> bool {
+    matches!((claimed, now), (Some(c), Some(n)) if c != n)
 }
 
 /// The node `status.staleReplica` names.
@@ -414,6 +435,26 @@ mod cache_key_tests {
         assert_ne!(base, client_cache_key("10.0.0.2", "rotated-password"));
         assert_ne!(base, client_cache_key("10.0.0.3", "first-password"));
         assert!(!base.contains("first-password"));
+    }
+}
+
+#[cfg(test)]
+mod replaced_tests {
+    use super::replaced;
+
+    #[test]
+    fn only_another_pod_than_the_claimed_one_is_a_replacement() {
+        // (claimed uid, uid now, replaced)
+        let rows = [
+            (Some("a"), Some("a"), false),
+            (Some("a"), Some("b"), true),
+            (Some("a"), None, false),
+            (None, Some("b"), false),
+            (None, None, false),
+        ];
+        for (claimed, now, want) in rows {
+            assert_eq!(replaced(claimed, now), want, "{claimed:?} {now:?}");
+        }
     }
 }
 
