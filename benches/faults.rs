@@ -83,6 +83,25 @@ async fn status_writer(b: &TestBox, name: &str) -> String {
     api.get(name).await.unwrap().status.unwrap().writer.unwrap()
 }
 
+/// A connection to the writer status names, at its pod's address now
+/// (looked up again until it answers: a pod the heal or a re-seed just
+/// recreated has a new address; one bench run stopped on "no route to
+/// host" to an address read a moment before).
+async fn writer_conn(b: &TestBox, name: &str, pw: &str) -> mysql_async::Conn {
+    eventually("the writer answers", Duration::from_secs(60), || async {
+        let writer = status_writer(b, name).await;
+        let ip = b.cluster.pod_ip("shop", &writer).await?;
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            mysql_async::Conn::new(admin_opts(&ip, pw)),
+        )
+        .await
+        .ok()?
+        .ok()
+    })
+    .await
+}
+
 /// Commits from inside a pod's network namespace, every 100 ms, until
 /// stopped; records when each commit was acknowledged.
 struct SideClient {
@@ -416,9 +435,7 @@ async fn trial(b: &mut TestBox, name: &str, pw: &str, fault: &str, window: u64) 
     let writable_until = other_since
         .and_then(|_| side_writable.iter().filter(|a| **a > t0).max())
         .map(|a| *a - t0);
-    let now_writer = status_writer(b, name).await;
-    let ip = b.cluster.pod_ip("shop", &now_writer).await.unwrap();
-    let mut c = conn(&ip, pw).await;
+    let mut c = writer_conn(b, name, pw).await;
     let present: Vec<u64> = c.query("SELECT seq FROM app.load").await.unwrap();
     let present: std::collections::BTreeSet<u64> = present.into_iter().collect();
     let lost: Vec<u64> = acked.difference(&present).copied().collect();

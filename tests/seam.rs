@@ -782,7 +782,7 @@ async fn semi_sync_holds_commits_without_the_replica(kind: Kind) {
     let acked = pair.observe(0).await.semi_sync.unwrap().acknowledged;
     assert!(acked >= 3, "the replica acknowledged the commits: {acked}");
     // The candidate stops receiving: the next commit waits. It is still a
-    // semi-sync replica (MariaDB's stop turns that off around the stop).
+    // semi-sync replica, and acknowledges again once it receives again.
     pair.admin[1].stop_receiver().await.unwrap();
     let replica_enabled = match kind {
         Kind::MySql => "SELECT @@GLOBAL.rpl_semi_sync_replica_enabled",

@@ -613,8 +613,7 @@ impl Server for MySqlClient {
     async fn stop_receiver(&self) -> Result<(), SqlError> {
         const OP: &str = "stop_receiver";
         let mut conn = self.conn(OP).await?;
-        let flavor = self.flavor(&mut conn).await?;
-        self.query(&mut conn, OP, dialect::stop_receiver(flavor))
+        self.query(&mut conn, OP, dialect::stop_receiver())
             .await
             .map(drop)
     }

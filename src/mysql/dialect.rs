@@ -111,29 +111,8 @@ pub fn set_semi_sync_source(flavor: Flavor, on: bool) -> String {
 
 /// Stops the receiver (IO thread) only: the applier goes on with what was
 /// received.
-///
-/// On MariaDB a semi-sync replica's `STOP SLAVE` first connects to its
-/// source to kill the dump thread there, and against a source that does
-/// not answer (a failover's first step) waits for that connection's
-/// timeout (`rpl_semi_sync_slave_kill_conn_timeout`, at least 1 s). That
-/// kill is not needed to fence anything (a stopped receiver acknowledges
-/// nothing), so semi-sync is turned off around the stop and restored to
-/// what it was — in one compound statement the server runs to its end, so
-/// an operator that dies meanwhile cannot leave it off.
-pub fn stop_receiver(flavor: Flavor) -> &'static str {
-    match flavor {
-        Flavor::MySQL => "STOP REPLICA IO_THREAD",
-        Flavor::MariaDB => {
-            "BEGIN NOT ATOMIC \
-               DECLARE was BOOLEAN DEFAULT @@GLOBAL.rpl_semi_sync_slave_enabled; \
-               DECLARE EXIT HANDLER FOR SQLEXCEPTION \
-                 BEGIN SET GLOBAL rpl_semi_sync_slave_enabled = was; RESIGNAL; END; \
-               SET GLOBAL rpl_semi_sync_slave_enabled = OFF; \
-               STOP SLAVE IO_THREAD; \
-               SET GLOBAL rpl_semi_sync_slave_enabled = was; \
-             END"
-        }
-    }
+pub fn stop_receiver() -> &'static str {
+    "STOP REPLICA IO_THREAD"
 }
 
 /// Schemas that hold user data: every schema but the servers' own.
