@@ -62,21 +62,21 @@ fn claim(node: u32) -> Step {
 
 /// The epoch claim (0 to 1) of a failover to `node` from its peer.
 fn failover_claim(node: u32) -> Step {
-    Step::ClaimEpoch {
-        epoch: 1,
-        node,
-        stale: None,
-        replaces: Some((1 - node, RoleChangeKind::Failover)),
-    }
+    claim_of(node, RoleChangeKind::Failover)
 }
 
 /// The epoch claim (0 to 1) of a switchover to `node` from its peer.
 fn switchover_claim(node: u32) -> Step {
+    claim_of(node, RoleChangeKind::Switchover)
+}
+
+/// The epoch claim (0 to 1) of a change of `kind` to `node` from its peer.
+fn claim_of(node: u32, kind: RoleChangeKind) -> Step {
     Step::ClaimEpoch {
         epoch: 1,
         node,
         stale: None,
-        replaces: Some((1 - node, RoleChangeKind::Switchover)),
+        replaces: Some((1 - node, kind)),
     }
 }
 

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 
 use super::super::context::Context;
@@ -493,11 +492,7 @@ async fn run_steps(
                     claimed_at: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
                         jiff::Timestamp::now(),
                     ),
-                    from_pod_uid: ctx
-                        .stores
-                        .pods
-                        .get(&ObjectRef::new(&names.pod(from)).within(&names.namespace))
-                        .and_then(|p| p.metadata.uid.clone()),
+                    from_pod_uid: observed.pod_uids[from as usize % 2].clone(),
                 });
                 let mut ops = vec![
                     json!({"op": "replace", "path": "/status/writerEpoch", "value": epoch}),

@@ -293,7 +293,7 @@ pub fn input(
         lease,
         seed,
         max_read_lag: pair.spec.replication.max_read_lag_seconds,
-        pending: pending_change(pair, |o| observed.pod_uids[o as usize % 2].clone()),
+        pending: pending_change(pair, &observed.pod_uids),
     }
 }
 
@@ -317,16 +317,19 @@ pub fn history_of(pair: &MySQLActiveActive, ordinal: u32) -> Option<topology::Wr
 
 /// `status.pendingRoleChange`, when it is the change to the recorded
 /// writer claimed at the current epoch (any other is an old record);
-/// `old_pod_uid` is the UID of the old writer's pod now, if it exists.
+/// `pod_uids` are the UIDs of both nodes' pods now ([`Observed::pod_uids`]).
 pub fn pending_change(
     pair: &MySQLActiveActive,
-    old_pod_uid: impl FnOnce(u32) -> Option<String>,
+    pod_uids: &[Option<String>; 2],
 ) -> Option<topology::PendingChange> {
     let names = Names::of(pair);
     let s = pair.status.as_ref()?;
     let p = s.pending_role_change.as_ref()?;
     let from = (0..2).find(|o| names.pod(*o) == p.from)?;
-    let old_pod_replaced = replaced(p.from_pod_uid.as_deref(), old_pod_uid(from).as_deref());
+    let old_pod_replaced = replaced(
+        p.from_pod_uid.as_deref(),
+        pod_uids[from as usize % 2].as_deref(),
+    );
     (p.epoch == s.writer_epoch && s.writer.as_deref() == Some(p.to.as_str())).then_some(
         topology::PendingChange {
             from,
