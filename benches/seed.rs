@@ -21,9 +21,11 @@ use mysql_aa_operator::mysql::{
 };
 use mysql_aa_operator::render::Names;
 use mysql_aa_operator::render::mycnf::render_mycnf;
-use mysql_aa_operator::reseed::mariadb;
 use mysql_async::prelude::Queryable;
 use test_servers::{Instance, Kind};
+
+#[path = "../tests/support/mariadb_stream.rs"]
+mod mariadb_stream;
 
 const ADMIN_PW: &str = "bench-admin";
 const REPL_PW: &str = "bench-repl";
@@ -175,35 +177,11 @@ async fn seed(kind: Kind, donor: &Instance, recipient: &mut Instance) -> (f64, u
             (secs, status.bytes_total)
         }
         Kind::MariaDb => {
-            let bin = donor.installation.prefix.join("usr/bin");
-            let d = mariadb::Donor {
-                program: bin.join("mariadb-backup"),
-                datadir: donor.data_dir(),
-                host: donor.host.clone(),
-                port: donor.port,
-                user: ADMIN_USER.into(),
-                password: Password::new(ADMIN_PW),
-                scratch: donor.dir.join("tmp/seed"),
-            };
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let at = listener.local_addr().unwrap();
-            let t = Instant::now();
-            let sender = tokio::spawn(async move {
-                let (mut socket, _) = listener.accept().await.unwrap();
-                mariadb::send(&d, &mut socket).await
-            });
             let target = recipient.dir.join("tmp/seeded");
-            let mut socket = tokio::net::TcpStream::connect(at).await.unwrap();
-            mariadb::receive(
-                &bin.join("mariadb-backup"),
-                &bin.join("mbstream"),
-                &mut socket,
-                &target,
-            )
-            .await
-            .unwrap()
-            .expect("a GTID position");
-            let sent = sender.await.unwrap().unwrap();
+            let t = Instant::now();
+            let copy = mariadb_stream::stream_backup(donor, ADMIN_USER, ADMIN_PW, &target).await;
+            assert!(copy.position.is_some(), "a GTID position");
+            let sent = copy.bytes;
             let secs = t.elapsed().as_secs_f64();
             recipient.replace_data_with(|data| std::fs::rename(&target, data).unwrap());
             (secs, sent)

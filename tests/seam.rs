@@ -17,6 +17,9 @@ use mysql_aa_operator::render::mycnf::render_mycnf;
 use mysql_async::prelude::Queryable;
 use test_servers::{Instance, Kind};
 
+#[path = "support/mariadb_stream.rs"]
+mod mariadb_stream;
+
 const ADMIN_PW: &str = "admin-Pa55'word\\x";
 const REPL_PW: &str = "repl-Pa55word";
 const WAIT: Duration = Duration::from_secs(60);
@@ -1193,37 +1196,14 @@ async fn mysql_9_7_reseed_by_clone() {
 /// ways again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_10_11_reseed_by_streamed_backup() {
-    use mysql_aa_operator::reseed::mariadb;
     let (mut pair, writer, before) = replica_lost_its_disk(Kind::MariaDb).await;
     // The stream, over TCP as between two pods.
-    let bin = pair.nodes[0].installation.prefix.join("usr/bin");
-    let donor = mariadb::Donor {
-        program: bin.join("mariadb-backup"),
-        datadir: pair.nodes[0].data_dir(),
-        host: pair.nodes[0].host.clone(),
-        port: pair.nodes[0].port,
-        user: ADMIN_USER.into(),
-        password: Password::new(ADMIN_PW),
-        scratch: pair.nodes[0].dir.join("tmp/seed"),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let at = listener.local_addr().unwrap();
-    let sender = tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await.unwrap();
-        mariadb::send(&donor, &mut socket).await
-    });
     let target = pair.nodes[1].dir.join("tmp/seeded");
-    let mut socket = tokio::net::TcpStream::connect(at).await.unwrap();
-    let position = mariadb::receive(
-        &bin.join("mariadb-backup"),
-        &bin.join("mbstream"),
-        &mut socket,
-        &target,
-    )
-    .await
-    .unwrap()
-    .expect("the backup records a GTID position");
-    let sent = sender.await.unwrap().unwrap();
+    let copy = mariadb_stream::stream_backup(&pair.nodes[0], ADMIN_USER, ADMIN_PW, &target).await;
+    let (sent, position) = (
+        copy.bytes,
+        copy.position.expect("the backup records a GTID position"),
+    );
     eprintln!("streamed {sent} bytes; position {position}");
     assert!(sent > 1_000_000, "a whole data directory: {sent} bytes");
     assert_eq!(position, writer.gtid_executed, "the writer's position");

@@ -334,7 +334,11 @@ pub struct RoleChange {
     pub reason: String,
     /// When the operator started the change.
     pub started_at: Time,
-    /// How long the change took, in milliseconds.
+    /// How long the change took, in milliseconds: a failover from the
+    /// writer's first missed observation, a switchover from its fence. A
+    /// failover a restarted operator finished counts from the claim's time
+    /// in status (`pendingRoleChange.claimedAt`, the claiming operator's
+    /// clock) when that is longer than its own observation.
     pub duration_millis: u64,
     /// Whether transactions received but not applied by the new writer were
     /// given up (only with `failover.acceptDataLoss: true`).

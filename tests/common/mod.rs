@@ -498,7 +498,22 @@ pub struct WriteLoad {
     /// When each acknowledged write returned, and the server (its host
     /// name: the pod's) that took it.
     pub acked_at: Arc<Mutex<Vec<(Instant, String)>>>,
+    /// When each attempt failed, and why (the client's error, or which
+    /// step timed out).
+    failed_at: Arc<Mutex<Vec<(Instant, String)>>>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// One kind of failure the load met: how often, first and last time.
+pub struct LoadFailures {
+    /// The error, as the client reported it.
+    pub error: String,
+    /// How many attempts failed so.
+    pub count: usize,
+    /// When the first of them failed.
+    pub first: Instant,
+    /// When the last of them failed.
+    pub last: Instant,
 }
 
 /// The load's connection timeout (set-up and handshake).
@@ -531,27 +546,41 @@ impl WriteLoad {
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(Mutex::new(BTreeSet::new()));
         let acked_at = Arc::new(Mutex::new(Vec::new()));
+        let failed_at = Arc::new(Mutex::new(Vec::new()));
         let task = {
-            let (stop, acked, acked_at, pw) = (
+            let (stop, acked, acked_at, failed_at, pw) = (
                 stop.clone(),
                 acked.clone(),
                 acked_at.clone(),
+                failed_at.clone(),
                 password.to_string(),
             );
             tokio::spawn(async move {
                 let mut seq = 0u64;
+                let failed = |why: String| failed_at.lock().unwrap().push((Instant::now(), why));
                 while !stop.load(Ordering::SeqCst) {
-                    if let Ok(Ok(mut c)) = tokio::time::timeout(
+                    let connected = tokio::time::timeout(
                         LOAD_CONNECT_TIMEOUT,
                         mysql_async::Conn::new(admin_opts(&service, &pw).user(Some("app"))),
                     )
-                    .await
-                    {
+                    .await;
+                    match &connected {
+                        Err(_) => failed("connect: timed out".into()),
+                        Ok(Err(e)) => failed(format!("connect: {e}")),
+                        Ok(Ok(_)) => {}
+                    }
+                    if let Ok(Ok(mut c)) = connected {
                         seq += 1;
                         let insert = format!("INSERT INTO app.load (seq) VALUES ({seq})");
-                        if let Ok(Ok(())) =
-                            tokio::time::timeout(Duration::from_secs(5), c.query_drop(insert)).await
-                        {
+                        let done =
+                            tokio::time::timeout(Duration::from_secs(5), c.query_drop(insert))
+                                .await;
+                        match &done {
+                            Err(_) => failed("insert: no answer within 5 s".into()),
+                            Ok(Err(e)) => failed(format!("insert: {e}")),
+                            Ok(Ok(())) => {}
+                        }
+                        if let Ok(Ok(())) = done {
                             let at = Instant::now();
                             acked.lock().unwrap().insert(seq);
                             // Bounded like every step of this client: a
@@ -577,8 +606,37 @@ impl WriteLoad {
             stop,
             acked,
             acked_at,
+            failed_at,
             task,
         }
+    }
+
+    /// The attempts that failed after `t`, grouped by error, the most
+    /// frequent first.
+    pub fn failures_since(&self, t: Instant) -> Vec<LoadFailures> {
+        let mut kinds: Vec<LoadFailures> = Vec::new();
+        for (at, error) in self
+            .failed_at
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(at, _)| *at > t)
+        {
+            match kinds.iter_mut().find(|k| k.error == *error) {
+                Some(k) => {
+                    k.count += 1;
+                    k.last = *at;
+                }
+                None => kinds.push(LoadFailures {
+                    error: error.clone(),
+                    count: 1,
+                    first: *at,
+                    last: *at,
+                }),
+            }
+        }
+        kinds.sort_by_key(|k| std::cmp::Reverse(k.count));
+        kinds
     }
 
     /// The longest pause between two acknowledged writes that overlaps
