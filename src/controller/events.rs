@@ -26,7 +26,7 @@
 //! | `OldWriterFenceAwaited` | Normal | `AwaitFence` | failover: waited until any confirmation the old writer's agent held ran out (it has fenced its server by then), before its pod is deleted |
 //! | `ReplicaMarkedStale` | Warning | `MarkStale` | `SemiSync`: the replica stopped acknowledging for the detection window; recorded not promotable before the writer goes on without it |
 //! | `AcknowledgementsRequired` | Normal | `SemiSyncOn` | the writer's commits wait for its replica's acknowledgement |
-//! | `AcknowledgementsWaived` | Normal/Warning | `SemiSyncOff` | a node's commits no longer wait (a replica: Normal; the writer of a stale replica: Warning) |
+//! | `AcknowledgementsWaived` | Normal/Warning | `SemiSyncOff` | a node's commits no longer wait (a replica: Normal; the writer: Warning, as it goes on without a stale replica or the pair was changed to `Async`) |
 //! | `ReplicaCaughtUp` | Normal | `ClearStale` | the stale replica has everything and acknowledges again; says how long commits ran unacknowledged |
 //! | `StepFailed` | Warning | (the step) | a step failed; the pair loop retries within the observe interval |
 //! | `ApplierHalted` | Warning | `Observe` | a node's applier stopped on an error and is left stopped (`Halt`) |

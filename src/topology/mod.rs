@@ -1005,6 +1005,15 @@ fn durability_steps(input: &Input, plan: &Plan) -> DurabilitySteps {
         if let Some(node) = stale {
             out.last.push(Step::ClearStale { node, epoch });
         }
+        // A change to Async holds at once on the writer: until the rolling
+        // update restarts it, its server runs the SemiSync configuration
+        // and would wait, with no fallback, for a replica restarted without
+        // semi-sync (a fault bench run saw every commit, and then the
+        // rolling update's fence behind them, wait for good). The rolling
+        // update starts only once a cycle plans nothing, so after this.
+        if waits_under_async(input, w) {
+            out.before_unfence.push(Step::SemiSyncOff { node: w });
+        }
         return out;
     }
     let flavor = flavor_of(input.engine);
@@ -1069,6 +1078,17 @@ fn errant_replica(input: &Input, w: u32) -> Option<(u32, String)> {
         .map(|p| p.text)
         .collect();
     Some((replica.ordinal, parts.join(",")))
+}
+
+/// Whether `node` still makes its commits wait for an acknowledgement
+/// although the pair is `Async` (its server runs the SemiSync
+/// configuration until the rolling update restarts it).
+fn waits_under_async(input: &Input, node: u32) -> bool {
+    input.durability.mode == DurabilityMode::Async
+        && input.nodes[node as usize % 2]
+            .observation()
+            .and_then(|o| o.semi_sync)
+            .is_some_and(|s| s.enabled)
 }
 
 /// Rolling update of a settled, healthy pair (empty plan so far): restart

@@ -1477,7 +1477,34 @@ fn semi_sync_table() {
         i
     };
     let behind = format!("{U0}:1-3");
+    let asynchronous = |mut i: Input| {
+        i.durability = DurabilityInput {
+            mode: DurabilityMode::Async,
+            stale: None,
+            acks_missing_long_enough: false,
+        };
+        i.epoch = 3;
+        i
+    };
     let rows: Vec<(&str, Input, Vec<Step>, Option<u32>)> = vec![
+        (
+            "Async, settled: nobody waits for an acknowledgement",
+            asynchronous(input(SingleWriter, Some(0), pair(off, off, &set))),
+            vec![],
+            Some(0),
+        ),
+        (
+            "changed to Async, the writer still waits (its server runs the SemiSync configuration until the rolling update restarts it): it stops waiting at once, before the replica, restarted without semi-sync, stops acknowledging",
+            asynchronous(input(SingleWriter, Some(0), pair(acking, off, &set))),
+            vec![Step::SemiSyncOff { node: 0 }],
+            Some(0),
+        ),
+        (
+            "changed to Async while the restarted replica no longer acknowledges: the writer's waiting commits are released",
+            asynchronous(input(SingleWriter, Some(0), pair(alone, off, &set))),
+            vec![Step::SemiSyncOff { node: 0 }],
+            Some(0),
+        ),
         (
             "settled: the writer waits and is acknowledged, the replica does not wait",
             semi(

@@ -527,7 +527,18 @@ impl WriteLoad {
     /// as that account.
     pub async fn start(b: &TestBox, pair: &str, password: &str) -> Self {
         let service = cluster_ip(&b.client, &format!("{pair}-writer")).await;
-        let mut c = conn(&service, password).await;
+        // Tried again: a Service briefly without endpoints refuses (a fault
+        // bench run stopped on "no route to host" right after a re-seed).
+        let mut c = eventually(
+            "the writer Service answers",
+            Duration::from_secs(30),
+            || async {
+                mysql_async::Conn::new(admin_opts(&service, password))
+                    .await
+                    .ok()
+            },
+        )
+        .await;
         c.query_drop("CREATE DATABASE IF NOT EXISTS app")
             .await
             .unwrap();
@@ -556,7 +567,9 @@ impl WriteLoad {
                 password.to_string(),
             );
             tokio::spawn(async move {
-                let mut seq = 0u64;
+                // Numbered from the start time: rows an earlier load left
+                // on a node can never stand in for this load's writes.
+                let mut seq = jiff::Timestamp::now().as_millisecond() as u64 * 1000;
                 let failed = |why: String| failed_at.lock().unwrap().push((Instant::now(), why));
                 while !stop.load(Ordering::SeqCst) {
                     let connected = tokio::time::timeout(
