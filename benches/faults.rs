@@ -484,29 +484,12 @@ async fn trial(b: &mut TestBox, name: &str, pw: &str, fault: &str, window: u64) 
                 eprintln!("  lost {list}: {pod} has no address");
                 continue;
             };
-            match tokio::time::timeout(Duration::from_secs(5), async {
-                let mut c = conn(&ip, pw).await;
-                let n: Option<u64> = c
-                    .query_first(format!(
-                        "SELECT COUNT(*) FROM app.load WHERE seq IN ({list})"
-                    ))
-                    .await
-                    .ok()
-                    .flatten();
-                let gtids: Option<String> = c
-                    .query_first("SELECT @@GLOBAL.gtid_executed")
-                    .await
-                    .ok()
-                    .flatten();
-                (n, gtids)
-            })
-            .await
-            {
-                Ok((n, gtids)) => eprintln!(
+            match load_rows(&ip, pw, &format!("seq IN ({list})")).await {
+                Some((n, gtids)) => eprintln!(
                     "  lost {list}: {pod} holds {n:?} of them; executed {}",
-                    gtids.unwrap_or_default().replace('\n', "")
+                    gtids.replace('\n', "")
                 ),
-                Err(_) => eprintln!("  lost {list}: {pod} did not answer"),
+                None => eprintln!("  lost {list}: {pod} did not answer"),
             }
         }
     }
@@ -530,6 +513,28 @@ async fn trial(b: &mut TestBox, name: &str, pw: &str, fault: &str, window: u64) 
     }
 }
 
+/// How many rows of `app.load` matching `filter` the server at `ip` holds,
+/// and its executed GTID set; `None` when it does not answer within 5 s.
+async fn load_rows(ip: &str, pw: &str, filter: &str) -> Option<(Option<u64>, String)> {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        let mut c = mysql_async::Conn::new(admin_opts(ip, pw)).await.ok()?;
+        let n: Option<u64> = c
+            .query_first(format!("SELECT COUNT(*) FROM app.load WHERE {filter}"))
+            .await
+            .ok()
+            .flatten();
+        let gtids: Option<String> = c
+            .query_first("SELECT @@GLOBAL.gtid_executed")
+            .await
+            .ok()
+            .flatten();
+        Some((n, gtids.unwrap_or_default()))
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
 /// Says which node still holds rows of `app.load` once the writer's
 /// TRUNCATE had time to replicate (a node that kept an earlier trial's rows
 /// met the next trial's load with duplicate keys: seen on MariaDB after a
@@ -542,27 +547,12 @@ async fn stale_rows(b: &TestBox, name: &str, pw: &str) {
             let Some(ip) = b.cluster.pod_ip("shop", &pod).await else {
                 continue;
             };
-            let read = tokio::time::timeout(Duration::from_secs(5), async {
-                let mut c = mysql_async::Conn::new(admin_opts(&ip, pw)).await.ok()?;
-                let n: Option<u64> = c
-                    .query_first("SELECT COUNT(*) FROM app.load")
-                    .await
-                    .ok()
-                    .flatten();
-                let gtids: Option<String> = c
-                    .query_first("SELECT @@GLOBAL.gtid_executed")
-                    .await
-                    .ok()
-                    .flatten();
-                Some((n, gtids))
-            })
-            .await;
-            if let Ok(Some((Some(n), gtids))) = read
+            if let Some((Some(n), gtids)) = load_rows(&ip, pw, "TRUE").await
                 && n > 0
             {
                 stale.push(format!(
                     "{pod} holds {n} rows (executed {})",
-                    gtids.unwrap_or_default()
+                    gtids.replace('\n', "")
                 ));
             }
         }
