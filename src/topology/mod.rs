@@ -1011,18 +1011,14 @@ fn durability_steps(input: &Input, plan: &Plan) -> DurabilitySteps {
         // semi-sync (a fault bench run saw every commit, and then the
         // rolling update's fence behind them, wait for good). The rolling
         // update starts only once a cycle plans nothing, so after this.
-        if waits_under_async(input, w) {
+        if waits_for_acks(&input.nodes[w as usize % 2]) {
             out.before_unfence.push(Step::SemiSyncOff { node: w });
         }
         return out;
     }
     let flavor = flavor_of(input.engine);
     let (writer, replica) = (&input.nodes[w as usize % 2], &input.nodes[r as usize]);
-    if replica
-        .observation()
-        .and_then(|o| o.semi_sync)
-        .is_some_and(|s| s.enabled)
-    {
+    if waits_for_acks(replica) {
         out.before_unfence.push(Step::SemiSyncOff { node: r });
     }
     let Some(wo) = writer.observation() else {
@@ -1080,15 +1076,12 @@ fn errant_replica(input: &Input, w: u32) -> Option<(u32, String)> {
     Some((replica.ordinal, parts.join(",")))
 }
 
-/// Whether `node` still makes its commits wait for an acknowledgement
-/// although the pair is `Async` (its server runs the SemiSync
-/// configuration until the rolling update restarts it).
-fn waits_under_async(input: &Input, node: u32) -> bool {
-    input.durability.mode == DurabilityMode::Async
-        && input.nodes[node as usize % 2]
-            .observation()
-            .and_then(|o| o.semi_sync)
-            .is_some_and(|s| s.enabled)
+/// Whether the node was observed making its commits wait for an
+/// acknowledgement (semi-sync source enabled).
+fn waits_for_acks(n: &NodeFacts) -> bool {
+    n.observation()
+        .and_then(|o| o.semi_sync)
+        .is_some_and(|s| s.enabled)
 }
 
 /// Rolling update of a settled, healthy pair (empty plan so far): restart
