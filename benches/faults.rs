@@ -262,6 +262,13 @@ async fn trial(b: &mut TestBox, name: &str, pw: &str, fault: &str, window: u64) 
     tokio::time::sleep(Duration::from_secs(2)).await;
     let side = SideClient::start(client, faults.pod_netns(&writer_ip), pw.to_string());
     tokio::time::sleep(Duration::from_secs(1)).await;
+    if std::env::var_os("FAULTS_VERBOSE").is_some() {
+        for (pod, ip) in [(&writer, &writer_ip), (&replica, &replica_ip)] {
+            if let Some((n, picture)) = load_rows(ip, pw, "TRUE").await {
+                eprintln!("  before the fault: {pod} holds {n:?} rows; {picture}");
+            }
+        }
+    }
     let t0 = Instant::now();
     let t0_wall = jiff::Timestamp::now();
     eprintln!("  fault {fault} at {t0_wall}");
@@ -479,17 +486,22 @@ async fn trial(b: &mut TestBox, name: &str, pw: &str, fault: &str, window: u64) 
             .map(u64::to_string)
             .collect::<Vec<_>>()
             .join(",");
+        let named = format!(
+            "{} writes (seq {}..{})",
+            lost.len(),
+            lost[0],
+            lost[lost.len() - 1]
+        );
         for pod in [&writer, &replica] {
             let Some(ip) = b.cluster.pod_ip("shop", pod).await else {
-                eprintln!("  lost {list}: {pod} has no address");
+                eprintln!("  lost {named}: {pod} has no address");
                 continue;
             };
             match load_rows(&ip, pw, &format!("seq IN ({list})")).await {
-                Some((n, gtids)) => eprintln!(
-                    "  lost {list}: {pod} holds {n:?} of them; executed {}",
-                    gtids.replace('\n', "")
-                ),
-                None => eprintln!("  lost {list}: {pod} did not answer"),
+                Some((n, picture)) => {
+                    eprintln!("  lost {named}: {pod} holds {n:?} of them; {picture}")
+                }
+                None => eprintln!("  lost {named}: {pod} did not answer"),
             }
         }
     }
@@ -523,16 +535,76 @@ async fn load_rows(ip: &str, pw: &str, filter: &str) -> Option<(Option<u64>, Str
             .await
             .ok()
             .flatten();
-        let gtids: Option<String> = c
-            .query_first("SELECT @@GLOBAL.gtid_executed")
-            .await
-            .ok()
-            .flatten();
-        Some((n, gtids.unwrap_or_default()))
+        Some((n, replication_picture(&mut c).await))
     })
     .await
     .ok()
     .flatten()
+}
+
+/// What a node executed and how it replicates, for a diagnostic line:
+/// its GTID state (MySQL's executed set; MariaDB's current, replica and
+/// binary log positions), its replica threads and the binary log dump
+/// threads it serves (a dump thread left to a replica that vanished can
+/// hold a new replica of the same server id).
+async fn replication_picture(c: &mut mysql_async::Conn) -> String {
+    let mut parts = Vec::new();
+    let gtids: Option<String> = match c.query_first("SELECT @@GLOBAL.gtid_executed").await {
+        Ok(v) => v,
+        Err(_) => c
+            .query_first(
+                "SELECT CONCAT('current ', @@GLOBAL.gtid_current_pos, ' replica ', @@GLOBAL.gtid_slave_pos, ' binlog ', @@GLOBAL.gtid_binlog_pos)",
+            )
+            .await
+            .ok()
+            .flatten(),
+    };
+    parts.push(format!(
+        "gtid {}",
+        gtids.unwrap_or_default().replace('\n', "")
+    ));
+    if let Ok(Some(row)) = c
+        .query_first::<mysql_async::Row, _>("SHOW REPLICA STATUS")
+        .await
+    {
+        let wanted = [
+            "IO_State",
+            "IO_Running",
+            "SQL_Running",
+            "Source_Host",
+            "Master_Host",
+            "Last_IO_Error",
+            "Last_SQL_Error",
+            "Gtid_IO_Pos",
+            "Retrieved_Gtid_Set",
+        ];
+        let cols = row.columns_ref().to_vec();
+        for (i, col) in cols.iter().enumerate() {
+            let name = col.name_str();
+            if wanted.iter().any(|w| name.ends_with(w))
+                && let Some(Ok(v)) = row.get_opt::<Option<String>, _>(i)
+            {
+                parts.push(format!(
+                    "{name}={}",
+                    v.unwrap_or_default().replace('\n', "")
+                ));
+            }
+        }
+    }
+    let threads: Vec<(u64, String, String, u64, Option<String>)> = c
+        .query(
+            "SELECT ID, HOST, COMMAND, TIME, STATE FROM information_schema.PROCESSLIST \
+             WHERE COMMAND NOT IN ('Sleep', 'Daemon', 'Query') OR COMMAND LIKE 'Binlog Dump%'",
+        )
+        .await
+        .unwrap_or_default();
+    for (id, host, command, time, state) in threads {
+        parts.push(format!(
+            "thread {id} {command} {host} for {time} s ({})",
+            state.unwrap_or_default()
+        ));
+    }
+    parts.join(", ")
 }
 
 /// Says which node still holds rows of `app.load` once the writer's
@@ -550,10 +622,7 @@ async fn stale_rows(b: &TestBox, name: &str, pw: &str) {
             if let Some((Some(n), gtids)) = load_rows(&ip, pw, "TRUE").await
                 && n > 0
             {
-                stale.push(format!(
-                    "{pod} holds {n} rows (executed {})",
-                    gtids.replace('\n', "")
-                ));
+                stale.push(format!("{pod} holds {n} rows ({gtids})"));
             }
         }
         if stale.is_empty() {
@@ -585,36 +654,15 @@ fn is_ready(s: &mysql_aa_operator::api::MySQLActiveActiveStatus) -> bool {
 /// says: it asks the operator to re-seed that node from the writer
 /// (`spec.reseed`), and reports whether the pair was Ready after.
 async fn reseed(b: &TestBox, name: &str, node: &str) -> bool {
-    let id = format!("bench-{}", jiff::Timestamp::now().as_millisecond());
-    let t = Instant::now();
-    b.patch_spec(
-        name,
-        serde_json::json!({"reseed": {"node": node, "requestId": id}}),
-    )
-    .await
-    .unwrap();
-    let deadline = t + Duration::from_secs(300);
-    loop {
-        let s = pair_status(b, name).await;
-        let answered = s.answered_reseed_request.as_deref() == Some(id.as_str());
-        if answered && is_ready(&s) {
+    match b.reseed(name, node, Duration::from_secs(300)).await {
+        Some((discarded, took)) => {
             eprintln!(
-                "  {node} (errant: {}) re-seeded; Ready {:.1} s after the request",
-                s.seed
-                    .map(|s| s.discarded_gtid_set.unwrap_or_default())
-                    .unwrap_or_default(),
-                t.elapsed().as_secs_f64()
+                "  {node} (errant: {discarded}) re-seeded; Ready {:.1} s after the request",
+                took.as_secs_f64()
             );
-            return true;
+            true
         }
-        if Instant::now() > deadline {
-            eprintln!(
-                "  {node}: not Ready 300 s after the re-seed request: {:?}",
-                s.seed
-            );
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        None => false,
     }
 }
 

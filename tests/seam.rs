@@ -221,6 +221,16 @@ impl Pair {
     }
 }
 
+/// Sends `sig` (`-STOP`, `-CONT`) to the server process of `node`.
+fn signal_node(node: &Instance, sig: &str) {
+    let pid = node.pid().unwrap().to_string();
+    let status = std::process::Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {sig} {pid}");
+}
+
 fn running(o: &Observation) -> bool {
     o.replica.as_ref().is_some_and(|r| r.running())
 }
@@ -837,13 +847,7 @@ async fn semi_sync_holds_commits_without_the_replica(kind: Kind) {
 /// "unreachable" for the whole partition, its writes held.
 async fn observed_while_a_connected_replica_does_not_acknowledge(kind: Kind) {
     let pair = semi_sync_pair(kind).await;
-    let replica = pair.nodes[1].pid().unwrap().to_string();
-    let signal = |sig: &str| {
-        std::process::Command::new("kill")
-            .args([sig, &replica])
-            .status()
-            .unwrap()
-    };
+    let signal = |sig: &str| signal_node(&pair.nodes[1], sig);
     signal("-STOP");
     // Two clients: the second commit queues behind the first, which waits.
     let mut inserts = Vec::new();
@@ -939,6 +943,130 @@ async fn graceful_shutdown_and_waiting_commits(kind: Kind) {
     }
 }
 
+// Binary log dump sessions: a source shows its replica's one session of
+// the replication account; ending it (what the operator does to a session
+// a vanished replica left behind) makes the replica reconnect with a new
+// one, and replication goes on.
+async fn dump_sessions_are_observed_and_ended(kind: Kind) {
+    let pair = Pair::start(kind).await;
+    pair.wire().await;
+    pair.unfence_both().await;
+    let ours = |o: &Observation| -> Vec<u64> {
+        o.dump_sessions
+            .iter()
+            .filter(|s| s.user == REPLICATION_USER)
+            .map(|s| s.id)
+            .collect()
+    };
+    let o = pair
+        .wait_until(0, "one dump session of the replication account", |o| {
+            ours(o).len() == 1
+        })
+        .await;
+    let first = ours(&o)[0];
+    assert_eq!(pair.admin[0].end_sessions(&[first]).await.unwrap(), 1);
+    // Gone already: not an error, nothing ended.
+    assert_eq!(pair.admin[0].end_sessions(&[first]).await.unwrap(), 0);
+    let o = pair
+        .wait_until(0, "the replica reconnected with a new session", |o| {
+            ours(o).len() == 1 && ours(o)[0] != first
+        })
+        .await;
+    assert!(!ours(&o).contains(&first));
+    pair.sql(
+        0,
+        &[
+            "CREATE DATABASE app",
+            "CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(20))",
+            "INSERT INTO app.t (v) VALUES ('after')",
+        ],
+    )
+    .await;
+    pair.converge().await;
+}
+
+// A replica that vanished without closing its connection (frozen here by
+// SIGSTOP, as a node cut off from the network looks to its source) leaves
+// its dump session blocked in a write. On MariaDB a new replica with the
+// same server_id (its replacement) then receives nothing until that
+// session ends: the source's `net_write_timeout` (raised to an hour here,
+// so only the ending can unblock it). The operator's rule names the stale
+// session and ending it lets the replacement stream.
+async fn a_vanished_replicas_session_is_ended_for_its_replacement(kind: Kind) {
+    let pair = Pair::start(kind).await;
+    pair.sql(0, &["SET GLOBAL net_write_timeout = 3600"]).await;
+    pair.admin[1]
+        .ensure_replication(&pair.source_for(1))
+        .await
+        .unwrap();
+    pair.admin[0].unfence().await.unwrap();
+    // Where a new replica starts (MariaDB): before the schema, which it
+    // receives too.
+    let start = pair.observe(0).await.gtid_executed;
+    pair.sql(
+        0,
+        &[
+            "CREATE DATABASE app",
+            "CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(2000))",
+        ],
+    )
+    .await;
+    let first = pair.observe(0).await.gtid_executed;
+    assert!(
+        pair.admin[1].wait_for_gtid_set(&first, WAIT).await.unwrap(),
+        "the replica received the schema"
+    );
+    let signal = |sig: &str| signal_node(&pair.nodes[1], sig);
+    signal("-STOP");
+    // Far more than the socket buffers hold: the dump session's write
+    // blocks on the frozen replica.
+    let mut c = pair.conn(0, ADMIN_USER, ADMIN_PW).await;
+    for _ in 0..400 {
+        c.query_drop(
+            "INSERT INTO app.t (v) VALUES (REPEAT('x', 2000)), (REPEAT('x', 2000)), (REPEAT('x', 2000)), (REPEAT('x', 2000)), (REPEAT('x', 2000)), (REPEAT('x', 2000)), (REPEAT('x', 2000)), (REPEAT('x', 2000)), (REPEAT('x', 2000)), (REPEAT('x', 2000))",
+        )
+        .await
+        .unwrap();
+    }
+    c.disconnect().await.unwrap();
+    // The replacement: the frozen node's my.cnf (its server_id), the
+    // operator's accounts, replication from the source.
+    let spec = spec(kind);
+    let names = Names {
+        pair: "seam".into(),
+        namespace: "test".into(),
+    };
+    let replacement = Instance::start(kind, "seam1b", &render_mycnf(&spec, &names, 1));
+    let root = client(&replacement, "root", "");
+    root.ensure_users(&passwords()).await.unwrap();
+    root.disconnect().await;
+    let admin = client(&replacement, ADMIN_USER, ADMIN_PW);
+    if kind == Kind::MariaDb {
+        admin.set_replica_position(&start).await.unwrap();
+    }
+    admin.ensure_replication(&pair.source_for(1)).await.unwrap();
+    let o = pair
+        .wait_until(0, "the replacement's session beside the stale one", |o| {
+            o.dump_sessions
+                .iter()
+                .filter(|s| s.user == REPLICATION_USER)
+                .count()
+                == 2
+        })
+        .await;
+    let stale =
+        mysql_aa_operator::topology::stale_dump_sessions(&o.dump_sessions, REPLICATION_USER);
+    assert_eq!(stale.len(), 1, "{:?}", o.dump_sessions);
+    assert_eq!(pair.admin[0].end_sessions(&stale).await.unwrap(), 1);
+    let all = pair.observe(0).await.gtid_executed;
+    let received = admin.wait_for_gtid_set(&all, WAIT).await.unwrap();
+    signal("-CONT");
+    assert!(
+        received,
+        "the replacement did not receive the source's transactions"
+    );
+}
+
 macro_rules! for_both_servers {
     ($($name:ident),* $(,)?) => {
         mod mysql_9_7 {
@@ -973,6 +1101,8 @@ for_both_servers!(
     semi_sync_holds_commits_without_the_replica,
     observed_while_a_connected_replica_does_not_acknowledge,
     graceful_shutdown_and_waiting_commits,
+    dump_sessions_are_observed_and_ended,
+    a_vanished_replicas_session_is_ended_for_its_replacement,
 );
 
 /// TLS: the operator's own connection and the replication channel, on

@@ -16,6 +16,7 @@
 //! | `NodeUnfenced` | Normal | `Unfence` | a node was made writable |
 //! | `RoleLabelled` | Normal | `Label` | a pod's `mysql-aa.io/role` label changed |
 //! | `TransactionSkipped` | Warning | `SkipTransaction` | `SkipAndRecord` skipped a failing transaction |
+//! | `StaleSessionsEnded` | Normal | `EndStaleSessions` | a source still served binary log dump sessions to a replica that is gone (it vanished without closing them); they were ended so the replica's new session streams at once |
 //! | `NodeRestarted` | Normal | `Restart` | rolling update: an outdated pod was deleted to come back on the new configuration |
 //! | `NodeIsolated` | Normal | `Isolate` | failover: the unreachable writer's pod was deleted so its kubelet stops the server |
 //! | `WriterPromoted` | Normal | `Promote` | failover: a replica applied what it had received and was promoted |
@@ -107,6 +108,8 @@ pub enum StepName {
     RoleLabelled,
     /// [`Step::SkipTransaction`].
     TransactionSkipped,
+    /// [`Step::EndStaleSessions`].
+    StaleSessionsEnded,
     /// [`Step::Promote`].
     WriterPromoted,
     /// [`Step::CatchUp`].
@@ -145,6 +148,7 @@ impl StepName {
             Step::Unfence { .. } => StepName::NodeUnfenced,
             Step::Label { .. } => StepName::RoleLabelled,
             Step::SkipTransaction { .. } => StepName::TransactionSkipped,
+            Step::EndStaleSessions { .. } => StepName::StaleSessionsEnded,
             Step::Promote { .. } => StepName::WriterPromoted,
             Step::CatchUp { .. } => StepName::WriterCaughtUp,
             Step::Isolate { .. } => StepName::NodeIsolated,
@@ -170,6 +174,7 @@ impl StepName {
             StepName::NodeUnfenced => "NodeUnfenced",
             StepName::RoleLabelled => "RoleLabelled",
             StepName::TransactionSkipped => "TransactionSkipped",
+            StepName::StaleSessionsEnded => "StaleSessionsEnded",
             StepName::WriterPromoted => "WriterPromoted",
             StepName::WriterCaughtUp => "WriterCaughtUp",
             StepName::NodeIsolated => "NodeIsolated",
@@ -195,6 +200,7 @@ impl StepName {
             StepName::NodeUnfenced => "Unfence",
             StepName::RoleLabelled => "Label",
             StepName::TransactionSkipped => "SkipTransaction",
+            StepName::StaleSessionsEnded => "EndStaleSessions",
             StepName::WriterPromoted => "Promote",
             StepName::WriterCaughtUp => "CatchUp",
             StepName::NodeIsolated => "Isolate",
@@ -295,7 +301,7 @@ impl Reason {
     }
 
     /// Every reason, for the catalogue's test.
-    pub const ALL: [Reason; 38] = [
+    pub const ALL: [Reason; 39] = [
         Reason::SecretGenerated,
         Reason::CredentialsMissing,
         Reason::InvalidSpec,
@@ -308,6 +314,7 @@ impl Reason {
         Reason::Step(StepName::NodeUnfenced),
         Reason::Step(StepName::RoleLabelled),
         Reason::Step(StepName::TransactionSkipped),
+        Reason::Step(StepName::StaleSessionsEnded),
         Reason::Step(StepName::WriterPromoted),
         Reason::Step(StepName::WriterCaughtUp),
         Reason::Step(StepName::NodeIsolated),

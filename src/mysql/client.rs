@@ -13,8 +13,8 @@ use super::dialect;
 use super::status::{self, ApplierFailure, Row, parse_replica_status};
 use super::version::{Flavor, ServerInfo, identify};
 use super::{
-    AccountPasswords, Checksums, CloneOutcome, CloneStatus, Endpoint, Observation, Password,
-    Server, SourceSpec, SqlError, WireOutcome,
+    AccountPasswords, Checksums, CloneOutcome, CloneStatus, DumpSession, Endpoint, Observation,
+    Password, Server, SourceSpec, SqlError, WireOutcome,
 };
 use crate::accounts::{ADMIN_USER, REPLICATION_USER};
 
@@ -84,6 +84,26 @@ impl std::fmt::Debug for MySqlClient {
 type Rows = Vec<Row>;
 
 impl MySqlClient {
+    /// `KILL CONNECTION` of each of `ids`; one already gone is skipped.
+    /// Returns how many were ended.
+    async fn kill_connections(
+        &self,
+        conn: &mut Conn,
+        op: &'static str,
+        ids: &[u64],
+    ) -> Result<usize, SqlError> {
+        let mut ended = 0;
+        for id in ids {
+            match self.query(conn, op, &dialect::kill_connection(*id)).await {
+                Ok(_) => ended += 1,
+                // Already gone.
+                Err(SqlError::Statement { code: 1094, .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(ended)
+    }
+
     /// A client for the server `opts` describes. Connects lazily.
     pub fn new(opts: ConnectOptions) -> Self {
         let ssl = match &opts.tls {
@@ -480,7 +500,21 @@ impl Server for MySqlClient {
             );
         }
         let semi_sync = dialect::semi_sync_source(&semi_sync_rows);
+        let dump_sessions = self
+            .query(&mut conn, OP, dialect::dump_sessions_query(info.flavor))
+            .await?
+            .iter()
+            .filter_map(|r| {
+                let field = |k: &str| r.get(k).cloned().flatten();
+                Some(DumpSession {
+                    id: field("id")?.parse().ok()?,
+                    user: field("user").unwrap_or_default(),
+                    seconds: field("seconds").and_then(|t| t.parse().ok()).unwrap_or(0),
+                })
+            })
+            .collect();
         Ok(Observation {
+            dump_sessions,
             semi_sync,
             gtid_executed,
             read_only: flag("ro").unwrap_or(false),
@@ -654,19 +688,13 @@ impl Server for MySqlClient {
             .collect();
         let operator_users = [ADMIN_USER, self.opts.user.as_str()];
         let victims = dialect::connections_to_end(&list, own, &operator_users);
-        let mut ended = 0;
-        for id in victims {
-            match self
-                .query(&mut conn, OP, &format!("KILL CONNECTION {id}"))
-                .await
-            {
-                Ok(_) => ended += 1,
-                // Already gone.
-                Err(SqlError::Statement { code: 1094, .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(ended)
+        self.kill_connections(&mut conn, OP, &victims).await
+    }
+
+    async fn end_sessions(&self, ids: &[u64]) -> Result<usize, SqlError> {
+        const OP: &str = "end_sessions";
+        let mut conn = self.conn(OP).await?;
+        self.kill_connections(&mut conn, OP, ids).await
     }
 
     async fn unfence(&self) -> Result<(), SqlError> {

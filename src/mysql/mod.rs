@@ -170,6 +170,21 @@ pub struct Observation {
     /// copy of the writer's data (it carries
     /// [`crate::render::scripts::AWAITING_SEED_SCHEMA`]).
     pub awaiting_seed: bool,
+    /// The sessions sending this server's binary log to replicas (and
+    /// those killed but not yet gone), oldest first.
+    pub dump_sessions: Vec<DumpSession>,
+}
+
+/// A session sending the server's binary log to a replica (`Binlog Dump`,
+/// or `Killed` while it ends).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DumpSession {
+    /// Its connection id (what `KILL CONNECTION` takes).
+    pub id: u64,
+    /// The account it logged in with.
+    pub user: String,
+    /// Seconds in its current state.
+    pub seconds: u64,
 }
 
 /// A server's state as a semi-synchronous source.
@@ -361,6 +376,10 @@ pub trait Server {
 
     /// Makes the server writable.
     fn unfence(&self) -> impl Future<Output = Result<(), SqlError>> + Send;
+
+    /// Ends the sessions `ids` (`KILL CONNECTION`); one already gone is not
+    /// an error. Returns how many were ended.
+    fn end_sessions(&self, ids: &[u64]) -> impl Future<Output = Result<usize, SqlError>> + Send;
 
     /// Waits until `gtid_set` is applied; `Ok(false)` on timeout.
     fn wait_for_gtid_set(

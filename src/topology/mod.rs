@@ -41,7 +41,9 @@
 //!    without it, and a stale node is never promoted by a failover.
 
 use crate::api::{ApplierErrorPolicy, DurabilityMode, Engine, RoleChangeKind, WriteMode};
-use crate::mysql::{ApplierFailure, ChannelTls, Flavor, Observation, ThreadState, gtid};
+use crate::mysql::{
+    ApplierFailure, ChannelTls, DumpSession, Flavor, Observation, ThreadState, gtid,
+};
 
 mod reseed;
 pub use reseed::{SeedInput, SeedReason, SeedVerdict};
@@ -376,6 +378,18 @@ pub enum Step {
         /// (a requested re-seed of an errant node).
         discards: Option<String>,
     },
+    /// End `sessions` on the source `node`: binary log dump sessions of
+    /// the replication account left by a replica that is gone. A replica
+    /// that vanished without closing its connection (its node cut off, its
+    /// pod deleted) leaves its dump session blocked in a write for up to
+    /// `net_write_timeout` (60 s); on MariaDB its replacement, which has
+    /// the same `server_id`, receives nothing until that session ends.
+    EndStaleSessions {
+        /// The source.
+        node: u32,
+        /// Connection ids.
+        sessions: Vec<u64>,
+    },
     /// Skip exactly the failing transaction on `node` (SkipAndRecord).
     SkipTransaction {
         /// Ordinal.
@@ -683,6 +697,23 @@ fn wired_to(input: &Input, node: &NodeFacts, peer: &NodeFacts) -> bool {
     o.replica
         .as_ref()
         .is_some_and(|r| r.wired_as(addr, input.port, &input.replication_user, &input.tls))
+}
+
+/// The binary log dump sessions of `replication_user` on a source that a
+/// replica left behind: each but the newest, once there are two or more
+/// (the peer is the only replica of the account, and its current session
+/// is the newest; a newer one means it reconnected). Pure.
+pub fn stale_dump_sessions(sessions: &[DumpSession], replication_user: &str) -> Vec<u64> {
+    let mut ours: Vec<&DumpSession> = sessions
+        .iter()
+        .filter(|s| s.user == replication_user)
+        .collect();
+    // Newest last: fewest seconds, then the highest (latest) id.
+    ours.sort_by_key(|s| (std::cmp::Reverse(s.seconds), s.id));
+    ours.pop();
+    let mut ids: Vec<u64> = ours.iter().map(|s| s.id).collect();
+    ids.sort_unstable();
+    ids
 }
 
 /// Whether the node's applier stopped on an error.
@@ -1176,6 +1207,13 @@ pub fn decide(input: &Input) -> Plan {
         let Some(o) = node.observation().filter(|_| engine_ok(node)) else {
             continue;
         };
+        let stale = stale_dump_sessions(&o.dump_sessions, &input.replication_user);
+        if !stale.is_empty() {
+            plan.steps.push(Step::EndStaleSessions {
+                node: node.ordinal,
+                sessions: stale,
+            });
+        }
         if peer.address.is_none() {
             continue;
         }

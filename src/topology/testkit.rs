@@ -65,6 +65,7 @@ pub fn node(ordinal: u32) -> NodeBuilder {
             replica: None,
             semi_sync: None,
             awaiting_seed: false,
+            dump_sessions: Vec::new(),
         }),
         failure: None,
         outdated: false,

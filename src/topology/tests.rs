@@ -2419,3 +2419,86 @@ fn read_lag_bound_table() {
         );
     }
 }
+
+/// Which binary log dump sessions of the replication account a source ends:
+/// every one but the newest (the replica's current session), and nothing
+/// of other accounts (a change-data-capture reader keeps its own).
+#[test]
+fn stale_dump_sessions_table() {
+    let s = |id: u64, user: &str, seconds: u64| crate::mysql::DumpSession {
+        id,
+        user: user.into(),
+        seconds,
+    };
+    let repl = "mysqlaa_repl";
+    let rows: Vec<(&str, Vec<crate::mysql::DumpSession>, Vec<u64>)> = vec![
+        ("no session", vec![], vec![]),
+        ("the replica's one session", vec![s(7, repl, 900)], vec![]),
+        (
+            "a replacement reconnected while the vanished replica's session blocks in a write",
+            vec![s(6, repl, 40), s(1066, repl, 2)],
+            vec![6],
+        ),
+        (
+            "the blocked session already killed by the new one (shown Killed), in either order",
+            vec![s(1066, repl, 2), s(6, repl, 40)],
+            vec![6],
+        ),
+        (
+            "two left behind and the current one",
+            vec![s(3, repl, 400), s(9, repl, 100), s(12, repl, 0)],
+            vec![3, 9],
+        ),
+        (
+            "same age: the later connection is the current one",
+            vec![s(15, repl, 1), s(14, repl, 1)],
+            vec![14],
+        ),
+        (
+            "another account's reader is not ours to end",
+            vec![s(4, "debezium", 5000), s(8, repl, 3)],
+            vec![],
+        ),
+        (
+            "another account's readers and two of ours",
+            vec![
+                s(4, "debezium", 5000),
+                s(5, "debezium", 1),
+                s(8, repl, 30),
+                s(9, repl, 3),
+            ],
+            vec![8],
+        ),
+    ];
+    for (what, sessions, want) in rows {
+        assert_eq!(stale_dump_sessions(&sessions, repl), want, "{what}");
+    }
+}
+
+/// A source serving a stale dump session of the replication account plans
+/// to end it, first of its steps, whatever else the pair does.
+#[test]
+fn stale_dump_sessions_are_ended() {
+    let s = |id: u64, seconds: u64| crate::mysql::DumpSession {
+        id,
+        user: "mysqlaa_repl".into(),
+        seconds,
+    };
+    let [w, r] = healthy();
+    let w = with(w, |n| obs(n).dump_sessions = vec![s(6, 40), s(1066, 2)]);
+    let i = input(SingleWriter, Some(0), [w, r]);
+    let plan = decide(&i);
+    check_invariants(&i, &plan);
+    assert_eq!(
+        plan.steps,
+        vec![Step::EndStaleSessions {
+            node: 0,
+            sessions: vec![6]
+        }]
+    );
+    // The replica's one session: nothing to do.
+    let [w, r] = healthy();
+    let w = with(w, |n| obs(n).dump_sessions = vec![s(1066, 2)]);
+    let i = input(SingleWriter, Some(0), [w, r]);
+    assert_eq!(decide(&i).steps, vec![]);
+}

@@ -265,6 +265,34 @@ impl TestBox {
         }
     }
 
+    /// Waits until the pair is Ready at its generation, or until a node is
+    /// reported errant (it then waits for the user: the pair is never Ready
+    /// by itself). Returns that node's name in the second case.
+    pub async fn wait_ready_or_errant(&self, name: &str, limit: Duration) -> Option<String> {
+        let api: Api<MySQLActiveActive> = Api::namespaced(self.client.clone(), "shop");
+        let deadline = Instant::now() + limit;
+        loop {
+            let p = api.get(name).await.unwrap();
+            let s = p.status.clone().unwrap_or_default();
+            let ready = s
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            if ready && s.observed_generation == p.metadata.generation {
+                return None;
+            }
+            if let Some(n) = s.nodes.iter().find(|n| n.errant_gtid_set.is_some()) {
+                return Some(n.name.clone());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} neither Ready nor errant: {s:#?}\noperator log tail:\n{}",
+                tail(&self.operator_log())
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     /// The ready addresses of `service`, sorted (from its EndpointSlices,
     /// as kube-proxy reads them).
     pub async fn endpoint_ips(&self, service: &str) -> Vec<String> {
@@ -305,6 +333,49 @@ impl TestBox {
                 patched.metadata.generation
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Asks the operator to re-seed `node` from the writer (`spec.reseed`,
+    /// what the runbook says for a node that came back errant) and waits
+    /// until the request is answered and the pair is Ready. Returns the
+    /// transactions the re-seed discarded (`status.seed.discardedGtidSet`)
+    /// and how long it took, or `None` when the pair was not Ready within
+    /// `limit`.
+    pub async fn reseed(
+        &self,
+        name: &str,
+        node: &str,
+        limit: Duration,
+    ) -> Option<(String, Duration)> {
+        let id = format!("test-{}", jiff::Timestamp::now().as_millisecond());
+        let t = Instant::now();
+        self.patch_spec(name, json!({"reseed": {"node": node, "requestId": id}}))
+            .await
+            .unwrap();
+        let api: Api<MySQLActiveActive> = Api::namespaced(self.client.clone(), "shop");
+        loop {
+            let s = api.get(name).await.unwrap().status.unwrap_or_default();
+            let answered = s.answered_reseed_request.as_deref() == Some(id.as_str());
+            let ready = s
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            if answered && ready {
+                let discarded = s
+                    .seed
+                    .and_then(|s| s.discarded_gtid_set)
+                    .unwrap_or_default();
+                return Some((discarded, t.elapsed()));
+            }
+            if t.elapsed() > limit {
+                eprintln!(
+                    "{node}: not Ready {limit:?} after the re-seed request: {:?}",
+                    s.seed
+                );
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 

@@ -109,6 +109,10 @@ fn describe(step: &Step, names: &Names) -> String {
             "{} has every transaction of the writer and acknowledges again: promotable",
             names.pod(*node)
         ),
+        Step::EndStaleSessions { node, sessions } => format!(
+            "{} ended binary log dump sessions {sessions:?} left by a replica that is gone (they blocked its new session for up to net_write_timeout)",
+            names.pod(*node)
+        ),
         Step::SkipTransaction { node, failure } => format!(
             "{} skipped transaction {} (error {}: {})",
             names.pod(*node),
@@ -576,6 +580,11 @@ async fn run_steps(
                 }
                 r
             }
+            Step::EndStaleSessions { node, sessions } => sql(*node)?
+                .end_sessions(sessions)
+                .await
+                .map(|_| ())
+                .map_err(sql_err(*node)),
             Step::SemiSyncOn { node } => sql(*node)?
                 .set_semi_sync(true)
                 .await
