@@ -501,7 +501,7 @@ impl Server for MySqlClient {
         }
         let semi_sync = dialect::semi_sync_source(&semi_sync_rows);
         let dump_sessions = self
-            .query(&mut conn, OP, dialect::dump_sessions_query(info.flavor))
+            .query(&mut conn, OP, &dialect::dump_sessions_query(info.flavor))
             .await?
             .iter()
             .filter_map(|r| {

@@ -59,19 +59,17 @@ pub fn executed_gtid_query(flavor: Flavor) -> &'static str {
 
 /// Query of the binary log dump sessions (`Binlog Dump`, `Binlog Dump
 /// GTID`, and `Killed` ones still ending) as rows of `id`, `user` and
-/// `seconds`, oldest first. MySQL reads `performance_schema.processlist`
-/// (its `information_schema` table is deprecated).
-pub fn dump_sessions_query(flavor: Flavor) -> &'static str {
-    match flavor {
-        Flavor::MySQL => {
-            "SELECT ID AS id, USER AS user, TIME AS seconds FROM performance_schema.processlist \
-             WHERE COMMAND LIKE 'Binlog Dump%' OR COMMAND = 'Killed' ORDER BY TIME DESC, ID"
-        }
-        Flavor::MariaDB => {
-            "SELECT ID AS id, USER AS user, TIME AS seconds FROM information_schema.PROCESSLIST \
-             WHERE COMMAND LIKE 'Binlog Dump%' OR COMMAND = 'Killed' ORDER BY TIME DESC, ID"
-        }
-    }
+/// `seconds`. MySQL reads `performance_schema.processlist` (its
+/// `information_schema` table is deprecated).
+pub fn dump_sessions_query(flavor: Flavor) -> String {
+    let table = match flavor {
+        Flavor::MySQL => "performance_schema.processlist",
+        Flavor::MariaDB => "information_schema.PROCESSLIST",
+    };
+    format!(
+        "SELECT ID AS id, USER AS user, TIME AS seconds FROM {table} \
+         WHERE COMMAND LIKE 'Binlog Dump%' OR COMMAND = 'Killed'"
+    )
 }
 
 /// Ends the session `id` (its socket is shut down at once, which also

@@ -171,7 +171,7 @@ pub struct Observation {
     /// [`crate::render::scripts::AWAITING_SEED_SCHEMA`]).
     pub awaiting_seed: bool,
     /// The sessions sending this server's binary log to replicas (and
-    /// those killed but not yet gone), oldest first.
+    /// those killed but not yet gone).
     pub dump_sessions: Vec<DumpSession>,
 }
 

@@ -704,14 +704,15 @@ fn wired_to(input: &Input, node: &NodeFacts, peer: &NodeFacts) -> bool {
 /// (the peer is the only replica of the account, and its current session
 /// is the newest; a newer one means it reconnected). Pure.
 pub fn stale_dump_sessions(sessions: &[DumpSession], replication_user: &str) -> Vec<u64> {
-    let mut ours: Vec<&DumpSession> = sessions
-        .iter()
-        .filter(|s| s.user == replication_user)
+    let ours = || sessions.iter().filter(|s| s.user == replication_user);
+    // The newest: fewest seconds, then the highest (latest) id.
+    let newest = ours()
+        .min_by_key(|s| (s.seconds, std::cmp::Reverse(s.id)))
+        .map(|s| s.id);
+    let mut ids: Vec<u64> = ours()
+        .map(|s| s.id)
+        .filter(|id| Some(*id) != newest)
         .collect();
-    // Newest last: fewest seconds, then the highest (latest) id.
-    ours.sort_by_key(|s| (std::cmp::Reverse(s.seconds), s.id));
-    ours.pop();
-    let mut ids: Vec<u64> = ours.iter().map(|s| s.id).collect();
     ids.sort_unstable();
     ids
 }

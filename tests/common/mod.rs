@@ -247,11 +247,7 @@ impl TestBox {
         let deadline = Instant::now() + limit;
         loop {
             let p = api.get(name).await.unwrap();
-            let ready = p.status.as_ref().is_some_and(|s| {
-                s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.status == "True")
-            });
+            let ready = p.status.as_ref().is_some_and(is_ready);
             if ready && p.status.as_ref().unwrap().observed_generation == p.metadata.generation {
                 return p;
             }
@@ -274,10 +270,7 @@ impl TestBox {
         loop {
             let p = api.get(name).await.unwrap();
             let s = p.status.clone().unwrap_or_default();
-            let ready = s
-                .conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True");
+            let ready = is_ready(&s);
             if ready && s.observed_generation == p.metadata.generation {
                 return None;
             }
@@ -357,10 +350,7 @@ impl TestBox {
         loop {
             let s = api.get(name).await.unwrap().status.unwrap_or_default();
             let answered = s.answered_reseed_request.as_deref() == Some(id.as_str());
-            let ready = s
-                .conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True");
+            let ready = is_ready(&s);
             if answered && ready {
                 let discarded = s
                     .seed
@@ -431,6 +421,13 @@ impl TestBox {
 /// panics with `what` once `limit` has passed. The one deadline-and-poll
 /// helper of the tests.
 /// The reasons of every Event in namespace `shop`.
+/// Whether the pair's `Ready` condition is true.
+pub fn is_ready(s: &mysql_aa_operator::api::MySQLActiveActiveStatus) -> bool {
+    s.conditions
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True")
+}
+
 pub async fn event_reasons(client: &Client) -> Vec<String> {
     let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), "shop");
     events
